@@ -1,0 +1,80 @@
+"""``audit_files``: the data audit of train/valid/test JSONL files, as a library call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ftlens.core.audit import AuditOptions, AuditReport, run_audit
+from ftlens.core.models import DEFAULT_MODEL, model_spec
+from ftlens.core.scan import ScanOptions, SplitScan
+from ftlens.errors import ConfigError
+from ftlens.io import tokenizer
+from ftlens.io.chat_jsonl import estimate_examples, open_checked, scan_file
+
+TOKEN_SAMPLE = 20_000  # examples per split counted exactly; above it, a uniform sample
+NEAR_LIMIT = 20_000  # examples searched for near-duplicates by default
+
+#: progress(stage, advance, total): stage names a phase, advance/total in its own units.
+Progress = Callable[[str, int, int], None]
+
+
+def audit_files(
+    train: str | Path, valid: str | Path | None = None, test: str | Path | None = None, *,
+    model: str = DEFAULT_MODEL, epochs: int | None = None, price_per_1m: float | None = None,
+    context_limit: int | None = None, near_threshold: float = 0.8,
+    near_limit: int | None = NEAR_LIMIT, token_sample: int | None = TOKEN_SAMPLE,
+    progress: Progress | None = None, workers: int | None = None,
+) -> AuditReport:
+    """Audit the splits. ``near_limit``/``token_sample`` None or 0: look at every example."""
+    _check_options(epochs, price_per_1m, near_threshold)
+    paths = {s: open_checked(p) for s, p in (("train", train), ("valid", valid), ("test", test))
+             if p is not None}
+    spec = model_spec(model)
+    if context_limit is not None:
+        spec = type(spec)(spec.name, spec.encoding, context_limit, spec.price_per_1m)
+    tok = tokenizer.resolve(spec.encoding)
+    sizes = {s: estimate_examples(p) if p.stat().st_size else 0 for s, p in paths.items()}
+    near_rates = _near_rates(sizes, near_limit)
+    scans: dict[str, SplitScan] = {}
+    total_bytes = sum(p.stat().st_size for p in paths.values())
+    for split, path in paths.items():
+        options = ScanOptions(
+            context_limit=spec.context_limit,
+            token_rate=_rate(token_sample, sizes[split]),
+            near_rate=near_rates[split],
+        )
+        tick = (lambda n: progress("read", n, total_bytes)) if progress else None
+        scans[split] = scan_file(path, split, options, tok.used, tick, workers)
+    audit_options = AuditOptions(
+        model=spec, tokenizer=tok.description, tokenizer_exact=tok.exact, epochs=epochs,
+        price_per_1m=price_per_1m, near_threshold=near_threshold, near_limit=near_limit)
+    searched = sum(len(s.near) for s in scans.values())
+    near_tick = (lambda n: progress("near", n, searched)) if progress else None
+    return run_audit(scans, audit_options, near_tick)
+
+
+def _check_options(epochs: int | None, price: float | None, threshold: float) -> None:
+    if epochs is not None and not 1 <= epochs <= 50:
+        raise ConfigError(f"--epochs {epochs} is out of range", hint="use 1 to 50")
+    if price is not None and price < 0:
+        raise ConfigError(f"--price-per-1m {price} is negative", hint="give USD per 1M tokens")
+    if not 0.0 < threshold <= 1.0:
+        raise ConfigError(f"--near-threshold {threshold} is out of range",
+                          hint="use a Jaccard similarity in (0, 1], e.g. 0.8")
+
+
+def _rate(limit: int | None, n: int) -> float:
+    return 1.0 if not limit or n <= limit else limit / n
+
+
+def _near_rates(sizes: Mapping[str, int], limit: int | None) -> dict[str, float]:
+    """Held-out splits are searched in full up to half the limit; train fills the rest."""
+    held = sum(n for s, n in sizes.items() if s != "train")
+    if not limit:
+        return dict.fromkeys(sizes, 1.0)
+    held_budget = min(held, limit // 2) if sizes.get("train") else min(held, limit)
+    rates = {s: _rate(held_budget, held) for s in sizes if s != "train"}
+    if "train" in sizes:
+        rates["train"] = _rate(limit - held_budget, sizes["train"])
+    return rates

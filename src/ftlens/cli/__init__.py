@@ -1,0 +1,56 @@
+"""The ``ftlens`` command line: thin commands over the library, one error path."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ftlens import __version__
+from ftlens.cli.audit import audit
+from ftlens.errors import FtlensError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ftlens")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """ftlens: did my fine-tune work, and can it ship?
+
+    \b
+    Examples:
+      ftlens audit examples/spam/train.jsonl --valid examples/spam/valid.jsonl \\
+          --test examples/spam/test.jsonl
+      ftlens audit train.jsonl --json --fail-on error
+    """
+    ctx.obj = {"debug": debug}
+
+
+cli.add_command(audit)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI; print FtlensError as one clear message (exit 2), not a
+    traceback, unless --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        return cli.main(args=args, prog_name="ftlens", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except FtlensError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.render()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

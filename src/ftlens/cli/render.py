@@ -1,0 +1,75 @@
+"""Terminal rendering shared by the commands: findings, verdicts, JSON, progress."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+
+from ftlens.core.findings import Finding
+
+STYLE = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
+MARK = {"fail": "✗", "warn": "!", "info": "i"}
+VERDICT_STYLE = {"ready": "bold green", "not_ready": "bold red", "inconclusive": "bold yellow"}
+
+
+def stdout() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Data to stdout as indented JSON (numpy scalars and arrays included)."""
+    sys.stdout.write(orjson.dumps(
+        data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+        default=str).decode())
+    sys.stdout.write("\n")
+
+
+def findings(console: Console, items: Iterable[Finding]) -> None:
+    for f in items:
+        style = STYLE[f.severity]
+        console.print(f"[{style}]{MARK[f.severity]} {f.severity:<4}[/] "
+                      f"[bold]{escape(f.title)}[/] [dim]({f.id})[/]")
+        console.print(f"         {escape(f.evidence)}", style="default")
+        if f.advice:
+            console.print(f"         [dim]→ {escape(f.advice)}[/]")
+
+
+def verdict(console: Console, value: str, why: str = "") -> None:
+    label = value.replace("_", " ").upper()
+    console.print(f"\nverdict: [{VERDICT_STYLE[value]}]{label}[/]" + (f"  {escape(why)}" if why
+                                                                      else ""))
+
+
+@contextmanager
+def progress_bar(console: Console, enabled: bool = True
+                 ) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(stage, advance, total)`` callback backed by a rich bar on stderr; silent
+    when stderr is not a terminal."""
+    bar = Progress(
+        TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+        disable=not (enabled and console.is_terminal),
+    )
+    tasks: dict[str, TaskID] = {}
+    names = {"read": "reading and checking", "near": "near-duplicate search"}
+
+    def update(stage: str, advance: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(names.get(stage, stage), total=max(1, total))
+        bar.update(tasks[stage], advance=advance)
+
+    with bar:
+        yield update

@@ -1,0 +1,148 @@
+"""The data audit: from split scans to token/cost, labels, duplicates and findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ftlens.core import audit_findings as af
+from ftlens.core.dedup import ExactResult, NearPair, near_duplicate_pairs, same_input_groups
+from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
+from ftlens.core.labels import LabelReport, label_report
+from ftlens.core.models import ModelSpec
+from ftlens.core.scan import SplitScan
+from ftlens.core.tokens import TokenStats, default_epochs, token_stats
+
+SPLIT_ORDER = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    model: ModelSpec
+    tokenizer: str  # description of the tokenizer used, e.g. "cl100k_base (exact)"
+    tokenizer_exact: bool = True
+    epochs: int | None = None  # None: OpenAI's default for the training-set size
+    price_per_1m: float | None = None  # overrides the model's list price
+    near_threshold: float = 0.8
+    near_limit: int | None = None  # examples searched for near-duplicates (None: all)
+
+
+@dataclass(frozen=True)
+class Cost:
+    epochs: int
+    billed_tokens: float
+    billed_margin: float
+    price_per_1m: float | None
+    usd: float | None
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    splits: Mapping[str, SplitScan]
+    tokens: Mapping[str, TokenStats]
+    cost: Cost | None
+    labels: LabelReport | None
+    exact: ExactResult
+    near: tuple[NearPair, ...]
+    findings: tuple[Finding, ...]
+    options: AuditOptions
+    removable: Mapping[str, frozenset[int]] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ftlens.core.audit_json import audit_to_dict
+
+        return audit_to_dict(self)
+
+
+def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,
+              progress: Callable[[int], None] | None = None) -> AuditReport:
+    """Analyse finished scans. ``scans`` holds ``train`` and optionally ``valid`` and ``test``."""
+    splits = {s: scans[s] for s in SPLIT_ORDER if s in scans}
+    train = splits["train"]
+    tokens = {s: _token_stats(scan, options.model.context_limit) for s, scan in splits.items()}
+    cost = _cost(train.n_examples, tokens["train"], options)
+    labels = label_report({s: _label_counts(scan) for s, scan in splits.items()})
+    exact = same_input_groups(
+        {s: np.frombuffer(scan.keys, dtype=np.uint64) for s, scan in splits.items()},
+        {s: np.frombuffer(scan.lines, dtype=np.uint32) for s, scan in splits.items()},
+        {s: _labels_per_example(scan) for s, scan in splits.items()},
+    )
+    leaked = {p for g in exact.leaks() for p in g.places}
+    near = near_duplicate_pairs(
+        {s: splits[s].near for s in ("train", "valid") if s in splits and len(splits) > 1},
+        {s: splits[s].near for s in ("valid", "test") if s in splits},
+        threshold=options.near_threshold, skip=leaked, progress=progress,
+    ) if len(splits) > 1 else []
+    findings = [
+        *af.format_findings(splits),
+        *af.token_findings(tokens, cost, options),
+        *af.label_findings(labels),
+        *af.duplicate_findings(splits, exact),
+        *af.near_findings(near, splits, options),
+    ]
+    if "valid" not in splits:
+        findings.append(af.no_validation())
+    return AuditReport(
+        splits=splits, tokens=tokens, cost=cost, labels=labels, exact=exact,
+        near=tuple(near), findings=tuple(sort_findings(findings)), options=options,
+        removable=_removable(splits, exact, near),
+    )
+
+
+def _token_stats(scan: SplitScan, limit: int | None) -> TokenStats:
+    over = sorted(scan.over_limit)
+    return token_stats(
+        np.frombuffer(scan.token_counts, dtype=np.uint32), n_examples=scan.n_examples,
+        limit=limit, over_limit_lines=[ln for ln, _ in over],
+        over_limit_counts=[n for _, n in over],
+    )
+
+
+def _cost(n_train: int, stats: TokenStats, options: AuditOptions) -> Cost | None:
+    if n_train == 0:
+        return None
+    epochs = options.epochs or default_epochs(n_train)
+    price = options.price_per_1m if options.price_per_1m is not None else (
+        options.model.price_per_1m)
+    billed = stats.billed_per_epoch * epochs
+    usd = None if price is None else billed / 1e6 * price
+    return Cost(epochs, billed, stats.billed_per_epoch_margin * epochs, price, usd)
+
+
+def _label_counts(scan: SplitScan) -> dict[str, int]:
+    ids = np.frombuffer(scan.label_ids, dtype=np.int32)
+    counts = np.bincount(ids[ids >= 0], minlength=len(scan.labels))
+    return {label: int(n) for label, n in zip(scan.labels, counts, strict=True) if n}
+
+
+def _labels_per_example(scan: SplitScan) -> list[str | None]:
+    return [scan.labels[i] if i >= 0 else None for i in scan.label_ids]
+
+
+def _removable(splits: Mapping[str, SplitScan], exact: ExactResult, near: list[NearPair]
+               ) -> dict[str, frozenset[int]]:
+    """Lines ``--write-clean`` drops: later copies of a duplicate within a split, and the
+    training-side copy of anything shared with a held-out split (train before valid before
+    test: the test set stays intact). Conflicting labels are not resolved automatically."""
+    rank = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    drop: dict[str, set[int]] = {s: set() for s in splits}
+    for group in exact.groups:
+        if group.conflicting and len(group.splits) == 1:
+            continue  # which label is right is the user's call
+        last_split = max(group.splits, key=rank.__getitem__)
+        kept = False
+        for split, line in sorted(group.places, key=lambda p: (-rank[p[0]], p[1])):
+            if split == last_split and not kept:
+                kept = True
+                continue
+            drop[split].add(line)
+    for pair in near:
+        drop[pair.a[0]].add(pair.a[1])
+    return {s: frozenset(lines) for s, lines in drop.items()}

@@ -1,0 +1,251 @@
+"""The findings of the data audit, each with its evidence in numbers and its advice."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ftlens.core.dedup import ExactResult, NearPair, SameInputGroup
+from ftlens.core.findings import Finding
+from ftlens.core.labels import RARE_BELOW, LabelReport
+from ftlens.core.scan import SplitScan
+from ftlens.core.tokens import TokenStats
+
+if TYPE_CHECKING:
+    from ftlens.core.audit import AuditOptions, Cost
+
+MIN_EXAMPLES = 10  # OpenAI rejects training files with fewer
+IMBALANCE_WARN = 4.0
+SHOW = 5  # line numbers quoted in evidence; details carry more
+
+
+def _lines(lines: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in lines[:SHOW])
+    return shown + (f" and {len(lines) - SHOW} more" if len(lines) > SHOW else "")
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"{n:,} {word}"
+    return f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
+
+
+def format_findings(splits: Mapping[str, SplitScan]) -> list[Finding]:
+    out: list[Finding] = []
+    for split, scan in splits.items():
+        out.extend(_file_findings(split, scan))
+        out.extend(_format_errors(split, scan))
+        for code, title, advice in (
+            ("no_system", "no system message", "add the same system prompt you will use in "
+             "production to every example; the model learns it as part of the task"),
+            ("no_user", "no user message", "check these examples have the input the model "
+             "will see in production"),
+        ):
+            n = scan.warning_counts.get(code, 0)
+            if n:
+                out.append(Finding(
+                    f"{code}_message", "warn", f"{split}: {_plural(n, 'example')} with {title}",
+                    f"{scan.path}: lines {_lines(scan.warning_lines[code])}", advice,
+                    details={"split": split, "count": n, "lines": scan.warning_lines[code]},
+                ))
+    return out
+
+
+def _file_findings(split: str, scan: SplitScan) -> list[Finding]:
+    out = []
+    if scan.n_lines == 0:
+        return [Finding("empty_file", "fail", f"{split}: the file is empty",
+                        f"{scan.path} has no lines", "point ftlens at the right file, or write "
+                        "one JSON example per line", details={"split": split})]
+    if scan.bom:
+        out.append(Finding(
+            "bom", "fail", f"{split}: the file starts with a byte-order mark",
+            f"{scan.path} begins with the bytes EF BB BF (UTF-8 BOM); JSON readers reject it",
+            "save the file as UTF-8 without BOM (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)",
+            details={"split": split}))
+    if scan.n_examples < MIN_EXAMPLES:
+        out.append(Finding(
+            "too_few_examples", "fail",
+            f"{split}: only {_plural(scan.n_examples, 'valid example')}",
+            f"{scan.path} has {scan.n_examples} usable examples; OpenAI requires at least "
+            f"{MIN_EXAMPLES} and results usually improve from 50–100",
+            "add more examples (aim for 50+ per class for classification)",
+            details={"split": split, "count": scan.n_examples}))
+    return out
+
+
+def _format_errors(split: str, scan: SplitScan) -> list[Finding]:
+    """One ``non_utf8`` finding for undecodable lines, one ``format_error`` for the rest."""
+    out = []
+    for fid, codes in (("non_utf8", {"non_utf8"}),
+                       ("format_error", set(scan.issue_counts) - {"non_utf8"})):
+        counts = {c: n for c, n in scan.issue_counts.most_common() if c in codes}
+        if not counts:
+            continue
+        total = sum(counts.values())
+        issues = sorted((i for i in scan.issues if i.code in codes), key=lambda i: i.line)
+        title = (f"{split}: {_plural(total, 'line')} with bytes that are not UTF-8"
+                 if fid == "non_utf8" else
+                 f"{split}: {_plural(total, 'line')} break the chat format")
+        out.append(Finding(
+            fid, "fail", title,
+            f"{scan.path}: {', '.join(f'{c} ×{n:,}' for c, n in counts.items())}; first at "
+            f"line {issues[0].line}: {issues[0].message}",
+            issues[0].hint if fid == "non_utf8" else
+            "fix each line listed (every problem has its own hint); OpenAI rejects the whole "
+            "file if one line is invalid",
+            details={"split": split, "counts": counts, "issues": [
+                {"line": i.line, "code": i.code, "message": i.message, "hint": i.hint}
+                for i in issues]},
+        ))
+    return out
+
+
+def token_findings(tokens: Mapping[str, TokenStats], cost: Cost | None,
+                   options: AuditOptions) -> list[Finding]:
+    out = []
+    for split, stats in tokens.items():
+        if stats.over_limit_lines:
+            out.append(Finding(
+                "over_token_limit", "warn",
+                f"{split}: {_plural(len(stats.over_limit_lines), 'example')} over the "
+                f"{stats.limit:,}-token training context",
+                f"lines {_lines(list(stats.over_limit_lines))} (longest {stats.max:,} tokens) "
+                "will be truncated by OpenAI: the end of the conversation, often the answer, "
+                "is cut",
+                "shorten these examples or split long conversations",
+                details={"split": split, "lines": list(stats.over_limit_lines)}))
+    if not options.tokenizer_exact:
+        out.append(Finding(
+            "token_estimate", "info", "token counts are approximate",
+            f"counted with {options.tokenizer}", "counts for this model's own tokenizer may "
+            "differ by a few percent"))
+    if cost is not None:
+        out.append(_cost_finding(cost, tokens["train"], options))
+    return out
+
+
+def _cost_finding(cost: Cost, stats: TokenStats, options: AuditOptions) -> Finding:
+    billed = f"{cost.billed_tokens:,.0f}"
+    if cost.billed_margin:
+        billed = f"≈{billed} ± {cost.billed_margin:,.0f} (from a sample of {stats.n_counted:,})"
+    usd = ("no price known for " + options.model.name + " (pass --price-per-1m)"
+           if cost.usd is None else f"≈ ${cost.usd:,.2f} at ${cost.price_per_1m:g} per 1M tokens")
+    return Finding(
+        "cost_estimate", "info",
+        f"training would bill about {cost.billed_tokens:,.0f} tokens ({cost.epochs} epochs)",
+        f"{billed} billed tokens = tokens per epoch (each example capped at the context) × "
+        f"{cost.epochs} epochs; {usd}. An estimate: OpenAI's own count and prices may differ",
+        "", details={"epochs": cost.epochs, "billed_tokens": cost.billed_tokens, "usd": cost.usd})
+
+
+def label_findings(labels: LabelReport | None) -> list[Finding]:
+    if labels is None:
+        return []
+    out = []
+    dist = ", ".join(f"{lab} {n:,}" for lab, n in sorted(
+        labels.counts["train"].items(), key=lambda kv: -kv[1]))
+    base = labels.baseline_accuracy.get("test", labels.baseline_accuracy["train"])
+    if labels.imbalance_ratio >= IMBALANCE_WARN:
+        out.append(Finding(
+            "class_imbalance", "warn",
+            f"classes are imbalanced {labels.imbalance_ratio:.1f} : 1",
+            f"train: {dist}. Always answering '{labels.majority}' already scores "
+            f"{base:.1%} accuracy",
+            "judge the model on per-class precision and recall (and macro-F1), not accuracy; "
+            "consider more examples of the rare classes",
+            details={"ratio": labels.imbalance_ratio, "baseline_accuracy": base}))
+    if labels.rare:
+        rare = ", ".join(f"'{lab}' ({n})" for lab, n in labels.rare)
+        out.append(Finding(
+            "rare_class", "warn", f"{_plural(len(labels.rare), 'class')} with under "
+            f"{RARE_BELOW} training examples", f"train has {rare}",
+            "add examples of these classes, merge them, or drop them: the model cannot learn a "
+            "class from a handful of examples", details={"classes": dict(labels.rare)}))
+    for split, unseen in labels.unseen.items():
+        out.append(Finding(
+            "unseen_label", "warn", f"{split}: labels that never occur in train",
+            f"{', '.join(repr(u) for u in unseen)} appear in {split} but not in train",
+            "add training examples of these labels, or fix their spelling",
+            details={"split": split, "labels": list(unseen)}))
+    return out
+
+
+def _group_text(g: SameInputGroup) -> str:
+    return " = ".join(f"{s}:{ln}" for s, ln in g.places)
+
+
+def duplicate_findings(splits: Mapping[str, SplitScan], exact: ExactResult) -> list[Finding]:
+    out = []
+    for split in splits:
+        groups = exact.duplicates(split)
+        if groups:
+            extra = sum(sum(s == split for s, _ in g.places) - 1 for g in groups)
+            out.append(Finding(
+                "duplicates", "warn",
+                f"{split}: {_plural(extra, 'duplicate example')}",
+                f"same input (ignoring case, punctuation, spacing): "
+                f"{'; '.join(_group_text(g) for g in groups[:SHOW])}",
+                "remove repeats (--write-clean does it): they overweight some examples and "
+                "make the model memorise them", details=_groups(groups, split=split)))
+    leaks = exact.leaks()
+    if leaks:
+        out.append(Finding(
+            "leakage", "fail", f"{_plural(len(leaks), 'input')} shared between splits",
+            f"{'; '.join(_group_text(g) for g in leaks[:SHOW])}: metrics on a held-out set "
+            "that the model trained on are inflated",
+            "remove the shared examples from train (--write-clean does it)",
+            details=_groups(leaks)))
+    conflicts = exact.conflicts()
+    if conflicts:
+        shown = "; ".join(
+            f"{_group_text(g)} ({' vs '.join(sorted({str(lab) for lab in g.labels}))})"
+            for g in conflicts[:SHOW])
+        out.append(Finding(
+            "conflicting_labels", "warn",
+            f"{_plural(len(conflicts), 'input')} with different labels",
+            f"the same input is labelled differently: {shown}",
+            "decide the right label for each and fix the others; contradictory examples cap "
+            "the accuracy any model can reach", details=_groups(conflicts)))
+    return out
+
+
+def _groups(groups: list[SameInputGroup], split: str | None = None) -> dict[str, object]:
+    return {"split": split, "count": len(groups), "groups": [
+        {"places": [{"split": s, "line": ln} for s, ln in g.places], "labels": list(g.labels)}
+        for g in groups[:1000]]}
+
+
+def near_findings(near: Sequence[NearPair], splits: Mapping[str, SplitScan],
+                  options: AuditOptions) -> list[Finding]:
+    out = []
+    if near:
+        shown = "; ".join(f"{p.a[0]}:{p.a[1]} ~ {p.b[0]}:{p.b[1]} ({p.similarity:.2f})"
+                          for p in near[:SHOW])
+        out.append(Finding(
+            "near_duplicate_leakage", "warn",
+            f"{_plural(len(near), 'near-duplicate pair')} across splits",
+            f"Jaccard similarity ≥ {options.near_threshold:g} of character 5-grams: {shown}",
+            "paraphrases of held-out examples in train inflate metrics like exact leakage; "
+            "remove or rewrite them (--write-clean drops the train side)",
+            details={"pairs": [{"a": {"split": p.a[0], "line": p.a[1]},
+                                "b": {"split": p.b[0], "line": p.b[1]},
+                                "similarity": round(p.similarity, 4)} for p in near[:1000]]}))
+    searched = sum(len(s.near) for s in splits.values())
+    total = sum(s.n_examples for s in splits.values())
+    if len(splits) > 1 and searched < total:
+        out.append(Finding(
+            "near_duplicate_sampled", "info",
+            f"near-duplicates searched in {searched:,} of {total:,} examples",
+            "a deterministic sample keeps the audit fast on large data; exact duplicates and "
+            "leakage were checked on every example",
+            "pass --near-dup-limit 0 to search every example"))
+    return out
+
+
+def no_validation() -> Finding:
+    return Finding(
+        "no_validation", "warn", "no validation file",
+        "without validation data, the job reports only training loss: overfitting cannot be "
+        "seen while it happens",
+        "hold out 10–20 % of the examples as a validation file (--valid)")

@@ -1,0 +1,209 @@
+"""OpenAI chat fine-tuning format rules, checked one parsed JSON line at a time.
+
+:func:`check_example` returns the problems of one example (each with a fix hint) and, when the
+example is usable, an :class:`ExampleView` with what the rest of the audit needs: the input text
+(for duplicates and leakage), the label (final assistant answer) and the texts to count tokens on.
+The happy path allocates little: this runs once per line on files of millions of lines.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+ALLOWED_KEYS = frozenset(
+    {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
+)
+ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
+_TOOL_KEYS = ("tool_calls", "function_call")
+
+
+@dataclass(frozen=True, slots=True)
+class FormatIssue:
+    """One broken rule. ``code`` is stable (e.g. ``invalid_json``); ``line`` is 1-based."""
+
+    code: str
+    message: str
+    hint: str
+    line: int = 0
+
+    def at(self, line: int) -> FormatIssue:
+        return FormatIssue(self.code, self.message, self.hint, line)
+
+
+class ExampleView(NamedTuple):
+    """What the audit keeps of a valid example."""
+
+    input_text: str  # every non-assistant message, role-tagged: the duplicate/leakage key
+    near_text: str  # user/tool/function content only: compared for near-duplicates
+    label: str | None  # final assistant message, stripped
+    token_parts: tuple[str, ...]  # every string the token count covers (roles, contents, names)
+    n_messages: int
+    n_names: int
+    has_system: bool
+    has_user: bool
+
+
+def _issue(code: str, message: str, hint: str) -> tuple[list[FormatIssue], None]:
+    return [FormatIssue(code, message, hint)], None
+
+
+def _content_text(msg: dict[str, Any], i: int) -> tuple[str | None, FormatIssue | None]:
+    """The text of a message's content, or the issue that makes it unusable."""
+    role = msg["role"]
+    content = msg.get("content")
+    if isinstance(content, str):
+        return content, None
+    tool_call = role == "assistant" and any(msg.get(k) for k in _TOOL_KEYS)
+    if content is None:
+        if tool_call:
+            return "", None
+        what = "missing" if "content" not in msg else "null"
+        return None, FormatIssue(
+            "missing_content",
+            f"message {i} ({role}) has {what} content",
+            'give every message a "content" string (only assistant tool calls may omit it)',
+        )
+    if isinstance(content, list) and content and all(_is_part(p) for p in content):
+        return "\n".join(p.get("text", "") for p in content), None
+    return None, FormatIssue(
+        "content_not_string",
+        f"message {i} ({role}) has content of type {type(content).__name__}",
+        'make "content" a string (or a list of {"type": "text", "text": ...} parts)',
+    )
+
+
+def _is_part(part: Any) -> bool:
+    if not isinstance(part, dict):
+        return False
+    kind = part.get("type")
+    if kind == "text":
+        return isinstance(part.get("text"), str)
+    return kind == "image_url" and isinstance(part.get("image_url"), dict)
+
+
+def _check_message(msg: Any, i: int) -> FormatIssue | None:
+    if not isinstance(msg, dict):
+        return FormatIssue(
+            "message_not_object",
+            f"message {i} is a {type(msg).__name__}, not an object",
+            'each message must be an object like {"role": "user", "content": "..."}',
+        )
+    if "role" not in msg:
+        return FormatIssue(
+            "missing_role",
+            f"message {i} has no \"role\"",
+            'add "role": one of system, user, assistant, tool, function',
+        )
+    extra = msg.keys() - ALLOWED_KEYS
+    if extra:
+        return FormatIssue(
+            "unknown_key",
+            f"message {i} has unrecognised key(s) {', '.join(sorted(map(repr, extra)))}",
+            "remove them; allowed keys are " + ", ".join(sorted(ALLOWED_KEYS)),
+        )
+    role = msg["role"]
+    if role not in ROLES:
+        return FormatIssue(
+            "unknown_role",
+            f"message {i} has unrecognised role {role!r}",
+            "use one of " + ", ".join(sorted(ROLES)),
+        )
+    if "weight" in msg and (role != "assistant" or type(msg["weight"]) is not int
+                            or msg["weight"] not in (0, 1)):
+        where = "" if role == "assistant" else f" on a {role} message"
+        return FormatIssue(
+            "invalid_weight",
+            f"message {i} has weight {msg['weight']!r}{where}",
+            "weight is only for assistant messages and must be 0 (skip) or 1 (train)",
+        )
+    return None
+
+
+def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
+    """Check one parsed JSON value. Returns ``(issues, view)``; ``view`` is None when unusable.
+
+    Only the first problem of a message is reported: fixing it often changes the rest.
+    """
+    if not isinstance(obj, dict):
+        return _issue(
+            "not_an_object",
+            f"the line is a JSON {_json_type(obj)}, not an object",
+            'each line must be one object: {"messages": [...]}',
+        )
+    messages = obj.get("messages")
+    if messages is None:
+        return _issue(
+            "missing_messages",
+            'the object has no "messages" key'
+            + (f" (keys: {', '.join(sorted(map(str, obj))[:5])})" if obj else ""),
+            'wrap the conversation as {"messages": [{"role": ..., "content": ...}, ...]}; '
+            "prompt/completion files are the legacy format",
+        )
+    if not isinstance(messages, list) or not messages:
+        kind = "an empty list" if isinstance(messages, list) else f"a {_json_type(messages)}"
+        return _issue(
+            "messages_not_list",
+            f'"messages" is {kind}',
+            '"messages" must be a non-empty list of message objects',
+        )
+    return _check_messages(messages)
+
+
+def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
+    issues: list[FormatIssue] = []
+    inputs: list[str] = []
+    near: list[str] = []
+    parts: list[str] = []
+    label: str | None = None
+    has_system = has_user = has_assistant = False
+    n_names = 0
+    for i, msg in enumerate(messages):
+        problem = _check_message(msg, i)
+        if problem is None:
+            text, problem = _content_text(msg, i)
+        if problem is not None:
+            issues.append(problem)
+            continue
+        assert text is not None
+        role = msg["role"]
+        parts.append(role)
+        parts.append(text)
+        name = msg.get("name")
+        if isinstance(name, str):
+            parts.append(name)
+            n_names += 1
+        if role == "assistant":
+            has_assistant = True
+            label = text.strip()
+            for key in _TOOL_KEYS:
+                if msg.get(key):
+                    parts.append(json.dumps(msg[key], sort_keys=True))
+                    label = None
+            continue
+        if role == "system":
+            has_system = True
+        else:
+            has_user = has_user or role == "user"
+            near.append(text)
+        inputs.append(role)
+        inputs.append(text)
+    if not has_assistant and not issues:
+        issues.append(FormatIssue(
+            "no_assistant",
+            "the conversation has no assistant message",
+            "add the answer the model should learn as a final assistant message",
+        ))
+    if issues:
+        return issues, None
+    view = ExampleView("\x1f".join(inputs), "\n".join(near), label, tuple(parts),
+                       len(messages), n_names, has_system, has_user)
+    return [], view
+
+
+def _json_type(value: Any) -> str:
+    return {
+        dict: "object", list: "array", str: "string", int: "number", float: "number",
+        bool: "boolean", type(None): "null",
+    }.get(type(value), type(value).__name__)

@@ -1,0 +1,145 @@
+"""The per-split accumulator of the audit: one pass over the examples, compact memory.
+
+A :class:`SplitScan` is fed parsed lines (by the io layer, possibly from several processes, each
+scanning a chunk) and keeps only what the analysis needs: per-example fingerprints, label ids
+and line numbers in flat arrays, a uniform sample of exact token counts, and the texts of the
+examples chosen for near-duplicate search. Partial scans of one file merge into one.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ftlens.core.chat_format import FormatIssue, check_example
+from ftlens.core.text import fingerprint
+from ftlens.core.tokens import chat_token_count, token_upper_bound
+
+_FULL = 1 << 32
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """``*_rate``: fraction of examples (chosen by fingerprint, so deterministic) whose tokens
+    are counted exactly / that take part in the near-duplicate search."""
+
+    context_limit: int | None = None
+    token_rate: float = 1.0
+    near_rate: float = 1.0
+    keep_issues: int = 200  # stored issues per code; counts are always complete
+
+
+class SplitScan:
+    """Everything one pass over a split keeps."""
+
+    def __init__(self, split: str, path: str, options: ScanOptions,
+                 count: Callable[[str], int] | None = None) -> None:
+        self.split = split
+        self.path = path
+        self.options = options
+        self._count = count
+        self._token_cut = int(options.token_rate * _FULL)
+        self._near_cut = int(options.near_rate * _FULL)
+        self.n_lines = 0
+        self.bom = False
+        self.issue_counts: Counter[str] = Counter()
+        self.issues: list[FormatIssue] = []
+        self._kept: Counter[str] = Counter()
+        self.warning_counts: Counter[str] = Counter()
+        self.warning_lines: dict[str, list[int]] = {}
+        self.lines = array("I")  # line number of each valid example
+        self.keys = array("Q")  # fingerprint of its input
+        self.label_ids = array("i")  # index into self.labels, -1 when not a plain answer
+        self.labels: list[str] = []
+        self._label_index: dict[str, int] = {}
+        self.token_counts = array("I")  # exact counts of the sampled examples
+        self.over_limit: list[tuple[int, int]] = []  # (line, tokens) of examples over the limit
+        self.near: list[tuple[int, str]] = []  # (line, text) chosen for near-duplicate search
+
+    def drop_counter(self) -> None:
+        """Forget the token counter (so the scan can cross a process boundary)."""
+        self._count = None
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.lines)
+
+    def add_issue(self, issue: FormatIssue) -> None:
+        self.issue_counts[issue.code] += 1
+        self._keep(issue)
+
+    def _keep(self, issue: FormatIssue) -> None:
+        if self._kept[issue.code] < self.options.keep_issues:
+            self._kept[issue.code] += 1
+            self.issues.append(issue)
+
+    def add(self, line: int, obj: Any) -> None:
+        """One parsed JSON line."""
+        problems, view = check_example(obj)
+        if view is None:
+            for p in problems:
+                self.add_issue(p.at(line))
+            return
+        if not view.has_system:
+            self._warn("no_system", line)
+        if not view.has_user:
+            self._warn("no_user", line)
+        key = fingerprint(view.input_text)
+        self.lines.append(line)
+        self.keys.append(key)
+        self.label_ids.append(self._label_id(view.label))
+        self._tokens(line, key, view.token_parts, view.n_messages, view.n_names)
+        if (key & 0xFFFFFFFF) < self._near_cut:
+            self.near.append((line, view.near_text))
+
+    def _tokens(self, line: int, key: int, parts: tuple[str, ...], n_msg: int, n_names: int
+                ) -> None:
+        if self._count is None:
+            return
+        limit = self.options.context_limit
+        sampled = (key >> 32) < self._token_cut
+        risky = limit is not None and token_upper_bound(parts, n_msg, n_names) > limit
+        if not (sampled or risky):
+            return
+        n = chat_token_count(parts, n_msg, n_names, self._count)
+        if sampled:
+            self.token_counts.append(n)
+        if limit is not None and n > limit:
+            self.over_limit.append((line, n))
+
+    def _label_id(self, label: str | None) -> int:
+        if label is None:
+            return -1
+        idx = self._label_index.get(label)
+        if idx is None:
+            idx = self._label_index[label] = len(self.labels)
+            self.labels.append(label)
+        return idx
+
+    def _warn(self, code: str, line: int) -> None:
+        self.warning_counts[code] += 1
+        kept = self.warning_lines.setdefault(code, [])
+        if len(kept) < self.options.keep_issues:
+            kept.append(line)
+
+    def merge(self, other: SplitScan) -> None:
+        """Append a scan of a later chunk of the same file (its line numbers already global)."""
+        self.n_lines += other.n_lines
+        self.bom = self.bom or other.bom
+        for issue in other.issues:
+            self._keep(issue)
+        self.issue_counts.update(other.issue_counts)
+        for code, n in other.warning_counts.items():
+            self.warning_counts[code] += n
+            kept = self.warning_lines.setdefault(code, [])
+            kept.extend(other.warning_lines[code][: self.options.keep_issues - len(kept)])
+        self.lines.extend(other.lines)
+        self.keys.extend(other.keys)
+        remap = [self._label_id(label) for label in other.labels]
+        self.label_ids.extend(remap[i] if i >= 0 else -1 for i in other.label_ids)
+        self.token_counts.extend(other.token_counts)
+        self.over_limit.extend(other.over_limit)
+        self.near.extend(other.near)

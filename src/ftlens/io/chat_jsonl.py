@@ -1,0 +1,151 @@
+"""Read chat fine-tuning JSONL into a :class:`~ftlens.core.scan.SplitScan`.
+
+Bytes are read, not text, so that one bad byte costs one line, not the file: each line is parsed
+with orjson; undecodable lines and a leading byte-order mark are reported with their line number.
+Large files are cut into newline-aligned chunks scanned by worker processes (one per core).
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import orjson
+
+from ftlens.core.chat_format import FormatIssue
+from ftlens.core.scan import ScanOptions, SplitScan
+from ftlens.errors import DataError
+from ftlens.io import tokenizer
+
+BOM = b"\xef\xbb\xbf"
+CHUNK_BYTES = 8 << 20
+PARALLEL_MIN_BYTES = 32 << 20
+_POSITION = re.compile(r"line 1 column (\d+) \(char \d+\)")
+
+Progress = Callable[[int], None]
+
+
+def open_checked(path: str | Path) -> Path:
+    """The path, if it is a readable file; a clear DataError otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError("no such file", path=p, hint="check the path and spelling")
+    if p.is_dir():
+        raise DataError("is a directory, not a file", path=p,
+                        hint="pass the JSONL file itself, e.g. data/train.jsonl")
+    if not os.access(p, os.R_OK):
+        raise DataError("permission denied", path=p, hint=f"make it readable: chmod +r {p}")
+    return p
+
+
+def estimate_examples(path: Path) -> int:
+    """Roughly how many lines a file has, from its size and its first megabyte."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    lines = head.count(b"\n") or 1
+    return max(1, round(size * lines / max(1, len(head))))
+
+
+def scan_file(path: str | Path, split: str, options: ScanOptions, encoding: str | None,
+              progress: Progress | None = None, workers: int | None = None) -> SplitScan:
+    """Scan one file. ``encoding``: the tiktoken encoding that counts tokens (None: no counts)."""
+    p = open_checked(path)
+    size = p.stat().st_size
+    workers = workers or os.cpu_count() or 1
+    chunks = list(_chunks(p)) if size else []
+    if size < PARALLEL_MIN_BYTES or workers < 2 or len(chunks) < 2:
+        scan = SplitScan(split, str(path), options, _count(encoding))
+        for start, end, first in chunks:
+            with p.open("rb") as f:
+                f.seek(start)
+                scan_lines(f.read(end - start), first, scan)
+            if progress:
+                progress(end - start)
+        return scan
+    ctx = multiprocessing.get_context("fork")
+    jobs = [(str(p), start, end, first, split, options, encoding) for start, end, first in chunks]
+    merged: SplitScan | None = None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for (_, start, end, *_rest), part in zip(jobs, pool.map(_scan_chunk, jobs), strict=True):
+            if merged is None:
+                merged = part
+                merged.path = str(path)
+            else:
+                merged.merge(part)
+            if progress:
+                progress(end - start)
+    assert merged is not None
+    return merged
+
+
+def _count(encoding: str | None) -> Callable[[str], int] | None:
+    return None if encoding is None else tokenizer.counter(encoding)
+
+
+def _scan_chunk(job: tuple[str, int, int, int, str, ScanOptions, str | None]) -> SplitScan:
+    path, start, end, first, split, options, encoding = job
+    scan = SplitScan(split, path, options, _count(encoding))
+    with open(path, "rb") as f:
+        f.seek(start)
+        scan_lines(f.read(end - start), first, scan)
+    scan.drop_counter()
+    return scan
+
+
+def _chunks(path: Path) -> Iterator[tuple[int, int, int]]:
+    """(start, end, first line number) of newline-aligned chunks of about CHUNK_BYTES."""
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        size, start, line = len(m), 0, 1
+        while start < size:
+            end = min(size, start + CHUNK_BYTES)
+            if end < size:
+                nl = m.find(b"\n", end)
+                end = size if nl < 0 else nl + 1
+            yield start, end, line
+            line += m[start:end].count(b"\n")
+            start = end
+
+
+def scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
+    """Feed every line of ``buf`` (which starts at line ``first_line``) to ``scan``."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    lines = buf.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    scan.n_lines += len(lines)
+    if first_line == 1 and lines and lines[0].startswith(BOM):
+        scan.bom = True
+        lines[0] = lines[0][len(BOM):]
+    for number, raw in enumerate(lines, first_line):
+        try:
+            obj = loads(raw)
+        except decode_error as exc:
+            scan.add_issue(line_issue(raw, exc).at(number))
+            continue
+        scan.add(number, obj)
+
+
+def line_issue(raw: bytes, exc: Exception) -> FormatIssue:
+    """Why a line did not parse, in words a user can act on."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = raw[err.start : err.start + 1].hex()
+        return FormatIssue(
+            "non_utf8", f"byte 0x{bad} at column {err.start + 1} is not valid UTF-8",
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.jsonl > out.jsonl`)")
+    if not raw.strip():
+        return FormatIssue("blank_line", "the line is empty",
+                           "remove empty lines: every line must be one JSON object")
+    reason = _POSITION.sub(r"column \1", str(exc))
+    return FormatIssue(
+        "invalid_json", f"not valid JSON ({reason})",
+        "each line must be one complete JSON object; look for a missing bracket or quote, or "
+        "a line break inside a string")
