@@ -12,7 +12,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "ftlens setup: creating $VENV" >&2
   "$PY" -m venv "$VENV"
 fi
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+# pip's config here lists local package folders that may not exist; drop those warnings only.
+pip() {
+  "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+}
 
 # Re-install only when the project's requirements changed since the last setup.
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)

@@ -11,7 +11,12 @@ import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
-    BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from ftlens.core.findings import Finding

@@ -151,6 +151,9 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
     return _check_messages(messages)
 
 
+_PLAIN_KEYS = frozenset({"role", "content"})
+
+
 def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
     issues: list[FormatIssue] = []
     inputs: list[str] = []
@@ -160,28 +163,37 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
     has_system = has_user = has_assistant = False
     n_names = 0
     for i, msg in enumerate(messages):
-        problem = _check_message(msg, i)
-        if problem is None:
-            text, problem = _content_text(msg, i)
-        if problem is not None:
-            issues.append(problem)
-            continue
-        assert text is not None
-        role = msg["role"]
+        # Fast path: the common {"role": ..., "content": "..."} message.
+        if (type(msg) is dict and msg.keys() <= _PLAIN_KEYS and msg.get("role") in ROLES
+                and type(text := msg.get("content")) is str):
+            role = msg["role"]
+        else:
+            problem = _check_message(msg, i)
+            if problem is None:
+                text, problem = _content_text(msg, i)
+            if problem is not None:
+                issues.append(problem)
+                continue
+            assert text is not None
+            role = msg["role"]
+            name = msg.get("name")
+            if isinstance(name, str):
+                parts.append(name)
+                n_names += 1
+            if role == "assistant" and any(msg.get(k) for k in _TOOL_KEYS):
+                parts.append(text)
+                parts.extend(json.dumps(msg[k], sort_keys=True) for k in _TOOL_KEYS if msg.get(k))
+                text = None  # a tool call is not a plain answer
         parts.append(role)
-        parts.append(text)
-        name = msg.get("name")
-        if isinstance(name, str):
-            parts.append(name)
-            n_names += 1
         if role == "assistant":
             has_assistant = True
-            label = text.strip()
-            for key in _TOOL_KEYS:
-                if msg.get(key):
-                    parts.append(json.dumps(msg[key], sort_keys=True))
-                    label = None
+            if text is None:
+                label = None
+            else:
+                parts.append(text)
+                label = text.strip()
             continue
+        parts.append(text)
         if role == "system":
             has_system = True
         else:

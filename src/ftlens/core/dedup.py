@@ -3,14 +3,13 @@ leakage across splits (MinHash LSH from datasketch, confirmed by exact Jaccard).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
-from ftlens.core.text import jaccard, shingles
+from ftlens.core.minhash import Signature, signatures
+from ftlens.core.text import jaccard, normalized_bytes, shingles
 
 Place = tuple[str, int]  # (split, line)
 
@@ -82,10 +81,6 @@ class NearPair:
     similarity: float  # exact Jaccard of character 5-gram sets
 
 
-def _crc32(data: bytes) -> int:
-    return zlib.crc32(data)
-
-
 def near_duplicate_pairs(
     queries: Mapping[str, Sequence[tuple[int, str]]],
     held_out: Mapping[str, Sequence[tuple[int, str]]],
@@ -96,24 +91,26 @@ def near_duplicate_pairs(
     character 5-grams >= ``threshold``. The LSH runs a little below the threshold for recall;
     every candidate is confirmed exactly. Pairs where both sides are in ``skip`` (already
     reported as exact leakage) are left out."""
+    from datasketch import MinHashLSH  # imported here: it costs half a second at startup
+
     skip = skip or set()
     lsh = MinHashLSH(threshold=max(0.05, threshold - 0.1), num_perm=num_perm)
-    index_sets: dict[Place, set[bytes]] = {}
+    index_texts: dict[Place, str] = {}
     for split, items in held_out.items():
-        sets = [shingles(text) for _, text in items]
-        for (line, _), sh, mh in zip(items, sets, _minhashes(sets, num_perm), strict=True):
-            index_sets[(split, line)] = sh
+        for (line, text), mh in zip(items, _minhashes([t for _, t in items], num_perm),
+                                    strict=True):
+            index_texts[(split, line)] = text
             lsh.insert((split, line), mh, check_duplication=False)
         if progress:
             progress(len(items))
     pairs = []
     for split, items in queries.items():
-        sets = [shingles(text) for _, text in items]
-        for (line, _), sh, mh in zip(items, sets, _minhashes(sets, num_perm), strict=True):
+        for (line, text), mh in zip(items, _minhashes([t for _, t in items], num_perm),
+                                    strict=True):
             for other in lsh.query(mh):
                 if other[0] == split or ((split, line) in skip and other in skip):
                     continue
-                sim = jaccard(sh, index_sets[other])
+                sim = jaccard(shingles(text), shingles(index_texts[other]))
                 if sim >= threshold:
                     pairs.append(NearPair((split, line), other, sim))
         if progress:
@@ -121,7 +118,6 @@ def near_duplicate_pairs(
     return sorted(pairs, key=lambda p: (-p.similarity, p.a, p.b))
 
 
-def _minhashes(sets: Sequence[set[bytes]], num_perm: int) -> list[MinHash]:
-    if not sets:
-        return []
-    return list(MinHash.bulk(sets, num_perm=num_perm, hashfunc=_crc32))
+def _minhashes(texts: Sequence[str], num_perm: int) -> list[Signature]:
+    sigs = signatures([normalized_bytes(t) for t in texts], num_perm)
+    return [Signature(row) for row in sigs]

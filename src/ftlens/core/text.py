@@ -10,26 +10,34 @@ import hashlib
 import re
 
 _NON_WORD = re.compile(r"[\W_]+")
+# ASCII fast path: bytes.translate maps every byte that is not a letter or digit to a space.
+_ASCII_TABLE = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 
 
 def normalize(text: str) -> str:
     """Case-folded words separated by single spaces; punctuation and symbols removed."""
-    return _NON_WORD.sub(" ", text.casefold()).strip()
+    return normalized_bytes(text).decode("utf-8", "surrogatepass")
+
+
+def normalized_bytes(text: str) -> bytes:
+    if text.isascii():
+        return b" ".join(text.lower().encode().translate(_ASCII_TABLE).split())
+    return _NON_WORD.sub(" ", text.casefold()).strip().encode("utf-8", "surrogatepass")
 
 
 def fingerprint(text: str) -> int:
     """A stable 64-bit key of the normalised text (the same in every process and run)."""
-    digest = hashlib.blake2b(normalize(text).encode("utf-8", "surrogatepass"), digest_size=8)
-    return int.from_bytes(digest.digest(), "little")
+    digest = hashlib.blake2b(normalized_bytes(text), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def shingles(text: str, width: int = 5) -> set[bytes]:
-    """Character ``width``-grams of the normalised text, the sets near-duplicates compare."""
-    norm = normalize(text)
+    """The ``width``-grams of the normalised text's UTF-8 bytes (characters, for ASCII): the
+    sets that near-duplicate search compares."""
+    norm = normalized_bytes(text)
     if len(norm) <= width:
-        return {norm.encode("utf-8", "surrogatepass")}
-    return {norm[i : i + width].encode("utf-8", "surrogatepass")
-            for i in range(len(norm) - width + 1)}
+        return {norm}
+    return {norm[i : i + width] for i in range(len(norm) - width + 1)}
 
 
 def jaccard(a: set[bytes], b: set[bytes]) -> float:

@@ -27,13 +27,13 @@ def chat_token_count(
     parts: Sequence[str], n_messages: int, n_names: int, count: Callable[[str], int]
 ) -> int:
     """Tokens of one example from its flattened role/content/name strings."""
-    return chat_overhead(n_messages, n_names) + sum(count(p) for p in parts)
+    return chat_overhead(n_messages, n_names) + sum(map(count, parts))
 
 
 def token_upper_bound(parts: Sequence[str], n_messages: int, n_names: int) -> int:
     """A cheap bound never below the true count: a BPE token covers at least one byte, so a
     text has at most as many tokens as UTF-8 bytes, and a character is at most 4 bytes."""
-    return chat_overhead(n_messages, n_names) + 4 * sum(len(p) for p in parts)
+    return chat_overhead(n_messages, n_names) + 4 * sum(map(len, parts))
 
 
 def default_epochs(n_examples: int) -> int:

