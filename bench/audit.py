@@ -27,11 +27,13 @@ import orjson
 
 SYSTEM = "Classify this SMS as spam or ham. Answer with one word: spam or ham."
 WORDS = (
-    "hey are we still on for lunch tomorrow call me when you get this running late sorry "
-    "free prize winner claim your reward now click the link to verify account bank parcel "
-    "delivery fee pay today limited offer reply stop to opt out mum dad love you see you at "
-    "the station meeting moved to three pm can you pick up milk bread eggs thanks mate"
-).split()
+    "hey", "are", "we", "still", "on", "for", "lunch", "tomorrow", "call", "me", "when", "you",
+    "get", "this", "running", "late", "sorry", "free", "prize", "winner", "claim", "your",
+    "reward", "now", "click", "the", "link", "to", "verify", "account", "bank", "parcel",
+    "delivery", "fee", "pay", "today", "limited", "offer", "reply", "stop", "to", "opt", "out",
+    "mum", "dad", "love", "you", "see", "you", "at", "the", "station", "meeting", "moved",
+    "to", "three", "pm", "can", "you", "pick", "up", "milk", "bread", "eggs", "thanks", "mate",
+)
 
 
 def generate(n: int, out: Path, seed: int = 0) -> tuple[Path, Path]:

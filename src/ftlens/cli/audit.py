@@ -22,7 +22,7 @@ from ftlens.core.models import DEFAULT_MODEL
 @click.option("--context-limit", type=int, help="Training context in tokens (overrides the "
               "model's).")
 @click.option("--near-threshold", type=float, default=0.8, show_default=True,
-              help="Jaccard similarity (character 5-grams) for near-duplicates.")
+              help="Jaccard similarity (5-byte shingles) for near-duplicates.")
 @click.option("--near-dup-limit", type=int, default=20_000, show_default=True,
               help="Examples searched for near-duplicates; 0 searches all.")
 @click.option("--write-clean", "clean_dir", type=click.Path(file_okay=False),

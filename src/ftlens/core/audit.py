@@ -75,9 +75,13 @@ def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,
         {s: _labels_per_example(scan) for s, scan in splits.items()},
     )
     leaked = {p for g in exact.leaks() for p in g.places}
+    for scan in splits.values():
+        scan.finish()
     near = near_duplicate_pairs(
-        {s: splits[s].near for s in ("train", "valid") if s in splits and len(splits) > 1},
-        {s: splits[s].near for s in ("valid", "test") if s in splits},
+        {s: (splits[s].near, splits[s].near_signatures) for s in ("train", "valid")
+         if s in splits},
+        {s: (splits[s].near, splits[s].near_signatures) for s in ("valid", "test")
+         if s in splits},
         threshold=options.near_threshold, skip=leaked, progress=progress,
     ) if len(splits) > 1 else []
     findings = [

@@ -225,7 +225,8 @@ def near_findings(near: Sequence[NearPair], splits: Mapping[str, SplitScan],
         out.append(Finding(
             "near_duplicate_leakage", "warn",
             f"{_plural(len(near), 'near-duplicate pair')} across splits",
-            f"Jaccard similarity ≥ {options.near_threshold:g} of character 5-grams: {shown}",
+            f"Jaccard similarity ≥ {options.near_threshold:g} of normalised 5-byte shingles: "
+            f"{shown}",
             "paraphrases of held-out examples in train inflate metrics like exact leakage; "
             "remove or rewrite them (--write-clean drops the train side)",
             details={"pairs": [{"a": {"split": p.a[0], "line": p.a[1]},

@@ -35,14 +35,47 @@ class FormatIssue:
 class ExampleView(NamedTuple):
     """What the audit keeps of a valid example."""
 
-    input_text: str  # every non-assistant message, role-tagged: the duplicate/leakage key
+    inputs: tuple[str, ...]  # role, text, role, text… of every non-assistant message
     near_text: str  # user/tool/function content only: compared for near-duplicates
-    label: str | None  # final assistant message, stripped
-    token_parts: tuple[str, ...]  # every string the token count covers (roles, contents, names)
-    n_messages: int
-    n_names: int
+    label: str | None  # final assistant message, stripped; None for a tool call
+    messages: list[dict[str, Any]]  # the checked messages
+    chars: int  # characters of every string the token count covers
     has_system: bool
     has_user: bool
+
+    @property
+    def input_text(self) -> str:
+        """Every non-assistant message, role-tagged: the duplicate/leakage key."""
+        return "\x1f".join(self.inputs)
+
+    @property
+    def n_messages(self) -> int:
+        return len(self.messages)
+
+    @property
+    def n_names(self) -> int:
+        return sum(isinstance(m.get("name"), str) for m in self.messages)
+
+    @property
+    def token_parts(self) -> tuple[str, ...]:
+        """Every string the token count covers: roles, contents, names, tool calls."""
+        return tuple(_token_parts(self.messages))
+
+
+def _token_parts(messages: list[dict[str, Any]]) -> list[str]:
+    parts: list[str] = []
+    for msg in messages:
+        parts.append(msg["role"])
+        content = msg.get("content")
+        if isinstance(content, list):
+            content = "\n".join(p.get("text", "") for p in content)
+        if content:
+            parts.append(content)
+        name = msg.get("name")
+        if isinstance(name, str):
+            parts.append(name)
+        parts.extend(json.dumps(msg[k], sort_keys=True) for k in _TOOL_KEYS if msg.get(k))
+    return parts
 
 
 def _issue(code: str, message: str, hint: str) -> tuple[list[FormatIssue], None]:
@@ -100,14 +133,14 @@ def _check_message(msg: Any, i: int) -> FormatIssue | None:
     if extra:
         return FormatIssue(
             "unknown_key",
-            f"message {i} has unrecognised key(s) {', '.join(sorted(map(repr, extra)))}",
+            f"message {i} has unrecognised key(s) {', '.join(sorted(map(_short, extra)))}",
             "remove them; allowed keys are " + ", ".join(sorted(ALLOWED_KEYS)),
         )
     role = msg["role"]
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         return FormatIssue(
             "unknown_role",
-            f"message {i} has unrecognised role {role!r}",
+            f"message {i} has unrecognised role {_short(role)}",
             "use one of " + ", ".join(sorted(ROLES)),
         )
     if "weight" in msg and (role != "assistant" or type(msg["weight"]) is not int
@@ -115,7 +148,7 @@ def _check_message(msg: Any, i: int) -> FormatIssue | None:
         where = "" if role == "assistant" else f" on a {role} message"
         return FormatIssue(
             "invalid_weight",
-            f"message {i} has weight {msg['weight']!r}{where}",
+            f"message {i} has weight {_short(msg['weight'])}{where}",
             "weight is only for assistant messages and must be 0 (skip) or 1 (train)",
         )
     return None
@@ -137,7 +170,7 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
         return _issue(
             "missing_messages",
             'the object has no "messages" key'
-            + (f" (keys: {', '.join(sorted(map(str, obj))[:5])})" if obj else ""),
+            + (f" (keys: {', '.join(_short(k, 20) for k in sorted(obj)[:5])})" if obj else ""),
             'wrap the conversation as {"messages": [{"role": ..., "content": ...}, ...]}; '
             "prompt/completion files are the legacy format",
         )
@@ -155,45 +188,65 @@ _PLAIN_KEYS = frozenset({"role", "content"})
 
 
 def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
+    """Fast path for conversations of plain ``{"role", "content": str}`` messages; anything
+    else goes through :func:`_check_messages_fully`."""
+    inputs: list[str] = []
+    near: list[str] = []
+    label: str | None = None
+    has_system = has_user = has_assistant = False
+    chars = 0
+    for msg in messages:
+        if type(msg) is not dict or not msg.keys() <= _PLAIN_KEYS:
+            return _check_messages_fully(messages)
+        role = msg.get("role")
+        text = msg.get("content")
+        if type(role) is not str or role not in ROLES or type(text) is not str:
+            return _check_messages_fully(messages)
+        chars += len(role) + len(text)
+        if role == "assistant":
+            has_assistant = True
+            label = text
+            continue
+        if role == "system":
+            has_system = True
+        else:
+            has_user = has_user or role == "user"
+            near.append(text)
+        inputs.append(role)
+        inputs.append(text)
+    if not has_assistant:
+        return [_NO_ASSISTANT], None
+    return [], ExampleView(tuple(inputs), "\n".join(near), None if label is None else
+                           label.strip(), messages, chars, has_system, has_user)
+
+
+_NO_ASSISTANT = FormatIssue(
+    "no_assistant", "the conversation has no assistant message",
+    "add the answer the model should learn as a final assistant message",
+)
+
+
+def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
     issues: list[FormatIssue] = []
     inputs: list[str] = []
     near: list[str] = []
-    parts: list[str] = []
     label: str | None = None
     has_system = has_user = has_assistant = False
-    n_names = 0
     for i, msg in enumerate(messages):
-        # Fast path: the common {"role": ..., "content": "..."} message.
-        if (type(msg) is dict and msg.keys() <= _PLAIN_KEYS and msg.get("role") in ROLES
-                and type(text := msg.get("content")) is str):
-            role = msg["role"]
-        else:
-            problem = _check_message(msg, i)
-            if problem is None:
-                text, problem = _content_text(msg, i)
-            if problem is not None:
-                issues.append(problem)
-                continue
-            assert text is not None
-            role = msg["role"]
-            name = msg.get("name")
-            if isinstance(name, str):
-                parts.append(name)
-                n_names += 1
-            if role == "assistant" and any(msg.get(k) for k in _TOOL_KEYS):
-                parts.append(text)
-                parts.extend(json.dumps(msg[k], sort_keys=True) for k in _TOOL_KEYS if msg.get(k))
-                text = None  # a tool call is not a plain answer
-        parts.append(role)
+        problem = _check_message(msg, i)
+        text = None
+        if problem is None:
+            text, problem = _content_text(msg, i)
+        if problem is not None:
+            issues.append(problem)
+            continue
+        assert text is not None
+        role = msg["role"]
         if role == "assistant":
             has_assistant = True
-            if text is None:
-                label = None
-            else:
-                parts.append(text)
-                label = text.strip()
+            tool_call = any(msg.get(k) for k in _TOOL_KEYS)
+            label = None if tool_call else text.strip()
             continue
-        parts.append(text)
         if role == "system":
             has_system = True
         else:
@@ -202,16 +255,18 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
         inputs.append(role)
         inputs.append(text)
     if not has_assistant and not issues:
-        issues.append(FormatIssue(
-            "no_assistant",
-            "the conversation has no assistant message",
-            "add the answer the model should learn as a final assistant message",
-        ))
+        issues.append(_NO_ASSISTANT)
     if issues:
         return issues, None
-    view = ExampleView("\x1f".join(inputs), "\n".join(near), label, tuple(parts),
-                       len(messages), n_names, has_system, has_user)
-    return [], view
+    chars = sum(map(len, _token_parts(messages)))
+    return [], ExampleView(tuple(inputs), "\n".join(near), label, messages, chars,
+                           has_system, has_user)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr`` of a user value, cut so that one huge value cannot flood the report."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json_type(value: Any) -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftlens.core.minhash import Signature, signatures
-from ftlens.core.text import jaccard, normalized_bytes, shingles
+from ftlens.core.minhash import NUM_PERM, Signature
+from ftlens.core.text import jaccard, shingles
 
 Place = tuple[str, int]  # (split, line)
 
@@ -78,36 +78,40 @@ def same_input_groups(
 class NearPair:
     a: Place  # in the split that is compared against (train, or valid against test)
     b: Place  # in the held-out split
-    similarity: float  # exact Jaccard of character 5-gram sets
+    similarity: float  # exact Jaccard of the normalised texts' 5-byte shingle sets
+
+
+NearItems = tuple[Sequence[tuple[int, str]], np.ndarray]  # (line, text) pairs, signatures
 
 
 def near_duplicate_pairs(
-    queries: Mapping[str, Sequence[tuple[int, str]]],
-    held_out: Mapping[str, Sequence[tuple[int, str]]],
-    *, threshold: float = 0.8, num_perm: int = 64, skip: set[Place] | None = None,
+    queries: Mapping[str, NearItems], held_out: Mapping[str, NearItems], *,
+    threshold: float = 0.8, skip: set[Place] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[NearPair]:
-    """Pairs (query example, held-out example) from different splits with Jaccard similarity of
-    character 5-grams >= ``threshold``. The LSH runs a little below the threshold for recall;
-    every candidate is confirmed exactly. Pairs where both sides are in ``skip`` (already
-    reported as exact leakage) are left out."""
+    """Pairs (query example, held-out example) from different splits whose normalised texts
+    have Jaccard similarity of 5-byte shingles >= ``threshold``. Items come with their MinHash
+    signatures (:func:`ftlens.core.minhash.signatures`); datasketch's LSH, run a little below
+    the threshold for recall, proposes candidates and every candidate is confirmed exactly.
+    Pairs where both sides are in ``skip`` (already reported as exact leakage) are left out."""
     from datasketch import MinHashLSH  # imported here: it costs half a second at startup
 
     skip = skip or set()
-    lsh = MinHashLSH(threshold=max(0.05, threshold - 0.1), num_perm=num_perm)
+    num_perm = next((sigs.shape[1] for _, sigs in held_out.values()), NUM_PERM)
+    # Candidates are confirmed exactly, so the LSH is tuned against misses, not false alarms.
+    lsh = MinHashLSH(threshold=max(0.05, threshold - 0.1), num_perm=num_perm,
+                     weights=(0.2, 0.8))
     index_texts: dict[Place, str] = {}
-    for split, items in held_out.items():
-        for (line, text), mh in zip(items, _minhashes([t for _, t in items], num_perm),
-                                    strict=True):
+    for split, (items, sigs) in held_out.items():
+        for (line, text), row in zip(items, sigs, strict=True):
             index_texts[(split, line)] = text
-            lsh.insert((split, line), mh, check_duplication=False)
+            lsh.insert((split, line), Signature(row), check_duplication=False)
         if progress:
             progress(len(items))
     pairs = []
-    for split, items in queries.items():
-        for (line, text), mh in zip(items, _minhashes([t for _, t in items], num_perm),
-                                    strict=True):
-            for other in lsh.query(mh):
+    for split, (items, sigs) in queries.items():
+        for (line, text), row in zip(items, sigs, strict=True):
+            for other in lsh.query(Signature(row)):
                 if other[0] == split or ((split, line) in skip and other in skip):
                     continue
                 sim = jaccard(shingles(text), shingles(index_texts[other]))
@@ -116,8 +120,3 @@ def near_duplicate_pairs(
         if progress:
             progress(len(items))
     return sorted(pairs, key=lambda p: (-p.similarity, p.a, p.b))
-
-
-def _minhashes(texts: Sequence[str], num_perm: int) -> list[Signature]:
-    sigs = signatures([normalized_bytes(t) for t in texts], num_perm)
-    return [Signature(row) for row in sigs]

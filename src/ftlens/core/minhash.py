@@ -15,9 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 
 WIDTH = 5
+NUM_PERM = 64
 _SHIFT = np.uint64(32)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd constant: multiply-shift hashing to 32 bits
-_ROWS_PER_BATCH = 65_536
+_ROWS_PER_BATCH = 4096  # keeps the (rows x num_perm) temporaries in cache
 
 
 def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -44,20 +45,36 @@ def _hash32(values: np.ndarray) -> np.ndarray:
     return (values * _MIX) >> _SHIFT  # uint64 arithmetic wraps, as intended
 
 
-def signatures(norms: Sequence[bytes], num_perm: int = 64, seed: int = 1) -> np.ndarray:
-    """``(len(norms), num_perm)`` uint64 MinHash signatures of normalised texts."""
+def signatures(norms: Sequence[bytes], num_perm: int = NUM_PERM, seed: int = 1) -> np.ndarray:
+    """``(len(norms), num_perm)`` uint64 MinHash signatures of normalised texts. Work and memory
+    are bounded by batches of about ``_ROWS_PER_BATCH`` shingles, however long a text is."""
     a, b = permutations(num_perm, seed)
     out = np.empty((len(norms), num_perm), dtype=np.uint64)
     start = 0
     while start < len(norms):
+        if len(norms[start]) - WIDTH + 1 > _ROWS_PER_BATCH:
+            out[start] = _long_signature(norms[start], a, b)
+            start += 1
+            continue
         stop, rows = start, 0
-        while stop < len(norms) and (rows < _ROWS_PER_BATCH or stop == start):
+        while stop < len(norms) and rows < _ROWS_PER_BATCH and (
+                len(norms[stop]) - WIDTH + 1 <= _ROWS_PER_BATCH):
             rows += max(1, len(norms[stop]) - WIDTH + 1)
             stop += 1
         values, seg_starts = _windows(norms[start:stop])
         out[start:stop] = np.minimum.reduceat(permute(values, a, b), seg_starts, axis=0)
         start = stop
     return out
+
+
+def _long_signature(norm: bytes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The signature of one long text, its shingles taken a batch at a time."""
+    sig = np.full(len(a), np.iinfo(np.uint64).max, dtype=np.uint64)
+    step = _ROWS_PER_BATCH
+    for lo in range(0, len(norm) - WIDTH + 1, step):
+        values, _ = _windows([norm[lo : lo + step + WIDTH - 1]])
+        sig = np.minimum(sig, permute(values, a, b).min(axis=0))
+    return sig
 
 
 def _windows(norms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ftlens.core.chat_format import FormatIssue, check_example
-from ftlens.core.text import fingerprint
+import numpy as np
+
+from ftlens.core.chat_format import ExampleView, FormatIssue, check_example
+from ftlens.core.minhash import NUM_PERM, signatures
+from ftlens.core.text import PartsFingerprinter, normalized_bytes
 from ftlens.core.tokens import chat_token_count, token_upper_bound
 
 _FULL = 1 << 32
@@ -43,6 +46,8 @@ class SplitScan:
         self._count = count
         self._token_cut = int(options.token_rate * _FULL)
         self._near_cut = int(options.near_rate * _FULL)
+        self._fingerprint = PartsFingerprinter()
+        self._token_cache: dict[str, int] = {}
         self.n_lines = 0
         self.bom = False
         self.issue_counts: Counter[str] = Counter()
@@ -58,9 +63,15 @@ class SplitScan:
         self.token_counts = array("I")  # exact counts of the sampled examples
         self.over_limit: list[tuple[int, int]] = []  # (line, tokens) of examples over the limit
         self.near: list[tuple[int, str]] = []  # (line, text) chosen for near-duplicate search
+        self.near_signatures = np.empty((0, NUM_PERM), dtype=np.uint64)  # one row per `near`
 
-    def drop_counter(self) -> None:
-        """Forget the token counter (so the scan can cross a process boundary)."""
+    def finish(self) -> None:
+        """Compute the MinHash signatures of the near-duplicate candidates added so far (in the
+        worker that scanned them) and forget the token counter, so the scan can be pickled."""
+        todo = self.near[len(self.near_signatures):]
+        if todo:
+            sigs = signatures([normalized_bytes(text) for _, text in todo], NUM_PERM)
+            self.near_signatures = np.concatenate([self.near_signatures, sigs])
         self._count = None
 
     @property
@@ -87,28 +98,39 @@ class SplitScan:
             self._warn("no_system", line)
         if not view.has_user:
             self._warn("no_user", line)
-        key = fingerprint(view.input_text)
+        key = self._fingerprint(view.inputs)
         self.lines.append(line)
         self.keys.append(key)
         self.label_ids.append(self._label_id(view.label))
-        self._tokens(line, key, view.token_parts, view.n_messages, view.n_names)
+        self._tokens(line, key, view)
         if (key & 0xFFFFFFFF) < self._near_cut:
             self.near.append((line, view.near_text))
 
-    def _tokens(self, line: int, key: int, parts: tuple[str, ...], n_msg: int, n_names: int
-                ) -> None:
+    def _tokens(self, line: int, key: int, view: ExampleView) -> None:
         if self._count is None:
             return
         limit = self.options.context_limit
         sampled = (key >> 32) < self._token_cut
-        risky = limit is not None and token_upper_bound(parts, n_msg, n_names) > limit
+        risky = limit is not None and token_upper_bound(view.chars, len(view.messages)) > limit
         if not (sampled or risky):
             return
-        n = chat_token_count(parts, n_msg, n_names, self._count)
+        n = chat_token_count(view.token_parts, view.n_messages, view.n_names, self._count_cached)
         if sampled:
             self.token_counts.append(n)
         if limit is not None and n > limit:
             self.over_limit.append((line, n))
+
+    def _count_cached(self, text: str) -> int:
+        """Token count, remembered for the strings that repeat (roles, system prompts, labels)."""
+        n = self._token_cache.get(text)
+        if n is None:
+            assert self._count is not None
+            n = self._count(text)
+            if len(text) <= 512:
+                if len(self._token_cache) >= 4096:
+                    self._token_cache.clear()
+                self._token_cache[text] = n
+        return n
 
     def _label_id(self, label: str | None) -> int:
         if label is None:
@@ -143,3 +165,4 @@ class SplitScan:
         self.token_counts.extend(other.token_counts)
         self.over_limit.extend(other.over_limit)
         self.near.extend(other.near)
+        self.near_signatures = np.concatenate([self.near_signatures, other.near_signatures])

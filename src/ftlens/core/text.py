@@ -31,6 +31,35 @@ def fingerprint(text: str) -> int:
     return int.from_bytes(digest, "little")
 
 
+class PartsFingerprinter:
+    """``fingerprint("\x1f".join(inputs))`` for ``inputs`` = role, text, role, text…, without
+    re-normalising what repeats in every example (role names and system prompts): those are
+    cached, up to ``cache_size`` entries."""
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        self._cache: dict[str, bytes] = {}
+        self._cache_size = cache_size
+
+    def _cached(self, text: str) -> bytes:
+        norm = self._cache.get(text)
+        if norm is None:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            norm = self._cache[text] = normalized_bytes(text)
+        return norm
+
+    def __call__(self, inputs: tuple[str, ...]) -> int:
+        normalized = []
+        for i in range(0, len(inputs), 2):
+            role, text = inputs[i], inputs[i + 1]
+            normalized.append(self._cached(role))
+            norm = self._cached(text) if role == "system" else normalized_bytes(text)
+            if norm:
+                normalized.append(norm)
+        digest = hashlib.blake2b(b" ".join(normalized), digest_size=8).digest()
+        return int.from_bytes(digest, "little")
+
+
 def shingles(text: str, width: int = 5) -> set[bytes]:
     """The ``width``-grams of the normalised text's UTF-8 bytes (characters, for ASCII): the
     sets that near-duplicate search compares."""

@@ -30,10 +30,11 @@ def chat_token_count(
     return chat_overhead(n_messages, n_names) + sum(map(count, parts))
 
 
-def token_upper_bound(parts: Sequence[str], n_messages: int, n_names: int) -> int:
-    """A cheap bound never below the true count: a BPE token covers at least one byte, so a
-    text has at most as many tokens as UTF-8 bytes, and a character is at most 4 bytes."""
-    return chat_overhead(n_messages, n_names) + 4 * sum(map(len, parts))
+def token_upper_bound(chars: int, n_messages: int) -> int:
+    """A cheap bound never below the true count of an example whose strings have ``chars``
+    characters: a BPE token covers at least one UTF-8 byte, a character is at most 4 bytes,
+    and a message has at most one name."""
+    return chat_overhead(n_messages, n_messages) + 4 * chars
 
 
 def default_epochs(n_examples: int) -> int:

@@ -24,7 +24,7 @@ from ftlens.io import tokenizer
 
 BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 8 << 20
-PARALLEL_MIN_BYTES = 32 << 20
+PARALLEL_MIN_BYTES = 8 << 20
 _POSITION = re.compile(r"line 1 column (\d+) \(char \d+\)")
 
 Progress = Callable[[int], None]
@@ -67,6 +67,7 @@ def scan_file(path: str | Path, split: str, options: ScanOptions, encoding: str 
                 scan_lines(f.read(end - start), first, scan)
             if progress:
                 progress(end - start)
+        scan.finish()
         return scan
     ctx = multiprocessing.get_context("fork")
     jobs = [(str(p), start, end, first, split, options, encoding) for start, end, first in chunks]
@@ -94,7 +95,7 @@ def _scan_chunk(job: tuple[str, int, int, int, str, ScanOptions, str | None]) ->
     with open(path, "rb") as f:
         f.seek(start)
         scan_lines(f.read(end - start), first, scan)
-    scan.drop_counter()
+    scan.finish()
     return scan
 
 

@@ -20,12 +20,14 @@ def write_clean(paths: Mapping[str, str], removable: Mapping[str, frozenset[int]
     except OSError as exc:
         raise DataError(f"cannot create the output directory ({exc.strerror})", path=out,
                         hint="choose a writable directory for --write-clean") from exc
+    inputs = {Path(src).resolve() for src in paths.values()}
+    for split in paths:
+        if (out / f"{split}.jsonl").resolve() in inputs:
+            raise DataError("--write-clean would overwrite an input file",
+                            path=out / f"{split}.jsonl", hint="pick a different output directory")
     summary: dict[str, dict[str, int | str]] = {}
     for split, src in paths.items():
         target = out / f"{split}.jsonl"
-        if target.resolve() == Path(src).resolve():
-            raise DataError("--write-clean would overwrite the input file", path=target,
-                            hint="pick a different output directory")
         drop = removable.get(split, frozenset())
         kept = removed = 0
         tmp = target.with_suffix(target.suffix + ".tmp")
