@@ -7,6 +7,7 @@ Large files are cut into newline-aligned chunks scanned by worker processes (one
 
 from __future__ import annotations
 
+import gc
 import mmap
 import multiprocessing
 import os
@@ -114,7 +115,21 @@ def _chunks(path: Path) -> Iterator[tuple[int, int, int]]:
 
 
 def scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
-    """Feed every line of ``buf`` (which starts at line ``first_line``) to ``scan``."""
+    """Feed every line of ``buf`` (which starts at line ``first_line``) to ``scan``.
+
+    The cyclic garbage collector is paused meanwhile: parsed lines are acyclic and freed by
+    reference counting, and its passes over millions of short-lived objects cost a third of
+    the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _scan_lines(buf, first_line, scan)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     lines = buf.split(b"\n")
