@@ -8,6 +8,7 @@ import click
 
 from ftlens import __version__
 from ftlens.cli.audit import audit
+from ftlens.cli.metrics import metrics
 from ftlens.errors import FtlensError
 
 
@@ -23,11 +24,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
       ftlens audit examples/spam/train.jsonl --valid examples/spam/valid.jsonl \\
           --test examples/spam/test.jsonl
       ftlens audit train.jsonl --json --fail-on error
+      ftlens metrics predictions.jsonl --positive spam --require "recall(spam)>=0.9"
     """
     ctx.obj = {"debug": debug}
 
 
 cli.add_command(audit)
+cli.add_command(metrics)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -148,6 +148,11 @@ def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
         scan.add(number, obj)
 
 
+def json_error_reason(exc: Exception) -> str:
+    """orjson's message without its position on a one-line document ("line 1 column 9")."""
+    return _POSITION.sub(r"column \1", str(exc))
+
+
 def line_issue(raw: bytes, exc: Exception) -> FormatIssue:
     """Why a line did not parse, in words a user can act on."""
     try:
@@ -160,8 +165,7 @@ def line_issue(raw: bytes, exc: Exception) -> FormatIssue:
     if not raw.strip():
         return FormatIssue("blank_line", "the line is empty",
                            "remove empty lines: every line must be one JSON object")
-    reason = _POSITION.sub(r"column \1", str(exc))
     return FormatIssue(
-        "invalid_json", f"not valid JSON ({reason})",
+        "invalid_json", f"not valid JSON ({json_error_reason(exc)})",
         "each line must be one complete JSON object; look for a missing bracket or quote, or "
         "a line break inside a string")

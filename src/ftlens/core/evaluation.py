@@ -1,0 +1,121 @@
+"""Judge labelled predictions: metrics with intervals, the threshold trade-off, a comparison
+with a baseline model, findings and the verdict. ``ftlens metrics`` and ``ftlens eval`` use
+exactly this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ftlens.core import eval_rules
+from ftlens.core.bootstrap import interval, intervals, metrics_of, stratified_confusions
+from ftlens.core.classification import (
+    ClassificationReport,
+    Interval,
+    confusion_from_codes,
+    encode,
+    report_from_confusion,
+)
+from ftlens.core.compare import Comparison, compare
+from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
+from ftlens.core.requirements import Requirement
+from ftlens.core.threshold import Rule
+from ftlens.core.tradeoff import ThresholdAnalysis, analyse_threshold
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Rows of (true label, predicted label), optionally with scores.
+
+    ``probs``: ``(n, len(prob_labels))`` probabilities per class; ``scores``: one score per row
+    for the positive class. Either may be None."""
+
+    y_true: Sequence[str]
+    y_pred: Sequence[str]
+    scores: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    prob_labels: tuple[str, ...] = ()
+    ids: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    labels: tuple[str, ...] | None = None
+    positive: str | None = None
+    min_score: float = 0.85
+    rule: Rule | None = field(default_factory=Rule)  # None: no threshold search
+    tune_split: float | None = None  # fraction of rows used to choose the threshold
+    tune_cv: int | None = None  # folds: choose on the others, apply to each
+    n_boot: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    requirements: tuple[Requirement, ...] = ()
+
+
+@dataclass(frozen=True)
+class BootIntervals:
+    precision: tuple[Interval, ...]
+    recall: tuple[Interval, ...]
+    f1: tuple[Interval, ...]
+    macro_f1: Interval
+    mcc: Interval
+    accuracy: Interval
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    report: ClassificationReport
+    intervals: BootIntervals
+    positive: str | None
+    threshold: ThresholdAnalysis | None
+    comparison: Comparison | None
+    findings: tuple[Finding, ...]
+    options: EvalOptions
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.findings)
+
+    def to_dict(self) -> dict[str, object]:
+        from ftlens.core.evaluation_json import evaluation_to_dict
+
+        return evaluation_to_dict(self)
+
+
+def evaluate(preds: Predictions, options: EvalOptions = EvalOptions(),
+             baseline: Predictions | None = None) -> Evaluation:
+    labels, t, p = encode(preds.y_true, preds.y_pred, options.labels)
+    if options.positive is not None and options.positive not in labels:
+        raise ValueError(f"positive class {options.positive!r} is not a label: {list(labels)}")
+    report = report_from_confusion(confusion_from_codes(t, p, len(labels)), labels)
+    boot = metrics_of(stratified_confusions(report.confusion, options.n_boot, options.seed))
+    conf = options.confidence
+    cis = BootIntervals(
+        tuple(intervals(boot.precision, conf)), tuple(intervals(boot.recall, conf)),
+        tuple(intervals(boot.f1, conf)), interval(boot.macro_f1, conf),
+        interval(boot.mcc, conf), interval(boot.accuracy, conf))
+    positive = options.positive or _default_positive(report)
+    threshold = None
+    if positive is not None and options.rule is not None:
+        threshold = analyse_threshold(preds, labels, t, p, positive, options)
+    comparison = None
+    if baseline is not None:
+        _, bt, bp = encode(baseline.y_true, baseline.y_pred, labels)
+        if not np.array_equal(bt, t):
+            raise ValueError("the baseline's true labels differ from the candidate's")
+        comparison = compare(t, p, bp, labels, n_boot=options.n_boot, seed=options.seed,
+                             confidence=conf)
+    findings = eval_rules.findings(report, cis, positive if options.positive else None,
+                                   threshold, comparison, options)
+    return Evaluation(report, cis, positive, threshold, comparison,
+                      tuple(sort_findings(findings)), options)
+
+
+def _default_positive(report: ClassificationReport) -> str | None:
+    """For two classes, the rarer one is 'positive' (spam, fraud); none otherwise."""
+    if len(report.labels) != 2:
+        return None
+    support = [c.support for c in report.per_class]
+    return report.labels[int(np.argmin(support))]

@@ -1,0 +1,32 @@
+"""The value a ``--require`` gate refers to."""
+
+from __future__ import annotations
+
+from ftlens.core.classification import ClassificationReport
+from ftlens.core.requirements import Requirement
+from ftlens.core.tradeoff import ThresholdAnalysis
+from ftlens.errors import ConfigError
+
+
+def actual_value(req: Requirement, report: ClassificationReport,
+                 threshold: ThresholdAnalysis | None, positive: str | None) -> float | None:
+    m = req.metric
+    overall = {
+        "accuracy": report.accuracy, "balanced_accuracy": report.balanced_accuracy,
+        "mcc": report.mcc, "kappa": report.kappa, "macro_f1": report.macro.f1,
+        "micro_f1": report.micro.f1, "weighted_f1": report.weighted.f1,
+        "unparseable_rate": report.n_unparseable / report.n if report.n else 0.0,
+    }
+    if m in overall:
+        return overall[m]
+    label = req.label or positive
+    if m in ("auc", "average_precision"):
+        if threshold is None or (label is not None and label != threshold.positive):
+            return None
+        return threshold.curves.roc_auc if m == "auc" else threshold.curves.average_precision
+    if label is None:  # precision/recall/f1 without a class: macro average
+        return float(getattr(report.macro, m))
+    if label not in report.labels:
+        raise ConfigError(f"requirement {req.text!r} names {label!r}, which is not a label",
+                          hint="labels are " + ", ".join(report.labels))
+    return float(getattr(report.of(label), m))

@@ -1,0 +1,111 @@
+"""``evaluate_files``: judge predictions files, as a library call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluate
+from ftlens.core.requirements import parse_requirement
+from ftlens.core.threshold import Rule
+from ftlens.errors import ConfigError, DataError
+from ftlens.io.predictions import Fields, read_predictions
+
+
+def options_from_cli(
+    *, positive: str | None = None, labels: str | None = None, label_field: str = "label",
+    prediction_field: str = "prediction", score_field: str = "score", probs_field: str = "probs",
+    prob_prefix: str = "p_", threshold_mode: str = "auto", beta: float = 1.0,
+    target_recall: float | None = None, target_precision: float | None = None,
+    cost_fp: float | None = None, cost_fn: float | None = None,
+    tune_on_split: float | None = None, tune_cv: int | None = None,
+    requires: tuple[str, ...] = (), min_score: float = 0.85, n_boot: int = 1000, seed: int = 0,
+) -> tuple[EvalOptions, Fields]:
+    """Options from command-line values, with clear errors for contradictions."""
+    rule = _rule(threshold_mode, beta, target_recall, target_precision, cost_fp, cost_fn)
+    if tune_on_split is not None and not 0 < tune_on_split < 1:
+        raise ConfigError(f"--tune-on-split {tune_on_split} must be between 0 and 1",
+                          hint="e.g. --tune-on-split 0.5")
+    if tune_cv is not None and tune_cv < 2:
+        raise ConfigError("--tune-cv needs at least 2 folds", hint="e.g. --tune-cv 5")
+    if tune_cv and tune_on_split:
+        raise ConfigError("--tune-on-split and --tune-cv are alternatives", hint="pick one")
+    if not 0 < min_score <= 1:
+        raise ConfigError(f"--min-score {min_score} must be in (0, 1]")
+    if n_boot < 100:
+        raise ConfigError("--bootstrap needs at least 100 resamples", hint="e.g. 1000")
+    options = EvalOptions(
+        labels=tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None,
+        positive=positive, min_score=min_score, rule=rule, tune_split=tune_on_split,
+        tune_cv=tune_cv, n_boot=n_boot, seed=seed,
+        requirements=tuple(parse_requirement(r) for r in requires),
+    )
+    fields = Fields(label=label_field, prediction=prediction_field, score=score_field,
+                    probs=probs_field, prob_prefix=prob_prefix)
+    return options, fields
+
+
+def _rule(mode: str, beta: float, target_recall: float | None, target_precision: float | None,
+          cost_fp: float | None, cost_fn: float | None) -> Rule | None:
+    chosen = [name for name, v in (("--target-recall", target_recall),
+                                   ("--target-precision", target_precision),
+                                   ("--cost-fp/--cost-fn", cost_fp or cost_fn)) if v is not None]
+    if len(chosen) > 1:
+        raise ConfigError(f"{' and '.join(chosen)} are alternatives", hint="pick one rule")
+    if mode not in ("auto", "none"):
+        raise ConfigError(f"--threshold {mode!r} is not known", hint="use auto or none")
+    for name, v in (("--target-recall", target_recall), ("--target-precision", target_precision)):
+        if v is not None and not 0 < v <= 1:
+            raise ConfigError(f"{name} {v} must be in (0, 1]")
+    if (cost_fp is None) != (cost_fn is None):
+        raise ConfigError("--cost-fp and --cost-fn go together", hint="give both costs")
+    if beta <= 0:
+        raise ConfigError(f"--beta {beta} must be positive")
+    if target_recall is not None:
+        return Rule("target_recall", target=target_recall)
+    if target_precision is not None:
+        return Rule("target_precision", target=target_precision)
+    if cost_fp is not None and cost_fn is not None:
+        if cost_fp < 0 or cost_fn < 0:
+            raise ConfigError("costs must not be negative")
+        return Rule("cost", cost_fp=cost_fp, cost_fn=cost_fn)
+    return None if mode == "none" else Rule("fbeta", beta=beta)
+
+
+def align(candidate: Predictions, baseline: Predictions, path: str | Path) -> Predictions:
+    """The baseline's rows in the candidate's order: by ``id`` when both have ids, else by
+    position (then the true labels must agree row by row)."""
+    if candidate.ids is not None and baseline.ids is not None:
+        where = {i: n for n, i in enumerate(baseline.ids)}
+        missing = [i for i in candidate.ids if i not in where]
+        if missing:
+            raise DataError(f"{len(missing)} ids are missing from the baseline, e.g. "
+                            f"{missing[0]!r}", path=path, hint="compare predictions of the "
+                            "same test items")
+        order = [where[i] for i in candidate.ids]
+        baseline = Predictions([baseline.y_true[n] for n in order],
+                               [baseline.y_pred[n] for n in order])
+    if len(baseline.y_true) != len(candidate.y_true):
+        raise DataError(f"{len(baseline.y_true)} rows, but the candidate has "
+                        f"{len(candidate.y_true)}", path=path,
+                        expected="predictions for the same items", hint="add an 'id' field "
+                        "to both files to match rows by id")
+    for n, (a, b) in enumerate(zip(candidate.y_true, baseline.y_true, strict=True), 1):
+        if a != b:
+            raise DataError(f"row {n}: true label {b!r} but the candidate's is {a!r}",
+                            path=path, expected="the same items in the same order",
+                            hint="add an 'id' field to both files to match rows by id")
+    return baseline
+
+
+def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None = None,
+                   compare_path: str | Path | None = None) -> Evaluation:
+    fields = fields or Fields()
+    preds = read_predictions(path, fields)
+    baseline = None
+    if compare_path is not None:
+        baseline = align(preds, read_predictions(compare_path, fields), compare_path)
+    try:
+        return evaluate(preds, options, baseline)
+    except ValueError as exc:
+        raise DataError(str(exc), path=path, hint="check --labels and --positive against the "
+                        "labels in the file") from exc

@@ -1,0 +1,159 @@
+"""Read a predictions file (JSONL or CSV) for ``ftlens metrics``.
+
+JSONL: one object per line, e.g. ``{"label": "spam", "prediction": "ham", "probs": {"spam":
+0.31, "ham": 0.69}}`` or with ``"score": 0.31`` (the positive class's score). CSV: a header with
+the label and prediction columns, optionally ``score`` and one ``p_<label>`` column per class.
+Field names are configurable. Every problem names the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ftlens.core.evaluation import Predictions
+from ftlens.errors import DataError
+from ftlens.io.chat_jsonl import json_error_reason, open_checked
+
+
+@dataclass(frozen=True)
+class Fields:
+    label: str = "label"
+    prediction: str = "prediction"
+    score: str = "score"
+    probs: str = "probs"  # JSONL: an object label -> probability
+    prob_prefix: str = "p_"  # CSV: columns p_<label>
+    id: str = "id"
+
+
+def read_predictions(path: str | Path, fields: Fields | None = None) -> Predictions:
+    fields = fields or Fields()
+    p = open_checked(path)
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise DataError("the file is empty", path=p,
+                        expected="one prediction per line (JSONL) or a CSV with a header")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", path=p, line=line,
+                        hint="save the file as UTF-8") from exc
+    rows = _csv_rows(text, p, fields) if _is_csv(p, text) else _jsonl_rows(text, p)
+    return _collect(rows, p, fields)
+
+
+def _is_csv(path: Path, text: str) -> bool:
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return True
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return False
+    return not text.lstrip().startswith("{")
+
+
+def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise DataError(f"not valid JSON ({json_error_reason(exc)})", path=path, line=number,
+                            expected='one object per line, e.g. {"label": "spam", '
+                            '"prediction": "ham"}') from exc
+        if not isinstance(obj, dict):
+            raise DataError(f"a JSON {type(obj).__name__}, not an object", path=path,
+                            line=number, expected='{"label": ..., "prediction": ...}')
+        yield number, obj
+
+
+def _csv_rows(text: str, path: Path, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
+    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = reader.fieldnames or []
+    for need in (fields.label, fields.prediction):
+        if need not in header:
+            raise DataError(f"the CSV header has no {need!r} column", path=path, line=1,
+                            expected=f"columns {fields.label!r} and {fields.prediction!r} "
+                            f"(found: {', '.join(header[:8])})",
+                            hint="rename the columns or pass --label-field/--prediction-field")
+    prob_cols = {c[len(fields.prob_prefix):]: c for c in header
+                 if fields.prob_prefix and c.startswith(fields.prob_prefix)}
+    for row in reader:
+        number = reader.line_num
+        if None in row:
+            raise DataError("more cells than header columns", path=path, line=number,
+                            hint="quote cells that contain commas")
+        obj: dict[str, Any] = {k: v for k, v in row.items() if k not in prob_cols.values()}
+        if prob_cols:
+            obj[fields.probs] = {label: row[col] for label, col in prob_cols.items()}
+        if obj.get(fields.score) == "":
+            obj.pop(fields.score)
+        yield number, obj
+
+
+def _as_label(value: Any, what: str, path: Path, line: int) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if value is None:
+        return ""
+    raise DataError(f"{what} is a {type(value).__name__}, not a label", path=path, line=line,
+                    expected="a string (or number) label")
+
+
+def _as_number(value: Any, what: str, path: Path, line: int) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise DataError(f"{what} is {value!r}, not a finite number", path=path, line=line,
+                        expected="a probability or score such as 0.73")
+    return number
+
+
+def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) -> Predictions:
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    ids: list[str] = []
+    scores: list[float] = []
+    probs: list[dict[str, float]] = []
+    for number, obj in rows:
+        if f.label not in obj:
+            raise DataError(f"no {f.label!r} field", path=path, line=number,
+                            expected=f"the true label in {f.label!r}",
+                            hint="pass --label-field NAME if it is called differently")
+        y_true.append(_as_label(obj[f.label], f.label, path, number))
+        y_pred.append(_as_label(obj.get(f.prediction), f.prediction, path, number))
+        if f.id in obj:
+            ids.append(str(obj[f.id]))
+        if f.score in obj and obj[f.score] is not None:
+            scores.append(_as_number(obj[f.score], f.score, path, number))
+        if isinstance(obj.get(f.probs), dict):
+            probs.append({str(k): _as_number(v, f"{f.probs}[{k!r}]", path, number)
+                          for k, v in obj[f.probs].items()})
+    n = len(y_true)
+    if n == 0:
+        raise DataError("no predictions in the file", path=path)
+    for name, got in (("score", len(scores)), ("probs", len(probs))):
+        if 0 < got < n:
+            raise DataError(f"only {got} of {n} rows have {name!r}", path=path,
+                            expected=f"{name!r} on every row or on none")
+    prob_labels = tuple(sorted({k for row in probs for k in row}))
+    prob_arr = (np.array([[row.get(lab, 0.0) for lab in prob_labels] for row in probs])
+                if probs else None)
+    return Predictions(
+        y_true=y_true, y_pred=y_pred, scores=np.array(scores) if scores else None,
+        probs=prob_arr, prob_labels=prob_labels,
+        ids=ids if len(ids) == n else None,
+    )
