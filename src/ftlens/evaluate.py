@@ -53,6 +53,9 @@ def _rule(mode: str, beta: float, target_recall: float | None, target_precision:
         raise ConfigError(f"{' and '.join(chosen)} are alternatives", hint="pick one rule")
     if mode not in ("auto", "none"):
         raise ConfigError(f"--threshold {mode!r} is not known", hint="use auto or none")
+    if mode == "none" and chosen:
+        raise ConfigError(f"--threshold none and {chosen[0]} contradict each other",
+                          hint="drop --threshold none to choose a threshold")
     for name, v in (("--target-recall", target_recall), ("--target-precision", target_precision)):
         if v is not None and not 0 < v <= 1:
             raise ConfigError(f"{name} {v} must be in (0, 1]")
@@ -107,5 +110,7 @@ def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None
     try:
         return evaluate(preds, options, baseline)
     except ValueError as exc:
-        raise DataError(str(exc), path=path, hint="check --labels and --positive against the "
-                        "labels in the file") from exc
+        hint = ("tune on all rows (no --tune-on-split/--tune-cv) or add examples"
+                if "tune the threshold" in str(exc) else
+                "check --labels and --positive against the labels in the file")
+        raise DataError(str(exc), path=path, hint=hint) from exc

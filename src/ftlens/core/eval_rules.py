@@ -88,6 +88,8 @@ def _class_text(report: ClassificationReport, c: ClassMetrics, metric: str) -> s
         missed = c.support - int(report.confusion[i, i])
         extra = f"; most often mistaken for {where} ({int(row[j])})" if missed else ""
         return (f"{c.label}: recall {_pct(value)} — {missed} of {c.support} missed{extra}")
+    if not c.predicted:
+        return f"{c.label}: never predicted (precision counted as 0)"
     wrong = c.predicted - int(report.confusion[i, i])
     return f"{c.label}: precision {_pct(value)} — {wrong} of {c.predicted} flagged were not"
 
@@ -129,7 +131,8 @@ def _unparseable(report: ClassificationReport) -> list[Finding]:
     return [Finding(
         "unparseable_outputs", "fail" if rate >= UNPARSEABLE_FAIL else "warn",
         f"{report.n_unparseable:,} answers ({_pct(rate)}) are not a label",
-        f"answers outside {{{', '.join(report.labels)}}} count as errors in every metric",
+        f"{report.n_unparseable:,} of {report.n:,} answers are outside "
+        f"{{{', '.join(report.labels)}}}; they count as errors in every metric",
         "train on more examples of the exact answer format, constrain decoding, or score the "
         "labels with logprobs instead of parsing text")]
 
@@ -137,8 +140,11 @@ def _unparseable(report: ClassificationReport) -> list[Finding]:
 def _small_sample(checked: list[ClassMetrics], bar: float) -> list[Finding]:
     out = []
     for c in checked:
-        wide = [(name, ci) for name, ci in (("recall", c.recall_ci), ("precision", c.precision_ci))
-                if ci.half_width > SMALL_HALF_WIDTH]
+        # Support decides (recall's interval); precision only once the class is predicted.
+        candidates = [("recall", c.recall_ci)] if c.support else []
+        if c.predicted:
+            candidates.append(("precision", c.precision_ci))
+        wide = [(name, ci) for name, ci in candidates if ci.half_width > SMALL_HALF_WIDTH]
         if not wide:
             continue
         straddles = any(ci.low < bar <= ci.high for _, ci in wide)
@@ -167,7 +173,8 @@ def _threshold(analysis: ThresholdAnalysis | None) -> list[Finding]:
     if not analysis.held_out:
         out.append(Finding(
             "threshold_tuned_on_test", "warn", "the threshold was chosen on the rows it is "
-            "judged on", "metrics at a threshold tuned on the test set are optimistic",
+            "judged on", f"threshold {c.threshold:.3g} was chosen on all {analysis.n_reported:,}"
+            " rows and judged on the same rows: its precision and recall are optimistic",
             "pass --tune-on-split 0.5 or --tune-cv 5 to choose and judge on different rows"))
     return out
 

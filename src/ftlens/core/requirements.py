@@ -13,7 +13,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
 }
 _PATTERN = re.compile(
-    r"^\s*(?P<metric>[a-z_]+)\s*(?:\(\s*(?P<label>[^)]*?)\s*\))?\s*(?P<op>>=|<=|==|>|<)\s*"
+    r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?:\(\s*(?P<label>[^)]*?)\s*\))?\s*(?P<op>>=|<=|==|>|<)\s*"
     r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+))\s*$")
 PER_CLASS = frozenset({"precision", "recall", "f1", "auc", "average_precision"})
 OVERALL = frozenset({"accuracy", "balanced_accuracy", "mcc", "kappa", "macro_f1", "micro_f1",

@@ -73,6 +73,8 @@ def analyse_threshold(preds: Predictions, labels: tuple[str, ...], true_codes: n
     scores = positive_scores(preds, positive)
     if scores is None or not np.isfinite(scores).all():
         return None
+    if len(labels) > 2 and preds.probs is None:
+        return None  # below the threshold we could not say which other class it is
     rule = options.rule or Rule()
     y = (true_codes == labels.index(positive)).astype(np.int64)
     k = len(labels)
@@ -83,6 +85,12 @@ def analyse_threshold(preds: Predictions, labels: tuple[str, ...], true_codes: n
             confusion_from_codes(true_codes[rows], codes[rows], k), labels)
 
     everything = np.arange(len(y))
+    folds = options.tune_cv or (2 if options.tune_split else 0)
+    if folds and min(int(y.sum()), int(len(y) - y.sum())) < folds:
+        raise ValueError(
+            f"too few rows to tune the threshold on separate rows: {int(y.sum())} "
+            f"'{positive}' and {int(len(y) - y.sum())} other rows; each side needs at least "
+            f"{folds}")
     if options.tune_cv:
         return _cross_validated(preds, labels, true_codes, positive, options, rule, scores, y,
                                 pred_codes)

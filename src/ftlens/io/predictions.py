@@ -128,6 +128,7 @@ def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) 
     ids: list[str] = []
     scores: list[float] = []
     probs: list[dict[str, float]] = []
+    lacking: dict[str, int] = {}  # field -> first line without it
     for number, obj in rows:
         if f.label not in obj:
             raise DataError(f"no {f.label!r} field", path=path, line=number,
@@ -139,16 +140,20 @@ def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) 
             ids.append(str(obj[f.id]))
         if f.score in obj and obj[f.score] is not None:
             scores.append(_as_number(obj[f.score], f.score, path, number))
+        else:
+            lacking.setdefault("score", number)
         if isinstance(obj.get(f.probs), dict):
             probs.append({str(k): _as_number(v, f"{f.probs}[{k!r}]", path, number)
                           for k, v in obj[f.probs].items()})
+        else:
+            lacking.setdefault("probs", number)
     n = len(y_true)
     if n == 0:
         raise DataError("no predictions in the file", path=path)
     for name, got in (("score", len(scores)), ("probs", len(probs))):
         if 0 < got < n:
-            raise DataError(f"only {got} of {n} rows have {name!r}", path=path,
-                            expected=f"{name!r} on every row or on none")
+            raise DataError(f"no {name!r} here, but {got} of {n} rows have one", path=path,
+                            line=lacking[name], expected=f"{name!r} on every row or on none")
     prob_labels = tuple(sorted({k for row in probs for k in row}))
     prob_arr = (np.array([[row.get(lab, 0.0) for lab in prob_labels] for row in probs])
                 if probs else None)
