@@ -8,6 +8,7 @@ import click
 
 from ftlens import __version__
 from ftlens.cli.audit import audit
+from ftlens.cli.curves import curves
 from ftlens.cli.metrics import metrics
 from ftlens.errors import FtlensError
 
@@ -25,12 +26,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
           --test examples/spam/test.jsonl
       ftlens audit train.jsonl --json --fail-on error
       ftlens metrics predictions.jsonl --positive spam --require "recall(spam)>=0.9"
+      ftlens curves step_metrics.csv --plot loss.svg
     """
     ctx.obj = {"debug": debug}
 
 
 cli.add_command(audit)
 cli.add_command(metrics)
+cli.add_command(curves)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,118 @@
+"""``ftlens curves``."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+
+from ftlens.cli import render
+
+if TYPE_CHECKING:
+    from ftlens.core.curves import Diagnosis
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: np.ndarray, width: int = 60, lo: float | None = None,
+              hi: float | None = None) -> str:
+    """Values (NaN shown as a space) as unicode blocks, averaged into ``width`` columns."""
+    v = np.asarray(values, dtype=np.float64)
+    if not len(v):
+        return ""
+    edges = np.linspace(0, len(v), min(width, len(v)) + 1).astype(int)
+    cols = [v[a:b] for a, b in itertools.pairwise(edges)]
+    means = np.array([c[np.isfinite(c)].mean() if np.isfinite(c).any() else np.nan
+                      for c in cols])
+    finite = means[np.isfinite(means)]
+    if not len(finite):
+        return " " * len(means)
+    lo = float(finite.min()) if lo is None else lo
+    hi = float(finite.max()) if hi is None else hi
+    scale = (hi - lo) or 1.0
+    return "".join(" " if not np.isfinite(m) else
+                   BLOCKS[int(np.clip((m - lo) / scale * (len(BLOCKS) - 1), 0, len(BLOCKS) - 1))]
+                   for m in means)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="auto, openai-csv, openai-events, openai-checkpoints, trainer-state, generic.")
+@click.option("--step-col", help="Generic CSV/JSONL: the step column.")
+@click.option("--train-col", help="Generic CSV/JSONL: the training-loss column.")
+@click.option("--valid-col", help="Generic CSV/JSONL: the validation-loss column.")
+@click.option("--steps-per-epoch", type=int, help="Mark epoch boundaries (examples / batch).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Write a plot: out.svg or out.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON on stdout.")
+@click.option("--fail-on", type=click.Choice(["error", "warn"]),
+              help="Exit 1 when a finding of this severity (or worse) is present.")
+@click.pass_context
+def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
+           train_col: str | None, valid_col: str | None, steps_per_epoch: int | None,
+           plot_path: str | None, as_json: bool, fail_on: str | None) -> None:
+    """Read a fine-tuning run's loss like an expert: steady, stuck, noisy, diverging,
+    memorising or overfitting, and the best checkpoint.
+
+    FILE is an OpenAI result CSV (raw or base64), OpenAI job events (JSON/JSONL), an OpenAI
+    checkpoints list, a Hugging Face/TRL trainer_state.json, or any CSV/JSONL with step and
+    loss columns.
+
+    \b
+    Examples:
+      ftlens curves step_metrics.csv --plot loss.svg
+      ftlens curves events.jsonl --json
+      ftlens curves log.csv --step-col iteration --train-col loss --valid-col val_loss
+    """
+    import dataclasses
+
+    from ftlens.core.curves import diagnose
+    from ftlens.core.findings import gate_failed
+    from ftlens.io.training_logs import read_run
+
+    if plot_path:
+        from ftlens.io.curve_plot import check_plot_path
+
+        check_plot_path(plot_path)
+    run = read_run(file, fmt=fmt, step_col=step_col, train_col=train_col, valid_col=valid_col)
+    if steps_per_epoch:
+        run = dataclasses.replace(run, steps_per_epoch=steps_per_epoch)
+    d = diagnose(run)
+    if plot_path:
+        from ftlens.io.curve_plot import plot_diagnosis
+
+        plot_diagnosis(d, plot_path, title=file)
+    if as_json:
+        data = d.to_dict()
+        data["plot"] = plot_path
+        render.print_json(data)
+    else:
+        show_diagnosis(render.stdout(), d, plot_path)
+    if gate_failed(d.findings, fail_on):  # type: ignore[arg-type]
+        ctx.exit(1)
+
+
+def show_diagnosis(console: Console, d: Diagnosis, plot_path: str | None = None) -> None:
+    n = len(d.run.train_loss)
+    console.print(f"[bold]ftlens curves[/]  {escape(d.run.source)} · {n:,} training steps"
+                  + (f", {len(d.valid.steps):,} validation points" if d.valid else "") + "\n")
+    rows = [("train raw", d.train.raw), ("train smoothed", d.train.smooth)]
+    if d.valid is not None:
+        rows += [("valid raw", d.valid.raw), ("valid smoothed", d.valid.smooth)]
+    every = np.concatenate([r for _, r in rows])
+    every = every[np.isfinite(every)]
+    lo, hi = (float(every.min()), float(every.max())) if len(every) else (0.0, 1.0)
+    for name, values in rows:
+        console.print(f"  {name:<15} {sparkline(values, lo=lo, hi=hi)}")
+    console.print(f"  [dim]scale {lo:.3g} … {hi:.3g}; steps {int(d.train.steps[0]) if n else 0}"
+                  f" … {int(d.train.steps[-1]) if n else 0}[/]\n")
+    render.findings(console, d.findings)
+    if plot_path:
+        console.print(f"\nplot: {escape(plot_path)}")
+    fails = [f.id for f in d.findings if f.severity == "fail"]
+    render.verdict(console, d.verdict, f"({', '.join(fails)})" if fails else "")

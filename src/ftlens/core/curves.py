@@ -1,0 +1,180 @@
+"""Diagnose a fine-tuning run's loss curves like an expert would.
+
+Loss should fall steadily; if it stays high, nothing is learned; if it jumps around, judge the
+smoothed curve; if training loss falls while validation loss rises, the model is memorising the
+training set. :func:`diagnose` returns findings (``loss_decreasing``, ``loss_stuck``,
+``loss_noisy``, ``loss_diverging``, ``memorization``, ``overfitting``, ``no_validation``), the
+overfitting onset, the best checkpoint and epoch boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from ftlens.core import curve_findings as cf
+from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
+from ftlens.core.run import Series, TrainingRun
+from ftlens.core.smoothing import Smoothed, Trend, smooth, trend
+
+EXPLOSION = 1.5  # smoothed loss this many times its running minimum: diverging
+MAX_ONSET_CANDIDATES = 120
+MAX_ONSET_POINTS = 1000
+RELATIVE_RISE = 0.05  # validation loss rising less than this above its minimum is no overfit
+
+
+
+
+@dataclass(frozen=True)
+class Overfit:
+    onset_step: int  # where smoothed validation loss was at its minimum before rising
+    detected_step: int  # first step beyond the noise band above the running minimum
+    rise: float  # final smoothed validation loss minus its minimum
+    gap: float  # final smoothed validation minus training loss (generalisation gap)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    train: Smoothed
+    valid: Smoothed | None
+    train_trend: Trend
+    overfit: Overfit | None
+    best_step: int | None
+    best_from: str  # "full validation", "validation", "" when unknown
+    epoch_steps: tuple[int, ...]
+    findings: tuple[Finding, ...]
+    run: TrainingRun
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict(self.findings)
+
+    def to_dict(self) -> dict[str, object]:
+        from ftlens.core.curves_json import diagnosis_to_dict
+
+        return diagnosis_to_dict(self)
+
+
+def _finite(series: Series) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Steps and values up to the first non-finite value, and that value's step (if any)."""
+    bad = np.flatnonzero(~np.isfinite(series.values))
+    if len(bad):
+        cut = int(bad[0])
+        return series.steps[:cut], series.values[:cut], int(series.steps[cut])
+    return series.steps, series.values, None
+
+
+def _explosion(s: Smoothed) -> int | None:
+    """First step where the smoothed loss climbs past EXPLOSION x its running minimum."""
+    if len(s.smooth) < 5:
+        return None
+    running = np.minimum.accumulate(s.smooth)
+    # past 1.5x the lowest loss, and giving back at least half of what was gained
+    floor = np.maximum(EXPLOSION * running + s.band, running + 0.5 * (s.smooth[0] - running))
+    over = np.flatnonzero((s.smooth > floor) & (running > 0))
+    return int(s.steps[over[0]]) if len(over) else None
+
+
+def _overfit(train: Smoothed, valid: Smoothed) -> Overfit | None:
+    """Smoothed validation loss rises beyond its noise band above its running minimum while
+    training loss keeps falling."""
+    if len(valid.smooth) < 4:
+        return None
+    running = np.minimum.accumulate(valid.smooth)
+    # the noise band above the running minimum: two standard errors, plus how far below its
+    # true level the minimum of that many noisy points tends to fall; and at least 5 %
+    m = len(valid.smooth)
+    margin = max(valid.band * (2 + np.sqrt(2 * np.log(max(m, 2)))),
+                 RELATIVE_RISE * float(np.abs(running[-1])))
+    above = np.flatnonzero(valid.smooth > running + margin)
+    if not len(above) or valid.smooth[-1] <= running[-1] + margin:
+        return None  # no rise, or only a passing bump
+    detected = int(above[0])
+    onset = _onset(valid)
+    onset_step = int(valid.steps[onset])
+    at_onset = float(np.interp(onset_step, train.steps, train.smooth))
+    if train.smooth[-1] >= at_onset:
+        return None  # training loss stopped falling too: not the overfitting pattern
+    train_end = float(train.smooth[-1])
+    return Overfit(onset_step, int(valid.steps[detected]),
+                   float(valid.smooth[-1] - valid.smooth[onset]),
+                   float(valid.smooth[-1] - train_end))
+
+
+def _onset(valid: Smoothed) -> int:
+    """Index where validation loss turns upwards, by unimodal regression: the best
+    (least-squares) fit that falls, then rises (scikit-learn's isotonic regression on each
+    side of every candidate turning point); the middle of the fit's lowest plateau."""
+    y, t = valid.raw, valid.steps.astype(np.float64)
+    m = len(y)
+    if m < 5:
+        return int(np.argmin(valid.smooth))
+    if m > MAX_ONSET_POINTS:  # fit on bin means; map the answer back to a real point
+        edges = np.linspace(0, m, MAX_ONSET_POINTS + 1).astype(int)
+        counts = np.diff(edges)
+        binned = Smoothed(np.add.reduceat(t, edges[:-1]) / counts,
+                          np.add.reduceat(y, edges[:-1]) / counts, valid.smooth[edges[:-1]],
+                          valid.noise, valid.band, valid.span)
+        i = _onset(binned)
+        return int(edges[i] + counts[i] // 2)
+    down = IsotonicRegression(increasing=False)
+    up = IsotonicRegression(increasing=True)
+    best_sse, best_fit = np.inf, valid.smooth
+    for k in np.unique(np.linspace(1, m - 2, min(m - 2, MAX_ONSET_CANDIDATES)).astype(int)):
+        left = down.fit_transform(t[: k + 1], y[: k + 1])
+        right = up.fit_transform(t[k:], y[k:])
+        fit = np.concatenate([left, right[1:]])
+        sse = float(np.sum((fit - y) ** 2))
+        if sse < best_sse:
+            best_sse, best_fit = sse, fit
+    plateau = np.flatnonzero(best_fit <= best_fit.min() + 1e-12)
+    return int(plateau[len(plateau) // 2])
+
+
+def _best(run: TrainingRun, valid: Smoothed | None) -> tuple[int | None, str]:
+    """Earliest step whose validation loss is within the noise band of the minimum, among
+    steps with a checkpoint when those are known; full-validation metrics first."""
+    full = run.full_valid_loss
+    if full is not None and len(full) >= 2 and np.isfinite(full.values).all():
+        steps, values, band, source = full.steps, full.values, 0.0, "full validation"
+    elif valid is not None and len(valid.steps):
+        steps, values, band, source = valid.steps, valid.smooth, valid.band, "validation"
+    else:
+        return None, ""
+    if run.checkpoint_steps:
+        allowed = np.isin(steps, np.array(run.checkpoint_steps))
+        if allowed.any():
+            steps, values = steps[allowed], values[allowed]
+    best = float(values.min())
+    return int(steps[np.flatnonzero(values <= best + band)[0]]), source
+
+
+def _epochs(run: TrainingRun, last_step: int) -> tuple[int, ...]:
+    if not run.steps_per_epoch or run.steps_per_epoch <= 0:
+        return ()
+    return tuple(range(run.steps_per_epoch, last_step + 1, run.steps_per_epoch))
+
+
+def diagnose(run: TrainingRun) -> Diagnosis:
+    steps, values, nonfinite_at = _finite(run.train_loss)
+    train = smooth(steps, values)
+    tr = trend(steps, values)
+    valid = None
+    valid_nonfinite = None
+    if run.valid_loss is not None and len(run.valid_loss):
+        vs, vv, valid_nonfinite = _finite(run.valid_loss)
+        valid = smooth(vs, vv, span=max(1, min(len(vv) // 8, 50))) if len(vv) else None
+    exploded = _explosion(train) if nonfinite_at is None else nonfinite_at
+    overfit = None
+    if valid is not None and len(train.steps) >= 3 and exploded is None:
+        overfit = _overfit(train, valid)
+    best_step, best_from = _best(run, valid)
+    findings = cf.curve_findings(
+        train=train, valid=valid, train_trend=tr, overfit=overfit, exploded=exploded,
+        nonfinite=nonfinite_at is not None or valid_nonfinite is not None,
+        train_accuracy=run.train_accuracy, best_step=best_step, best_from=best_from)
+    last = int(run.train_loss.steps[-1]) if len(run.train_loss) else 0
+    return Diagnosis(train, valid, tr, overfit, best_step, best_from, _epochs(run, last),
+                     tuple(sort_findings(findings)), run)

@@ -1,0 +1,198 @@
+"""The loss-curve diagnosis: bars on generated curves with known truth, and unit cases."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pytest
+from tests.support.curve_generator import KINDS, generate
+
+from ftlens.core.curves import diagnose
+from ftlens.core.run import Series, TrainingRun
+from ftlens.core.smoothing import ema, smooth, trend, zero_phase
+
+SEEDS = range(35)  # per kind; overfitting gets OVERFIT_SEEDS: 310 curves in all
+OVERFIT_SEEDS = range(100)
+
+
+@pytest.fixture(scope="module")
+def verdicts() -> list[tuple[object, set[str], object]]:
+    out = []
+    for kind in KINDS:
+        for seed in OVERFIT_SEEDS if kind == "overfit" else SEEDS:
+            run, truth = generate(kind, seed)
+            d = diagnose(run)
+            out.append((truth, {f.id for f in d.findings}, d))
+    return out
+
+
+def test_overfitting_detection_bars(verdicts: list) -> None:
+    counts: Counter[str] = Counter()
+    onset_errors = []
+    for truth, ids, d in verdicts:
+        found, real = "overfitting" in ids, truth.overfit_onset is not None
+        counts["tp" if found and real else "fp" if found else "fn" if real else "tn"] += 1
+        if found and real:
+            n = len(d.run.train_loss)
+            onset_errors.append(abs(d.overfit.onset_step - truth.overfit_onset) / n)
+    f1 = 2 * counts["tp"] / (2 * counts["tp"] + counts["fp"] + counts["fn"])
+    false_rate = counts["fp"] / (counts["fp"] + counts["tn"])
+    within = float(np.mean(np.array(onset_errors) <= 0.10))
+    print(f"\noverfitting: F1 {f1:.3f}, false positives {false_rate:.1%}, "
+          f"onset within 10% of the run {within:.1%} ({dict(counts)})")
+    assert len(verdicts) >= 200
+    assert f1 >= 0.9
+    assert false_rate <= 0.05
+    assert within >= 0.9
+
+
+def test_noisy_but_decreasing_is_never_stuck(verdicts: list) -> None:
+    noisy = [ids for truth, ids, _ in verdicts if truth.kind == "noisy_decreasing"]
+    assert noisy
+    assert not any("loss_stuck" in ids for ids in noisy)
+    assert sum("loss_noisy" in ids for ids in noisy) >= 0.9 * len(noisy)
+    assert sum("loss_decreasing" in ids for ids in noisy) >= 0.9 * len(noisy)
+
+
+@pytest.mark.parametrize(("kind", "finding", "share"), [
+    ("clean", "loss_decreasing", 1.0),
+    ("stuck", "loss_stuck", 1.0),
+    ("noise", "loss_stuck", 1.0),
+    ("noise", "loss_noisy", 1.0),
+    ("diverging", "loss_diverging", 1.0),
+    ("memorising", "memorization", 0.9),
+])
+def test_each_kind_gets_its_finding(verdicts: list, kind: str, finding: str,
+                                    share: float) -> None:
+    runs = [ids for truth, ids, _ in verdicts if truth.kind == kind]
+    assert sum(finding in ids for ids in runs) >= share * len(runs)
+
+
+@pytest.mark.parametrize("kind", ["clean", "noisy_decreasing", "memorising"])
+def test_learning_runs_are_not_called_stuck_or_diverging(verdicts: list, kind: str) -> None:
+    for truth, ids, _ in verdicts:
+        if truth.kind == kind:
+            assert not ids & {"loss_stuck", "loss_diverging"}, (truth, ids)
+
+
+def test_verdicts_follow_the_findings(verdicts: list) -> None:
+    for truth, ids, d in verdicts:
+        if ids & {"loss_stuck", "loss_diverging", "overfitting"}:
+            assert d.verdict == "not_ready"
+        if truth.kind == "clean":
+            assert d.verdict == "ready"
+
+
+# --- smoothing and trend ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "span"), [(1, 5), (50, 7), (5000, 500), (300, 1)])
+def test_ema_equals_the_recursion(n: int, span: int) -> None:
+    x = np.random.default_rng(n).normal(size=n)
+    beta = 1 - 2 / (span + 1)
+    state = weight = 0.0
+    expected = []
+    for v in x:
+        state = beta * state + (1 - beta) * v
+        weight = beta * weight + (1 - beta)
+        expected.append(state / weight)
+    got = ema(x, span)
+    assert np.allclose(got, expected if span > 1 else x)
+
+
+def test_zero_phase_smoothing_does_not_move_a_minimum() -> None:
+    t = np.arange(400)
+    valley = (t - 250.0) ** 2 / 1e4 + np.random.default_rng(0).normal(0, 0.05, len(t))
+    s = zero_phase(valley, span=20)
+    assert abs(int(np.argmin(s)) - 250) <= 15
+    lagged = ema(valley, 20)
+    assert int(np.argmin(lagged)) > int(np.argmin(s))  # a one-sided EMA lags
+
+
+def test_noise_estimate_is_robust_to_outliers() -> None:
+    rng = np.random.default_rng(1)
+    x = 1 + rng.normal(0, 0.1, 2000)
+    x[::100] = 50.0  # spikes
+    s = smooth(np.arange(len(x)), x)
+    assert 0.07 < s.noise < 0.14
+
+
+@pytest.mark.parametrize(("slope", "decreasing", "increasing"), [
+    (-0.01, True, False), (0.0, False, False), (0.01, False, True)])
+def test_trend(slope: float, decreasing: bool, increasing: bool) -> None:
+    t = np.arange(2000)
+    y = 5 + slope * t + np.random.default_rng(2).normal(0, 0.5, len(t))
+    tr = trend(t, y)
+    assert tr.decreasing is decreasing and tr.increasing is increasing
+    if slope:
+        assert tr.slope == pytest.approx(slope, rel=0.1)
+
+
+# --- unit cases -----------------------------------------------------------------------
+
+
+def _run(train: list[float], valid: list[float] | None = None, **kw: object) -> TrainingRun:
+    steps = np.arange(1, len(train) + 1)
+    v = None if valid is None else Series(np.arange(1, len(valid) + 1) * (len(train) //
+                                                                         len(valid)),
+                                          np.array(valid, dtype=float))
+    return TrainingRun(Series(steps, np.array(train, dtype=float)), v, **kw)  # type: ignore
+
+
+def test_too_few_steps_is_inconclusive() -> None:
+    d = diagnose(_run([1.0, 0.9]))
+    assert [f.id for f in d.findings] == ["too_few_steps"]
+    assert d.verdict == "inconclusive"
+
+
+def test_nan_loss_is_divergence_at_its_step() -> None:
+    train = list(np.linspace(2, 1, 50)) + [float("nan")] * 5
+    d = diagnose(_run(train))
+    div = next(f for f in d.findings if f.id == "loss_diverging")
+    assert "step 51" in div.title and "NaN" in div.evidence
+    assert d.verdict == "not_ready"
+
+
+def test_no_validation_is_said() -> None:
+    d = diagnose(_run(list(np.linspace(2, 0.5, 100))))
+    assert "no_validation" in {f.id for f in d.findings}
+    assert d.valid is None and d.best_step is None
+
+
+def test_best_checkpoint_prefers_full_validation_and_known_checkpoints() -> None:
+    run, _ = generate("overfit", 3)
+    steps = run.valid_loss.steps
+    full = Series(steps[::5], run.valid_loss.values[::5])
+    best_full = int(full.steps[np.argmin(full.values)])
+    d = diagnose(dataclasses.replace(run, full_valid_loss=full))
+    assert d.best_from == "full validation" and d.best_step == best_full
+    allowed = (int(steps[-3]), int(steps[-2]), int(steps[-1]))  # OpenAI keeps the last 3
+    d = diagnose(dataclasses.replace(run, checkpoint_steps=allowed))
+    assert d.best_step in allowed
+    assert f"step {d.best_step}" in next(f.title for f in d.findings
+                                         if f.id == "best_checkpoint")
+
+
+def test_epoch_boundaries() -> None:
+    d = diagnose(_run(list(np.linspace(2, 0.5, 100)), steps_per_epoch=30))
+    assert d.epoch_steps == (30, 60, 90)
+
+
+def test_overfitting_evidence_names_onset_and_gap() -> None:
+    run, _ = generate("overfit", 7)
+    d = diagnose(run)
+    f = next(f for f in d.findings if f.id == "overfitting")
+    assert str(d.overfit.onset_step) in f.title
+    assert "gap" in f.evidence and "checkpoint" in f.advice
+    assert f.details["onset_step"] == d.overfit.onset_step
+
+
+def test_json_has_no_nan() -> None:
+    import json
+
+    run, _ = generate("diverging", 0)
+    data = diagnose(run).to_dict()
+    text = json.dumps(data, allow_nan=False)  # raises on NaN/inf
+    assert '"verdict": "not_ready"' in text
