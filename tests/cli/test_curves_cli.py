@@ -104,3 +104,12 @@ def test_bad_plot_name_is_a_clear_error(tmp_path: Path) -> None:
 def test_help_shows_examples() -> None:
     result = CliRunner().invoke(cli, ["curves", "--help"])
     assert result.exit_code == 0 and "Examples:" in result.output
+
+
+def test_epochs_from_examples_and_batch_size() -> None:
+    result = CliRunner().invoke(cli, ["curves", str(FIXTURES / "openai_result.csv"), "--json",
+                                      "--examples", "50", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["epoch_steps"][:2] == [13, 26]
+    assert data["checkpoint_steps"] == [*data["epoch_steps"][-2:], data["train"]["steps"][-1]]

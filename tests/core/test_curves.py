@@ -196,3 +196,15 @@ def test_json_has_no_nan() -> None:
     data = diagnose(run).to_dict()
     text = json.dumps(data, allow_nan=False)  # raises on NaN/inf
     assert '"verdict": "not_ready"' in text
+
+
+def test_openai_runs_keep_the_last_three_epochs_as_checkpoints() -> None:
+    run, _ = generate("overfit", 4)
+    n = int(run.train_loss.steps[-1])
+    per_epoch = n // 5
+    d = diagnose(dataclasses.replace(run, source="openai-csv", steps_per_epoch=per_epoch))
+    ends = [*range(per_epoch, n, per_epoch), n][-3:]
+    assert d.run.checkpoint_steps == tuple(ends)
+    assert d.best_step is None or d.best_step in ends
+    other = diagnose(dataclasses.replace(run, source="trainer-state", steps_per_epoch=per_epoch))
+    assert other.run.checkpoint_steps is None

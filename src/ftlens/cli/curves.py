@@ -46,7 +46,9 @@ def sparkline(values: np.ndarray, width: int = 60, lo: float | None = None,
 @click.option("--step-col", help="Generic CSV/JSONL: the step column.")
 @click.option("--train-col", help="Generic CSV/JSONL: the training-loss column.")
 @click.option("--valid-col", help="Generic CSV/JSONL: the validation-loss column.")
-@click.option("--steps-per-epoch", type=int, help="Mark epoch boundaries (examples / batch).")
+@click.option("--steps-per-epoch", type=int, help="Mark epoch boundaries every N steps.")
+@click.option("--examples", type=int, help="Training examples (with --batch-size: epochs).")
+@click.option("--batch-size", type=int, help="Batch size (with --examples: epochs).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Write a plot: out.svg or out.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON on stdout.")
@@ -55,7 +57,8 @@ def sparkline(values: np.ndarray, width: int = 60, lo: float | None = None,
 @click.pass_context
 def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
            train_col: str | None, valid_col: str | None, steps_per_epoch: int | None,
-           plot_path: str | None, as_json: bool, fail_on: str | None) -> None:
+           examples: int | None, batch_size: int | None, plot_path: str | None,
+           as_json: bool, fail_on: str | None) -> None:
     """Read a fine-tuning run's loss like an expert: steady, stuck, noisy, diverging,
     memorising or overfitting, and the best checkpoint.
 
@@ -80,6 +83,8 @@ def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
 
         check_plot_path(plot_path)
     run = read_run(file, fmt=fmt, step_col=step_col, train_col=train_col, valid_col=valid_col)
+    if examples and batch_size and not steps_per_epoch:
+        steps_per_epoch = -(-examples // batch_size)
     if steps_per_epoch:
         run = dataclasses.replace(run, steps_per_epoch=steps_per_epoch)
     d = diagnose(run)

@@ -9,7 +9,7 @@ overfitting onset, the best checkpoint and epoch boundaries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -144,9 +144,11 @@ def _best(run: TrainingRun, valid: Smoothed | None) -> tuple[int | None, str]:
     else:
         return None, ""
     if run.checkpoint_steps:
-        allowed = np.isin(steps, np.array(run.checkpoint_steps))
-        if allowed.any():
-            steps, values = steps[allowed], values[allowed]
+        # the validation loss at each saved checkpoint (interpolated between logged points)
+        ckpt = np.array(sorted(run.checkpoint_steps), dtype=np.int64)
+        ckpt = ckpt[ckpt >= steps[0]]  # after the last point: its value carries on
+        if len(ckpt):
+            steps, values = ckpt, np.interp(ckpt, steps, values)
     best = float(values.min())
     return int(steps[np.flatnonzero(values <= best + band)[0]]), source
 
@@ -157,7 +159,22 @@ def _epochs(run: TrainingRun, last_step: int) -> tuple[int, ...]:
     return tuple(range(run.steps_per_epoch, last_step + 1, run.steps_per_epoch))
 
 
+OPENAI_KEEPS = 3  # OpenAI keeps the checkpoints of the last 3 epochs
+
+
+def _known_checkpoints(run: TrainingRun) -> TrainingRun:
+    """For an OpenAI run with known epochs and no checkpoint list, the last 3 epoch ends."""
+    if run.checkpoint_steps is not None or not run.steps_per_epoch or not len(run.train_loss):
+        return run
+    if not run.source.startswith("openai"):
+        return run
+    last = int(run.train_loss.steps[-1])
+    ends = [*range(run.steps_per_epoch, last, run.steps_per_epoch), last]
+    return replace(run, checkpoint_steps=tuple(ends[-OPENAI_KEEPS:]))
+
+
 def diagnose(run: TrainingRun) -> Diagnosis:
+    run = _known_checkpoints(run)
     steps, values, nonfinite_at = _finite(run.train_loss)
     train = smooth(steps, values)
     tr = trend(steps, values)
