@@ -27,9 +27,8 @@ from ftlens.core.models import DEFAULT_MODEL
               help="Examples searched for near-duplicates; 0 searches all.")
 @click.option("--write-clean", "clean_dir", type=click.Path(file_okay=False),
               help="Write the splits without duplicates and leaked examples to this directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@click.option("--fail-on", type=click.Choice(["error", "warn"]),
-              help="Exit 1 when a finding of this severity (or worse) is present.")
+@render.json_flag("report")
+@render.FAIL_ON
 @click.pass_context
 def audit(ctx: click.Context, train: str, valid: str | None, test: str | None, model: str,
           epochs: int | None, price_per_1m: float | None, context_limit: int | None,

@@ -35,8 +35,7 @@ def show_report(console: Console, report: AuditReport,
         for split, info in cleaned.items():
             console.print(f"  {split}: {escape(str(info['path']))}  kept {info['kept']}, "
                           f"removed {info['removed']}")
-    fails = [f.id for f in report.findings if f.severity == "fail"]
-    render.verdict(console, report.verdict, f"({', '.join(fails)})" if fails else "")
+    render.verdict(console, report.verdict, report.findings)
 
 
 def _splits_table(report: AuditReport) -> Table:

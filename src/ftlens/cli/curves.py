@@ -51,9 +51,8 @@ def sparkline(values: np.ndarray, width: int = 60, lo: float | None = None,
 @click.option("--batch-size", type=int, help="Batch size (with --examples: epochs).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Write a plot: out.svg or out.png.")
-@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON on stdout.")
-@click.option("--fail-on", type=click.Choice(["error", "warn"]),
-              help="Exit 1 when a finding of this severity (or worse) is present.")
+@render.json_flag("diagnosis")
+@render.FAIL_ON
 @click.pass_context
 def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
            train_col: str | None, valid_col: str | None, steps_per_epoch: int | None,
@@ -119,5 +118,4 @@ def show_diagnosis(console: Console, d: Diagnosis, plot_path: str | None = None)
     render.findings(console, d.findings)
     if plot_path:
         console.print(f"\nplot: {escape(plot_path)}")
-    fails = [f.id for f in d.findings if f.severity == "fail"]
-    render.verdict(console, d.verdict, f"({', '.join(fails)})" if fails else "")
+    render.verdict(console, d.verdict, d.findings)

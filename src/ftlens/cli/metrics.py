@@ -41,7 +41,7 @@ from ftlens.cli import render
 @click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
               help="Bootstrap resamples for the intervals.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON on stdout.")
+@render.json_flag("evaluation")
 @click.pass_context
 def metrics(ctx: click.Context, predictions: str, compare_path: str | None, as_json: bool,
             requires: tuple[str, ...], **opts: object) -> None:

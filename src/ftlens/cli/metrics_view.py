@@ -27,8 +27,7 @@ def show_evaluation(console: Console, ev: Evaluation) -> None:
     if ev.comparison is not None:
         console.print(_comparison(ev))
     render.findings(console, ev.findings)
-    fails = [f.id for f in ev.findings if f.severity == "fail"]
-    render.verdict(console, ev.verdict, f"({', '.join(fails)})" if fails else "")
+    render.verdict(console, ev.verdict, ev.findings)
 
 
 def _summary(ev: Evaluation) -> Table:

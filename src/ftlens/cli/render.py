@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import click
 import orjson
 from rich.console import Console
 from rich.markup import escape
@@ -52,10 +53,21 @@ def findings(console: Console, items: Iterable[Finding]) -> None:
             console.print(f"         [dim]→ {escape(f.advice)}[/]")
 
 
-def verdict(console: Console, value: str, why: str = "") -> None:
+def verdict(console: Console, value: str, items: Iterable[Finding]) -> None:
+    """The verdict line, naming the failing findings."""
+    fails = [f.id for f in items if f.severity == "fail"]
     label = value.replace("_", " ").upper()
-    console.print(f"\nverdict: [{VERDICT_STYLE[value]}]{label}[/]" + (f"  {escape(why)}" if why
-                                                                      else ""))
+    why = f"  ({', '.join(fails)})" if fails else ""
+    console.print(f"\nverdict: [{VERDICT_STYLE[value]}]{label}[/]{escape(why)}")
+
+
+FAIL_ON = click.option("--fail-on", type=click.Choice(["error", "warn"]),
+                       help="Exit 1 when a finding of this severity (or worse) is present.")
+
+
+def json_flag(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--json", "as_json", is_flag=True,
+                        help=f"Print the {what} as JSON on stdout.")
 
 
 @contextmanager
