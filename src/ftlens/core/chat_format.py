@@ -9,6 +9,7 @@ The happy path allocates little: this runs once per line on files of millions of
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -38,7 +39,7 @@ class ExampleView(NamedTuple):
     inputs: tuple[str, ...]  # role, text, role, text… of every non-assistant message
     near_text: str  # user/tool/function content only: compared for near-duplicates
     label: str | None  # final assistant message, stripped; None for a tool call
-    messages: list[dict[str, Any]]  # the checked messages
+    messages: Sequence[dict[str, Any] | tuple[str, str]]  # checked messages, or (role, text)
     chars: int  # characters of every string the token count covers
     has_system: bool
     has_user: bool
@@ -54,7 +55,8 @@ class ExampleView(NamedTuple):
 
     @property
     def n_names(self) -> int:
-        return sum(isinstance(m.get("name"), str) for m in self.messages)
+        return sum(isinstance(m, dict) and isinstance(m.get("name"), str)
+                   for m in self.messages)
 
     @property
     def token_parts(self) -> tuple[str, ...]:
@@ -62,9 +64,12 @@ class ExampleView(NamedTuple):
         return tuple(_token_parts(self.messages))
 
 
-def _token_parts(messages: list[dict[str, Any]]) -> list[str]:
+def _token_parts(messages: Sequence[dict[str, Any] | tuple[str, str]]) -> list[str]:
     parts: list[str] = []
     for msg in messages:
+        if isinstance(msg, tuple):
+            parts.extend(msg)
+            continue
         parts.append(msg["role"])
         content = msg.get("content")
         if isinstance(content, list):
@@ -190,11 +195,7 @@ _PLAIN_KEYS = frozenset({"role", "content"})
 def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
     """Fast path for conversations of plain ``{"role", "content": str}`` messages; anything
     else goes through :func:`_check_messages_fully`."""
-    inputs: list[str] = []
-    near: list[str] = []
-    label: str | None = None
-    has_system = has_user = has_assistant = False
-    chars = 0
+    pairs = []
     for msg in messages:
         if type(msg) is not dict or not msg.keys() <= _PLAIN_KEYS:
             return _check_messages_fully(messages)
@@ -202,6 +203,19 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
         text = msg.get("content")
         if type(role) is not str or role not in ROLES or type(text) is not str:
             return _check_messages_fully(messages)
+        pairs.append((role, text))
+    return plain_view(pairs)
+
+
+def plain_view(pairs: list[tuple[str, str]]) -> tuple[list[FormatIssue], ExampleView | None]:
+    """The view of a non-empty conversation already known to be plain (role, text) messages
+    with valid roles (the reader's schema checked them)."""
+    inputs: list[str] = []
+    near: list[str] = []
+    label: str | None = None
+    has_system = has_user = has_assistant = False
+    chars = 0
+    for role, text in pairs:
         chars += len(role) + len(text)
         if role == "assistant":
             has_assistant = True
@@ -217,7 +231,7 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
     if not has_assistant:
         return [_NO_ASSISTANT], None
     return [], ExampleView(tuple(inputs), "\n".join(near), None if label is None else
-                           label.strip(), messages, chars, has_system, has_user)
+                           label.strip(), pairs, chars, has_system, has_user)
 
 
 _NO_ASSISTANT = FormatIssue(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ftlens.core.chat_format import ExampleView, FormatIssue, check_example
+from ftlens.core.chat_format import ExampleView, FormatIssue, check_example, plain_view
 from ftlens.core.minhash import NUM_PERM, signatures
 from ftlens.core.text import PartsFingerprinter, normalized_bytes
 from ftlens.core.tokens import chat_token_count, token_upper_bound
@@ -89,7 +89,15 @@ class SplitScan:
 
     def add(self, line: int, obj: Any) -> None:
         """One parsed JSON line."""
-        problems, view = check_example(obj)
+        self._add_checked(line, *check_example(obj))
+
+    def add_plain(self, line: int, pairs: list[tuple[str, str]]) -> None:
+        """One line the reader already decoded as a non-empty list of plain messages with
+        valid roles and string contents."""
+        self._add_checked(line, *plain_view(pairs))
+
+    def _add_checked(self, line: int, problems: list[FormatIssue], view: ExampleView | None
+                     ) -> None:
         if view is None:
             for p in problems:
                 self.add_issue(p.at(line))

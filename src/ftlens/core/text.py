@@ -33,31 +33,30 @@ def fingerprint(text: str) -> int:
 
 class PartsFingerprinter:
     """``fingerprint("\x1f".join(inputs))`` for ``inputs`` = role, text, role, text…, without
-    re-normalising what repeats in every example (role names and system prompts): those are
-    cached, up to ``cache_size`` entries."""
+    re-normalising what repeats in every example: everything but the last text (roles, the
+    system prompt) is normalised once per distinct prefix and cached, up to ``cache_size``."""
 
     def __init__(self, cache_size: int = 4096) -> None:
-        self._cache: dict[str, bytes] = {}
+        self._prefixes: dict[tuple[str, ...], bytes] = {}
         self._cache_size = cache_size
 
-    def _cached(self, text: str) -> bytes:
-        norm = self._cache.get(text)
-        if norm is None:
-            if len(self._cache) >= self._cache_size:
-                self._cache.clear()
-            norm = self._cache[text] = normalized_bytes(text)
+    def _prefix(self, head: tuple[str, ...]) -> bytes:
+        if len(self._prefixes) >= self._cache_size:
+            self._prefixes.clear()
+        norm = b" ".join(n for n in map(normalized_bytes, head) if n)
+        self._prefixes[head] = norm
         return norm
 
     def __call__(self, inputs: tuple[str, ...]) -> int:
-        normalized = []
-        for i in range(0, len(inputs), 2):
-            role, text = inputs[i], inputs[i + 1]
-            normalized.append(self._cached(role))
-            norm = self._cached(text) if role == "system" else normalized_bytes(text)
-            if norm:
-                normalized.append(norm)
-        digest = hashlib.blake2b(b" ".join(normalized), digest_size=8).digest()
-        return int.from_bytes(digest, "little")
+        if not inputs:
+            return fingerprint("")
+        head = inputs[:-1]
+        prefix = self._prefixes.get(head)
+        if prefix is None:
+            prefix = self._prefix(head)
+        last = normalized_bytes(inputs[-1])
+        data = prefix + b" " + last if prefix and last else prefix or last
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def shingles(text: str, width: int = 5) -> set[bytes]:

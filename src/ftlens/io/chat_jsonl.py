@@ -15,7 +15,9 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Literal
 
+import msgspec
 import orjson
 
 from ftlens.core.chat_format import FormatIssue
@@ -129,7 +131,21 @@ def scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
             gc.enable()
 
 
+class _PlainMessage(msgspec.Struct, forbid_unknown_fields=True):
+    role: Literal["system", "user", "assistant", "tool", "function"]
+    content: str
+
+
+class _PlainExample(msgspec.Struct):
+    messages: list[_PlainMessage]
+
+
 def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
+    """Most lines are plain chat examples: msgspec parses and checks those against a schema in
+    one C pass. Any other line — broken, or using names, weights, tools — is parsed with
+    orjson and checked rule by rule, so its problems are reported precisely."""
+    fast = msgspec.json.Decoder(_PlainExample).decode
+    fast_error = (msgspec.MsgspecError, ValueError)  # ValueError: undecodable UTF-8
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     lines = buf.split(b"\n")
@@ -140,6 +156,13 @@ def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
         scan.bom = True
         lines[0] = lines[0][len(BOM):]
     for number, raw in enumerate(lines, first_line):
+        try:
+            messages = fast(raw).messages
+            if messages:
+                scan.add_plain(number, [(m.role, m.content) for m in messages])
+                continue
+        except fast_error:
+            pass
         try:
             obj = loads(raw)
         except decode_error as exc:
