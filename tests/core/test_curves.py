@@ -7,6 +7,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.support.curve_generator import KINDS, generate
 
 from ftlens.core.curves import diagnose
@@ -208,3 +210,26 @@ def test_openai_runs_keep_the_last_three_epochs_as_checkpoints() -> None:
     assert d.best_step is None or d.best_step in ends
     other = diagnose(dataclasses.replace(run, source="trainer-state", steps_per_epoch=per_epoch))
     assert other.run.checkpoint_steps is None
+
+VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
+                   st.floats(-10, 10))
+
+
+@settings(max_examples=200, deadline=None)
+@given(train=st.lists(VALUES, min_size=1, max_size=80),
+       valid=st.one_of(st.none(), st.lists(VALUES, min_size=1, max_size=20)),
+       accuracy=st.booleans())
+def test_diagnose_never_raises_and_always_explains(train: list[float],
+                                                   valid: list[float] | None,
+                                                   accuracy: bool) -> None:
+    steps = np.arange(1, len(train) + 1)
+    run = TrainingRun(
+        train_loss=Series(steps, np.array(train)),
+        valid_loss=None if valid is None else Series(np.arange(1, len(valid) + 1) * 3,
+                                                     np.array(valid)),
+        train_accuracy=Series(steps, np.clip(np.nan_to_num(np.array(train)), 0, 1))
+        if accuracy else None)
+    d = diagnose(run)
+    assert d.findings and d.verdict in ("ready", "not_ready", "inconclusive")
+    for f in d.findings:
+        assert f.title and f.evidence
