@@ -210,13 +210,18 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
 def plain_view(pairs: list[tuple[str, str]]) -> tuple[list[FormatIssue], ExampleView | None]:
     """The view of a non-empty conversation already known to be plain (role, text) messages
     with valid roles (the reader's schema checked them)."""
+    return _view(pairs, pairs, sum(len(r) + len(t) for r, t in pairs))
+
+
+def _view(pairs: list[tuple[str, str]], messages: Sequence[dict[str, Any] | tuple[str, str]],
+          chars: int, tool_answer: bool = False) -> tuple[list[FormatIssue], ExampleView | None]:
+    """The view of checked (role, text) messages. ``tool_answer``: the last assistant message
+    is a tool call, so the example has no plain-text label."""
     inputs: list[str] = []
     near: list[str] = []
     label: str | None = None
     has_system = has_user = has_assistant = False
-    chars = 0
     for role, text in pairs:
-        chars += len(role) + len(text)
         if role == "assistant":
             has_assistant = True
             label = text
@@ -230,8 +235,9 @@ def plain_view(pairs: list[tuple[str, str]]) -> tuple[list[FormatIssue], Example
         inputs.append(text)
     if not has_assistant:
         return [_NO_ASSISTANT], None
-    return [], ExampleView(tuple(inputs), "\n".join(near), None if label is None else
-                           label.strip(), pairs, chars, has_system, has_user)
+    answer = None if label is None or tool_answer else label.strip()
+    return [], ExampleView(tuple(inputs), "\n".join(near), answer, messages, chars, has_system,
+                           has_user)
 
 
 _NO_ASSISTANT = FormatIssue(
@@ -241,11 +247,10 @@ _NO_ASSISTANT = FormatIssue(
 
 
 def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
+    """Every rule on every message; the view only when nothing is broken."""
     issues: list[FormatIssue] = []
-    inputs: list[str] = []
-    near: list[str] = []
-    label: str | None = None
-    has_system = has_user = has_assistant = False
+    pairs: list[tuple[str, str]] = []
+    tool_answer = False
     for i, msg in enumerate(messages):
         problem = _check_message(msg, i)
         text = None
@@ -255,26 +260,12 @@ def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], Examp
             issues.append(problem)
             continue
         assert text is not None
-        role = msg["role"]
-        if role == "assistant":
-            has_assistant = True
-            tool_call = any(msg.get(k) for k in _TOOL_KEYS)
-            label = None if tool_call else text.strip()
-            continue
-        if role == "system":
-            has_system = True
-        else:
-            has_user = has_user or role == "user"
-            near.append(text)
-        inputs.append(role)
-        inputs.append(text)
-    if not has_assistant and not issues:
-        issues.append(_NO_ASSISTANT)
-    if issues:
+        pairs.append((msg["role"], text))
+        if msg["role"] == "assistant":
+            tool_answer = any(msg.get(k) for k in _TOOL_KEYS)
+    if issues:  # no_assistant only once the rest is clean: fixing a message may add one
         return issues, None
-    chars = sum(map(len, _token_parts(messages)))
-    return [], ExampleView(tuple(inputs), "\n".join(near), label, messages, chars,
-                           has_system, has_user)
+    return _view(pairs, messages, sum(map(len, _token_parts(messages))), tool_answer)
 
 
 def _short(value: Any, limit: int = 40) -> str:
