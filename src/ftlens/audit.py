@@ -48,7 +48,7 @@ def audit_files(
         scans[split] = scan_file(path, split, options, tok.used, tick, workers)
     audit_options = AuditOptions(
         model=spec, tokenizer=tok.description, tokenizer_exact=tok.exact, epochs=epochs,
-        price_per_1m=price_per_1m, near_threshold=near_threshold, near_limit=near_limit)
+        price_per_1m=price_per_1m, near_threshold=near_threshold)
     searched = sum(len(s.near) for s in scans.values())
     near_tick = (lambda n: progress("near", n, searched)) if progress else None
     return run_audit(scans, audit_options, near_tick)

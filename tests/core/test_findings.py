@@ -43,7 +43,7 @@ def test_verdict(findings: list[Finding], expected: str) -> None:
     (["fail", "warn"], None, False),
 ])
 def test_gate_failed(severities: list[str], fail_on: str | None, expected: bool) -> None:
-    assert gate_failed([f(s) for s in severities], fail_on) is expected  # type: ignore[arg-type]
+    assert gate_failed([f(s) for s in severities], fail_on) is expected
 
 
 def test_sort_findings_most_severe_first_and_stable() -> None:

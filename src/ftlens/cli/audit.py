@@ -6,7 +6,6 @@ import click
 
 from ftlens.cli import render
 from ftlens.cli.audit_view import show_report
-from ftlens.core.findings import gate_failed
 from ftlens.core.models import DEFAULT_MODEL
 
 
@@ -66,5 +65,4 @@ def audit(ctx: click.Context, train: str, valid: str | None, test: str | None, m
         render.print_json(data)
     else:
         show_report(render.stdout(), report, cleaned)
-    if gate_failed(report.findings, fail_on):  # type: ignore[arg-type]
-        ctx.exit(1)
+    render.exit_on(ctx, report.findings, fail_on)

@@ -74,7 +74,6 @@ def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
     import dataclasses
 
     from ftlens.core.curves import diagnose
-    from ftlens.core.findings import gate_failed
     from ftlens.io.training_logs import read_run
 
     if plot_path:
@@ -97,8 +96,7 @@ def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
         render.print_json(data)
     else:
         show_diagnosis(render.stdout(), d, plot_path)
-    if gate_failed(d.findings, fail_on):  # type: ignore[arg-type]
-        ctx.exit(1)
+    render.exit_on(ctx, d.findings, fail_on)
 
 
 def show_diagnosis(console: Console, d: Diagnosis, plot_path: str | None = None) -> None:

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ftlens.core.findings import Finding
+from ftlens.core.findings import Finding, gate_failed
 
 STYLE = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
 MARK = {"fail": "✗", "warn": "!", "info": "i"}
@@ -59,6 +59,12 @@ def verdict(console: Console, value: str, items: Iterable[Finding]) -> None:
     label = value.replace("_", " ").upper()
     why = f"  ({', '.join(fails)})" if fails else ""
     console.print(f"\nverdict: [{VERDICT_STYLE[value]}]{label}[/]{escape(why)}")
+
+
+def exit_on(ctx: click.Context, items: Iterable[Finding], fail_on: str | None) -> None:
+    """Exit 1 when ``--fail-on`` is met (the choice is validated by click)."""
+    if gate_failed(items, fail_on):
+        ctx.exit(1)
 
 
 FAIL_ON = click.option("--fail-on", type=click.Choice(["error", "warn"]),

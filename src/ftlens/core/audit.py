@@ -27,7 +27,6 @@ class AuditOptions:
     epochs: int | None = None  # None: OpenAI's default for the training-set size
     price_per_1m: float | None = None  # overrides the model's list price
     near_threshold: float = 0.8
-    near_limit: int | None = None  # examples searched for near-duplicates (None: all)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ftlens.core.findings import Finding
@@ -15,12 +17,20 @@ NEAR_ZERO_LOSS = 0.05
 NEAR_ONE_ACCURACY = 0.98
 
 
+@dataclass(frozen=True)
+class Overfit:
+    onset_step: int  # where smoothed validation loss was at its minimum before rising
+    detected_step: int  # first step beyond the noise band above the running minimum
+    rise: float  # final smoothed validation loss minus its minimum
+    gap: float  # final smoothed validation minus training loss (generalisation gap)
+
+
 def _f(x: float) -> str:
     return f"{x:.4g}"
 
 
 def curve_findings(*, train: Smoothed, valid: Smoothed | None, train_trend: Trend,
-                   overfit: object | None, exploded: int | None, nonfinite: bool,
+                   overfit: Overfit | None, exploded: int | None, nonfinite: bool,
                    train_accuracy: Series | None, best_step: int | None, best_from: str,
                    ) -> list[Finding]:
     n = len(train.raw)
@@ -114,10 +124,7 @@ def _memorization(train: Smoothed, valid: Smoothed | None, accuracy: Series | No
         "train fewer epochs, lower the learning-rate multiplier, or add more varied data")]
 
 
-def _overfitting(o: object, best_step: int | None) -> Finding:
-    from ftlens.core.curves import Overfit
-
-    assert isinstance(o, Overfit)
+def _overfitting(o: Overfit, best_step: int | None) -> Finding:
     pick = f"pick the checkpoint at step {best_step}, " if best_step is not None else ""
     return Finding(
         "overfitting", "fail", f"overfitting from about step {o.onset_step}",

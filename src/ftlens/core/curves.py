@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 from ftlens.core import curve_findings as cf
+from ftlens.core.curve_findings import Overfit
 from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
 from ftlens.core.run import Series, TrainingRun
 from ftlens.core.smoothing import Smoothed, Trend, smooth, trend
@@ -23,16 +24,6 @@ EXPLOSION = 1.5  # smoothed loss this many times its running minimum: diverging
 MAX_ONSET_CANDIDATES = 120
 MAX_ONSET_POINTS = 1000
 RELATIVE_RISE = 0.05  # validation loss rising less than this above its minimum is no overfit
-
-
-
-
-@dataclass(frozen=True)
-class Overfit:
-    onset_step: int  # where smoothed validation loss was at its minimum before rising
-    detected_step: int  # first step beyond the noise band above the running minimum
-    rise: float  # final smoothed validation loss minus its minimum
-    gap: float  # final smoothed validation minus training loss (generalisation gap)
 
 
 @dataclass(frozen=True)

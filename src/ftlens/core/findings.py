@@ -57,9 +57,12 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: SEVERITY_ORDER[f.severity])
 
 
-def gate_failed(findings: Iterable[Finding], fail_on: Literal["error", "warn"] | None) -> bool:
-    """Whether ``--fail-on`` is met: ``error`` trips on any fail, ``warn`` on any fail or warn."""
-    if fail_on is None:
-        return False
-    levels = {"fail"} if fail_on == "error" else {"fail", "warn"}
+GATE_LEVELS: Mapping[str, frozenset[str]] = {
+    "error": frozenset({"fail"}), "warn": frozenset({"fail", "warn"})}
+
+
+def gate_failed(findings: Iterable[Finding], fail_on: str | None) -> bool:
+    """Whether ``--fail-on`` is met: ``error`` trips on any fail, ``warn`` on any fail or warn;
+    None sets no gate."""
+    levels = GATE_LEVELS[fail_on] if fail_on is not None else frozenset()
     return any(f.severity in levels for f in findings)

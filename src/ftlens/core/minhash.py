@@ -33,14 +33,6 @@ def permute(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (_hash32(values)[:, None] * a[None, :] + b[None, :]) >> _SHIFT
 
 
-def shingle_values(norm: bytes) -> np.ndarray:
-    """The shingles of one normalised text as 40-bit integers (the reference for tests)."""
-    if len(norm) <= WIDTH:
-        return np.array([int.from_bytes(norm.ljust(WIDTH, b"\0"), "big")], dtype=np.uint64)
-    return np.array([int.from_bytes(norm[i : i + WIDTH], "big")
-                     for i in range(len(norm) - WIDTH + 1)], dtype=np.uint64)
-
-
 def _hash32(values: np.ndarray) -> np.ndarray:
     return (values * _MIX) >> _SHIFT  # uint64 arithmetic wraps, as intended
 

@@ -42,6 +42,3 @@ def model_spec(name: str) -> ModelSpec:
             return ModelSpec(base, encoding, limit, price)
     return ModelSpec(base, "cl100k_base", None, None)
 
-
-def known_models() -> list[str]:
-    return [prefix for prefix, *_ in _FAMILIES]

@@ -24,10 +24,6 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]  # the token id where the loss applies, IGNORE elsewhere
 
-    @property
-    def n_trained(self) -> int:
-        return sum(label != IGNORE for label in self.labels)
-
 
 def _render(tokenizer: Any, messages: Sequence[Mapping[str, Any]], generation: bool) -> str:
     plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
