@@ -100,7 +100,10 @@ def tiny_config(vocab_size: int, *, layers: int = 2, hidden: int = 64) -> Any:
     return LlamaConfig(
         vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2,
         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=2048, tie_word_embeddings=True)
+        max_position_embeddings=2048, tie_word_embeddings=True,
+        # wider than the usual 0.02: with LoRA alone (norms and embeddings frozen) a
+        # 64-wide model initialised at 0.02 cannot move its logits far from uniform
+        initializer_range=0.2)
 
 
 def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
@@ -115,9 +118,9 @@ def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
         model = LlamaForCausalLM(tiny_config(len(tok)))
     elif source.kind == "gguf":
         model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file,
-                                                     torch_dtype=torch.float32)
+                                                     dtype=torch.float32)
     else:
-        model = AutoModelForCausalLM.from_pretrained(source.path, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
     check_output_embedding(model, tok)
     return model, tok
 
@@ -139,3 +142,10 @@ def check_output_embedding(model: Any, tokenizer: Any) -> None:
     if not torch.isfinite(logits).all() or float(logits.std()) < 1e-6:
         raise ConfigError("the model's logits are not usable (NaN, inf or constant)",
                           hint="the weights did not load correctly; reinstall the model")
+
+
+def decoder_and_head(model: Any) -> tuple[Any, Any]:
+    """The transformer body (hidden states) and the output projection of a causal LM, through
+    a PEFT wrapper if there is one: callers apply the head only where they read logits."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.get_decoder(), inner.get_output_embeddings()

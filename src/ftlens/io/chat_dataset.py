@@ -1,0 +1,59 @@
+"""Load a chat JSONL file for training or evaluation: every line must pass the audit's format
+rules, and the first one that does not stops the load with its file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ftlens.core.chat_format import check_example
+from ftlens.errors import DataError
+from ftlens.io.chat_jsonl import BOM, line_issue, open_checked
+
+
+@dataclass(frozen=True)
+class Conversation:
+    line: int  # 1-based line in its file
+    messages: list[dict[str, Any]]
+
+
+def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conversation]:
+    """Every example of ``path``, in file order. Raises :class:`DataError` naming the first bad
+    line (and how many others are bad), or when the file has fewer than ``min_examples``."""
+    p = open_checked(path)
+    data = p.read_bytes()
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out: list[Conversation] = []
+    first: tuple[int, str, str] | None = None
+    n_bad = 0
+    for number, raw in enumerate(lines, 1):
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            issue = line_issue(raw, exc)
+            problem: tuple[str, str] | None = (issue.message, issue.hint)
+        else:
+            issues, view = check_example(obj)
+            problem = (issues[0].message, issues[0].hint) if issues else None
+            if view is not None and not issues:
+                out.append(Conversation(number, obj["messages"]))
+        if problem is not None:
+            n_bad += 1
+            if first is None:
+                first = (number, *problem)
+    if first is not None:
+        number, message, hint = first
+        more = f" ({n_bad - 1} more bad lines)" if n_bad > 1 else ""
+        raise DataError(message + more, path=p, line=number,
+                        hint=f"{hint}; `ftlens audit {p}` lists every problem")
+    if len(out) < min_examples:
+        raise DataError(f"{len(out)} examples; at least {min_examples} are needed", path=p,
+                        hint="add more examples to the file")
+    return out

@@ -1,0 +1,102 @@
+"""What a run leaves on disk, shaped like an OpenAI job's: the result CSV, the event log,
+checkpoints (the last few kept) and the final model, which reloads to the same logits."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any, TextIO
+
+from ftlens.errors import ConfigError
+from ftlens.train.config import Event
+
+RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss",
+                  "valid_mean_token_accuracy")
+META_FILE = "ftlens.json"
+
+
+class RunLog:
+    """``results.csv`` and ``events.jsonl``, appended and flushed as the run goes, so a
+    cancelled or crashed run keeps everything it logged."""
+
+    def __init__(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.csv_path = out_dir / "results.csv"
+        self.events_path = out_dir / "events.jsonl"
+        self._csv: TextIO = self.csv_path.open("w", encoding="utf-8", newline="")
+        self._events: TextIO = self.events_path.open("w", encoding="utf-8")
+        self._csv.write(",".join(RESULT_COLUMNS) + "\n")
+        self._csv.flush()
+
+    def event(self, event: Event) -> None:
+        self._events.write(json.dumps(event.as_dict()) + "\n")
+        self._events.flush()
+        data = event.data
+        if event.type == "metrics" and data is not None and "train_loss" in data:
+            cells = [str(data["step"]), _num(data["train_loss"]),
+                     _num(data["train_mean_token_accuracy"]), _num(data.get("valid_loss")),
+                     _num(data.get("valid_mean_token_accuracy"))]
+            self._csv.write(",".join(cells) + "\n")
+            self._csv.flush()
+
+    def close(self) -> None:
+        self._csv.close()
+        self._events.close()
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "nan" if math.isnan(value) else f"{value:.6g}"
+
+
+def save_model(model: Any, tokenizer: Any, folder: Path, meta: dict[str, Any],
+               state_dict: dict[str, Any] | None = None) -> None:
+    """A LoRA adapter (or, for full fine-tuning, the whole model and its tokenizer) in
+    safetensors, with ``ftlens.json`` naming the base model and the metrics at that point."""
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+    if meta.get("method") == "full":
+        tokenizer.save_pretrained(tmp)
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` ``step-N`` checkpoints; return those kept."""
+    found = sorted((p for p in folder.glob("step-*") if p.name[5:].isdigit()),
+                   key=lambda p: int(p.name[5:]))
+    for old in found[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return found[-keep:]
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / META_FILE
+    try:
+        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigError(f"{folder} is not an ftlens model or checkpoint (no readable "
+                          f"{META_FILE})", hint="pass a run's model/ or checkpoints/step-N/")
+    return meta
+
+
+def load_tuned(folder: str | Path) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of a saved model or checkpoint, in eval mode on the CPU."""
+    from ftlens.train import models
+
+    meta = read_meta(folder)
+    if meta.get("method") == "full":
+        source = models.ModelSource(str(folder), "directory", str(folder))
+        model, tok = models.load_model(source)
+    else:
+        from peft import PeftModel
+
+        base, tok = models.load_model(models.resolve(meta["base_model"]))
+        model = PeftModel.from_pretrained(base, str(folder))
+    model.eval()
+    return model, tok

@@ -1,0 +1,92 @@
+"""What a local fine-tuning job needs, and what it reports while it runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftlens.errors import ConfigError
+from ftlens.train.hyperparams import Hyperparameters
+
+METHODS = ("lora", "full")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: str | tuple[str, ...] = "all-linear"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A fine-tuning job. ``out_dir`` receives ``results.csv``, ``events.jsonl``,
+    ``checkpoints/step-N/`` (the last ``keep_checkpoints``) and ``model/``."""
+
+    model: str
+    training_file: str
+    out_dir: str
+    validation_file: str | None = None
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    method: str = "lora"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    seed: int = 0
+    eval_every: int = 0  # steps between small-batch validation losses; 0: about 20 per run
+    valid_batch: int = 8  # examples in that small validation batch
+    max_length: int = 2048  # tokens per example; longer examples are cut
+    micro_batch_tokens: int = 4096  # padded tokens per forward pass (gradient accumulation)
+    warmup_fraction: float = 0.1
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}", hint="use 'lora' or 'full'")
+        for name in ("valid_batch", "max_length", "micro_batch_tokens", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.eval_every < 0 or not 0 <= self.warmup_fraction < 1:
+            raise ConfigError("eval_every must be >= 0 and warmup_fraction in [0, 1)")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @staticmethod
+    def from_json(text: str) -> TrainConfig:
+        raw: dict[str, Any] = json.loads(text)
+        raw["hyperparameters"] = Hyperparameters.from_dict(raw.get("hyperparameters"))
+        lora = dict(raw.get("lora") or {})
+        if isinstance(lora.get("target_modules"), list):
+            lora["target_modules"] = tuple(lora["target_modules"])
+        raw["lora"] = LoraSettings(**lora)
+        try:
+            return TrainConfig(**raw)
+        except TypeError as exc:
+            raise ConfigError(f"bad training config: {exc}") from None
+
+    @staticmethod
+    def load(path: str | Path) -> TrainConfig:
+        try:
+            return TrainConfig.from_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a job's event stream, shaped like OpenAI's fine-tuning events.
+
+    ``type`` is ``message`` (``data`` None), ``metrics`` (``data``: step, train_loss,
+    train_mean_token_accuracy, total_steps and, when measured, valid_loss,
+    valid_mean_token_accuracy, full_valid_loss, full_valid_mean_token_accuracy) or
+    ``checkpoint`` (``data``: step, path, metrics)."""
+
+    type: str
+    message: str
+    data: dict[str, Any] | None = None
+    level: str = "info"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

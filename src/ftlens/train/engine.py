@@ -1,0 +1,277 @@
+"""The local fine-tuning loop.
+
+One optimiser step per OpenAI batch, its examples split into length-sorted micro-batches
+(gradient accumulation). The loss is the mean over every assistant token of the step, so a
+micro-batch's share does not depend on how the step was split.
+It runs through ``accelerate``: the same code on one CPU, one GPU (bf16) or under
+``accelerate launch`` (each process takes its share of every step; gradients are averaged).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import nullcontext
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftlens.io.chat_dataset import read_conversations
+from ftlens.train import models
+from ftlens.train.artifacts import RunLog, prune_checkpoints, save_model
+from ftlens.train.config import Event, TrainConfig
+from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
+from ftlens.train.masking import IGNORE
+
+Callback = Callable[[Event], None]
+SMALL_MODEL = 20_000_000  # parameters
+
+
+@dataclass
+class TrainResult:
+    status: str  # "succeeded" or "cancelled"
+    out_dir: Path
+    model_dir: Path | None  # None when cancelled before the end
+    steps: int
+    total_steps: int
+    trained_tokens: int
+    seconds: float
+    hyperparameters: dict[str, Any]
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = field(default=None, repr=False)  # the trained model, in eval mode
+    tokenizer: Any = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "out_dir": str(self.out_dir),
+                "model_dir": None if self.model_dir is None else str(self.model_dir),
+                "steps": self.steps, "total_steps": self.total_steps,
+                "trained_tokens": self.trained_tokens, "seconds": round(self.seconds, 3),
+                "tokens_per_second": round(self.tokens_per_second, 1),
+                "hyperparameters": self.hyperparameters, "checkpoints": self.checkpoints}
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.trained_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Run one job. Every event goes to ``callbacks`` (on the main process) and to
+    ``out_dir/events.jsonl``; ``should_stop`` is asked before every step, and a stop leaves
+    the results, events and checkpoints written so far."""
+    models.require_local()
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    acc = Accelerator(cpu=not cuda, mixed_precision="bf16" if bf16 else "no")
+    out = Path(config.out_dir)
+    log = RunLog(out) if acc.is_main_process else None
+
+    def emit(event: Event) -> None:
+        if log is not None:
+            log.event(event)
+            for cb in callbacks:
+                cb(event)
+
+    try:
+        result = _run(config, acc, emit, should_stop or (lambda: False), out, set_seed)
+        if acc.is_main_process:
+            (out / "result.json").write_text(json.dumps(result.as_dict(), indent=2),
+                                             encoding="utf-8")
+        return result
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[], bool],
+         out: Path, set_seed: Callable[[int], None]) -> TrainResult:
+    import torch
+
+    from ftlens.train.loss import AnswerLoss
+
+    started = time.monotonic()
+    emit(Event("message", "Validating training file"))
+    train_convs = read_conversations(config.training_file)
+    valid_convs = (read_conversations(config.validation_file)
+                   if config.validation_file else [])
+    set_seed(config.seed)
+    source = models.resolve(config.model)
+    emit(Event("message", f"Loading model {source.name}"))
+    model, tok = models.load_model(source)
+    if acc.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(cpu_threads(model, acc.num_processes))
+    train_set = encode_all(tok, train_convs, max_length=config.max_length,
+                           path=config.training_file)
+    valid_set = encode_all(tok, valid_convs, max_length=config.max_length,
+                           path=config.validation_file or "")
+    hp = config.hyperparameters.resolve(len(train_set))
+    steps_per_epoch = math.ceil(len(train_set) / hp.batch_size)
+    total = steps_per_epoch * hp.n_epochs
+    eval_every = config.eval_every or max(1, total // 20)
+    lr = hp.learning_rate(config.method)
+    model = _trainable(model, config)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    warmup = int(total * config.warmup_fraction)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup,
+                                                                                 total))
+    net, optimizer = acc.prepare(AnswerLoss(model), optimizer)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    run = _Run(acc, net, train_set, valid_set, pad, config.micro_batch_tokens)
+    emit(Event("message", f"Fine-tuning {source.name} ({config.method}) on "
+                          f"{len(train_set)} examples: {hp.n_epochs} epochs of "
+                          f"{steps_per_epoch} steps, batch size {hp.batch_size}, "
+                          f"learning rate {lr:g}"))
+    meta = {"base_model": source.name, "method": config.method,
+            "hyperparameters": hp.as_dict(), "seed": config.seed}
+    result = TrainResult("succeeded", out, None, 0, total, 0, 0.0, hp.as_dict())
+    valid_cursor = 0
+    step = 0
+    for epoch in range(hp.n_epochs):
+        for batch in step_batches(train_set, hp.batch_size, config.seed, epoch):
+            if should_stop():
+                result.status = "cancelled"
+                break
+            step += 1
+            net.train()
+            loss, accuracy, tokens = run.step(batch)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.trained_tokens += tokens
+            data: dict[str, Any] = {"step": step, "train_loss": loss,
+                                    "train_mean_token_accuracy": accuracy, "total_steps": total}
+            if valid_set and (step % eval_every == 0 or step == total):
+                chosen = [(valid_cursor + i) % len(valid_set)
+                          for i in range(min(config.valid_batch, len(valid_set)))]
+                valid_cursor = (valid_cursor + len(chosen)) % len(valid_set)
+                data["valid_loss"], data["valid_mean_token_accuracy"] = run.evaluate(chosen)
+            if valid_set and step % steps_per_epoch == 0:
+                full = run.evaluate(range(len(valid_set)))
+                data["full_valid_loss"], data["full_valid_mean_token_accuracy"] = full
+            emit(Event("metrics", f"Step {step}/{total}: training loss={loss:.4f}", data))
+        else:
+            result.checkpoints.append(
+                _checkpoint(acc, net, tok, out, step, data, meta, config.keep_checkpoints))
+            emit(Event("checkpoint", f"Checkpoint saved at step {step}",
+                       result.checkpoints[-1]))
+            continue
+        break
+    result.steps = step
+    if result.status == "succeeded":
+        result.model_dir = out / "model"
+        _save(acc, net, tok, result.model_dir, {**meta, "step": step, "metrics": data})
+        emit(Event("message", f"Fine-tuning finished: {step} steps, "
+                              f"{result.trained_tokens} trained tokens"))
+    else:
+        emit(Event("message", f"Fine-tuning cancelled after step {step}", level="warn"))
+    result.seconds = time.monotonic() - started
+    result.model = acc.unwrap_model(net).model.eval()
+    result.tokenizer = tok
+    return result
+
+
+def cpu_threads(model: Any, processes: int = 1) -> int:
+    """This process's share of the cores; one thread for small models, where the threads'
+    synchronisation costs more than it saves."""
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) // processes)
+
+
+def _trainable(model: Any, config: TrainConfig) -> Any:
+    if config.method == "full":
+        model.train()
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = config.lora
+    targets = lora.target_modules if isinstance(lora.target_modules, str) \
+        else list(lora.target_modules)
+    peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                             target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(model, peft_config)
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup to the full rate, then linear decay to zero at the last step."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+class _Run:
+    """The per-step work: this process's share of a batch, accumulation, reductions."""
+
+    def __init__(self, acc: Any, net: Any, train_set: list[Example], valid_set: list[Example],
+                 pad: int, micro_tokens: int) -> None:
+        self.acc, self.net = acc, net
+        self.train_set, self.valid_set = train_set, valid_set
+        self.pad, self.micro_tokens = pad, micro_tokens
+
+    def _share(self, indices: Sequence[int]) -> list[int]:
+        return list(indices)[self.acc.process_index::self.acc.num_processes]
+
+    def step(self, batch: list[int]) -> tuple[float, float, int]:
+        """Forward and backward over one optimiser step; returns its loss, token accuracy and
+        trained-on tokens (all processes together)."""
+        import torch
+
+        acc = self.acc
+        n_target = sum(self.train_set[i].n_trained for i in batch)
+        scale = acc.num_processes / n_target  # DDP averages gradients over processes
+        parts = list(micro_batches(self._share(batch), self.train_set, self.micro_tokens))
+        totals = torch.zeros(3, device=acc.device)
+        for k, part in enumerate(parts):
+            tensors = collate([self.train_set[i] for i in part], self.pad)
+            sync = k == len(parts) - 1
+            with nullcontext() if sync else acc.no_sync(self.net):
+                stats = self.net(**{key: t.to(acc.device) for key, t in tensors.items()})
+                acc.backward(stats[0] * scale)
+            totals += stats.detach()
+        if not parts:  # more processes than examples in this step: still join the all-reduce
+            acc.backward(sum(p.sum() * 0 for p in self.net.parameters() if p.requires_grad))
+        totals = acc.reduce(totals, reduction="sum")
+        loss_sum, correct, count = totals.tolist()
+        tokens = sum(len(self.train_set[i].input_ids) for i in batch)
+        return loss_sum / count, correct / count, tokens
+
+    def evaluate(self, indices: Sequence[int]) -> tuple[float, float]:
+        """Loss and token accuracy over validation examples (all processes together)."""
+        import torch
+
+        acc = self.acc
+        self.net.eval()
+        totals = torch.zeros(3, device=acc.device)
+        with torch.no_grad():
+            for part in micro_batches(self._share(indices), self.valid_set, self.micro_tokens):
+                tensors = collate([self.valid_set[i] for i in part], self.pad)
+                totals += self.net(**{k: t.to(acc.device) for k, t in tensors.items()})
+        loss_sum, correct, count = acc.reduce(totals, reduction="sum").tolist()
+        return loss_sum / count, correct / count
+
+
+def _save(acc: Any, net: Any, tok: Any, folder: Path, meta: dict[str, Any]) -> None:
+    inner = acc.unwrap_model(net).model
+    state = acc.get_state_dict(inner)  # gathered across processes (FSDP)
+    if acc.is_main_process:
+        save_model(inner, tok, folder, meta, state_dict=state)
+    acc.wait_for_everyone()
+
+
+def _checkpoint(acc: Any, net: Any, tok: Any, out: Path, step: int, metrics: dict[str, Any],
+                meta: dict[str, Any], keep: int) -> dict[str, Any]:
+    folder = out / "checkpoints" / f"step-{step}"
+    shown = {k: v for k, v in metrics.items() if k != "total_steps"}
+    _save(acc, net, tok, folder, {**meta, "step": step, "metrics": shown})
+    if acc.is_main_process:
+        prune_checkpoints(folder.parent, keep)
+    return {"step": step, "path": str(folder), "metrics": shown}
+

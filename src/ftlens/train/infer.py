@@ -1,0 +1,171 @@
+"""Chat generation with OpenAI-like log-probabilities, batched across requests.
+
+Requests are left-padded into one batch and decoded together with a KV cache; each row keeps
+its own temperature, seed, token budget and stop strings. Reported log-probabilities are the
+model's own (before temperature), as OpenAI reports them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_TOP_LOGPROBS = 20
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: Sequence[Mapping[str, Any]]
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_logprobs: int = 0  # alternatives reported per token (0–20)
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+    top_logprobs: list[TopLogprob] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str  # "stop" (end of turn or a stop string) or "length"
+    prompt_tokens: int
+    completion_tokens: int
+    logprobs: list[TokenLogprob]
+
+
+def prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The chat template's rendering of ``messages`` followed by the assistant's turn opener."""
+    plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
+    text = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return ids
+
+
+def _token(tokenizer: Any, token_id: int) -> tuple[str, list[int]]:
+    text = tokenizer.decode([token_id])
+    return text, list(text.encode("utf-8"))
+
+
+class _Row:
+    def __init__(self, request: GenerationRequest, n_prompt: int) -> None:
+        self.request = request
+        self.n_prompt = n_prompt
+        self.ids: list[int] = []
+        self.logprobs: list[TokenLogprob] = []
+        self.finish: str | None = None
+        self.text = ""
+        self.rng: Any = None
+
+
+def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest]
+             ) -> list[Completion]:
+    """One completion per request, all decoded in one batch."""
+    import torch
+
+    if not requests:
+        return []
+    prompts = [prompt_ids(tokenizer, r.messages) for r in requests]
+    rows = [_Row(r, len(p)) for r, p in zip(requests, prompts, strict=True)]
+    for row in rows:
+        seed = row.request.seed if row.request.seed is not None else random.getrandbits(63)
+        row.rng = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
+                        device=device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    eos = _end_ids(tokenizer)
+    cache_kw = _cache_keyword(model)
+    cache = None
+    budget = max(r.max_tokens for r in requests)
+    with torch.no_grad():
+        for _ in range(budget):
+            kwargs = {cache_kw: cache} if cache is not None else {}
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                        use_cache=True, **kwargs)
+            cache = out[cache_kw] if cache_kw in out else out["past_key_values"]
+            logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+            chosen = [_step(row, logp[i], tokenizer, eos) for i, row in enumerate(rows)]
+            if all(row.finish is not None for row in rows):
+                break
+            ids = torch.tensor([[t] for t in chosen], device=device)
+            mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
+            positions = positions[:, -1:] + 1
+    return [_completion(row) for row in rows]
+
+
+def _cache_keyword(model: Any) -> str:
+    """transformers 5 calls the KV cache argument ``cache``; earlier releases
+    ``past_key_values``."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(inner.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _end_ids(tokenizer: Any) -> set[int]:
+    ends = {tokenizer.eos_token_id}
+    for token in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            ends.add(tid)
+    return {t for t in ends if t is not None}
+
+
+def _step(row: _Row, logp: Any, tokenizer: Any, eos: set[int]) -> int:
+    """Choose this row's next token and record it; returns the token to feed back."""
+    import torch
+
+    if row.finish is not None:
+        return next(iter(eos))
+    req = row.request
+    if req.temperature <= 0:
+        token = int(logp.argmax())
+    else:
+        probs = torch.softmax(logp / req.temperature, dim=-1)
+        token = int(torch.multinomial(probs, 1, generator=row.rng))
+    row.ids.append(token)
+    if token in eos:
+        row.finish = "stop"
+        return token
+    text, raw = _token(tokenizer, token)
+    top: list[TopLogprob] = []
+    if req.top_logprobs:
+        values, indices = logp.topk(min(req.top_logprobs, MAX_TOP_LOGPROBS))
+        for value, index in zip(values.tolist(), indices.tolist(), strict=True):
+            alt, alt_raw = _token(tokenizer, index)
+            top.append(TopLogprob(alt, value, alt_raw))
+    row.logprobs.append(TokenLogprob(text, float(logp[token]), raw, top))
+    row.text = tokenizer.decode([t for t in row.ids if t not in eos])
+    cut = min((row.text.find(s) for s in req.stop if s and s in row.text), default=-1)
+    if cut >= 0:
+        row.text = row.text[:cut]
+        while row.logprobs and len(tokenizer.decode(row.ids[:len(row.logprobs)])) > cut:
+            row.logprobs.pop()
+        row.finish = "stop"
+    elif len(row.ids) >= req.max_tokens:
+        row.finish = "length"
+    return token
+
+
+def _completion(row: _Row) -> Completion:
+    return Completion(row.text, row.finish or "length", row.n_prompt, len(row.ids),
+                      row.logprobs)

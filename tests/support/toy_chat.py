@@ -1,0 +1,25 @@
+"""A toy spam/ham chat set for the training tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SYSTEM = "Classify this SMS as spam or ham."
+TOY = [("WIN a free prize now, click the link", "spam"), ("are we still on for lunch", "ham"),
+       ("URGENT your account is locked, verify", "spam"), ("running late, see you at 6", "ham"),
+       ("claim your reward today only", "spam"), ("can you pick up milk", "ham"),
+       ("you have won a cash prize call now", "spam"), ("thanks for dinner last night", "ham"),
+       ("limited offer reply YES to claim", "spam"), ("meeting moved to 3pm", "ham"),
+       ("free entry in a weekly draw", "spam"), ("love you, see you soon", "ham")]
+
+
+def chat(text: str, label: str, **extra: object) -> dict[str, object]:
+    return {"messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user", "content": text},
+                         {"role": "assistant", "content": label, **extra}]}
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
