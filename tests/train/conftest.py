@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.toy_chat import TOY, chat, write_jsonl
 
 from ftlens.train.config import Event, TrainConfig
 from ftlens.train.engine import TrainResult, train
 from ftlens.train.hyperparams import Hyperparameters
-from tests.support.toy_chat import TOY, chat, write_jsonl
 
 
 @pytest.fixture(scope="session", autouse=True)

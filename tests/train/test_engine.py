@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.support.toy_chat import TOY, chat, write_jsonl
 
 from ftlens.errors import DataError
 from ftlens.io.training_logs import read_run
@@ -17,7 +18,6 @@ from ftlens.train.config import Event, TrainConfig
 from ftlens.train.engine import TrainResult, train
 from ftlens.train.hyperparams import Hyperparameters
 from ftlens.train.infer import prompt_ids
-from tests.support.toy_chat import TOY, chat, write_jsonl
 
 
 def _metrics(events: list[Event]) -> list[dict[str, object]]:
@@ -26,7 +26,7 @@ def _metrics(events: list[Event]) -> list[dict[str, object]]:
 
 def test_loss_falls_over_30_steps(tiny_run: tuple[TrainResult, list[Event]]) -> None:
     result, events = tiny_run
-    losses = [float(m["train_loss"]) for m in _metrics(events)]  # type: ignore[arg-type]
+    losses = [float(m["train_loss"]) for m in _metrics(events)]
     assert result.status == "succeeded" and result.steps == result.total_steps == 30
     assert len(losses) == 30
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
@@ -40,7 +40,7 @@ def test_metrics_events_are_shaped_like_openai(tiny_run: tuple[TrainResult, list
     assert [m["step"] for m in metrics] == list(range(1, 31))
     for m in metrics:
         assert m["total_steps"] == 30
-        assert 0.0 <= float(m["train_mean_token_accuracy"]) <= 1.0  # type: ignore[arg-type]
+        assert 0.0 <= float(m["train_mean_token_accuracy"]) <= 1.0
     with_valid = [m["step"] for m in metrics if "valid_loss" in m]
     assert with_valid == [4, 8, 12, 16, 20, 24, 28, 30]  # every 4 steps and the last one
     full = [m["step"] for m in metrics if "full_valid_loss" in m]
@@ -90,9 +90,9 @@ def test_checkpoints_each_epoch_keep_the_last(tiny_run: tuple[TrainResult, list[
 
 def _logits(model: object, tok: object) -> torch.Tensor:
     messages = chat(*TOY[0])["messages"]
-    ids = torch.tensor([prompt_ids(tok, messages[:-1])])  # type: ignore[index]
+    ids = torch.tensor([prompt_ids(tok, messages[:-1])])
     with torch.no_grad():
-        return model(input_ids=ids).logits  # type: ignore[operator,no-any-return]
+        return model(input_ids=ids).logits
 
 
 def test_final_model_and_last_checkpoint_reload_to_the_same_logits(

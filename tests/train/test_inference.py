@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tests.support.toy_chat import TOY, chat
 
 from ftlens.errors import ConfigError
 from ftlens.train import models
@@ -13,9 +14,8 @@ from ftlens.train.config import Event
 from ftlens.train.engine import TrainResult
 from ftlens.train.infer import GenerationRequest, generate, prompt_ids
 from ftlens.train.scoring import score_labels
-from tests.support.toy_chat import TOY, chat
 
-PROMPTS = [chat(text, label)["messages"][:-1] for text, label in TOY[:5]]  # type: ignore[index]
+PROMPTS = [chat(text, label)["messages"][:-1] for text, label in TOY[:5]]
 LONG = [{"role": "user", "content": "a much longer message " * 12}]
 
 
@@ -28,16 +28,16 @@ def tuned(tiny_run: tuple[TrainResult, list[Event]]) -> tuple[object, object]:
 def _brute_force(model: object, tok: object, prompt: list[dict[str, str]],
                  labels: list[str], *, first_token: bool) -> np.ndarray:
     """One unbatched full-model pass per label, summing the label's log-probabilities."""
-    text = tok.apply_chat_template(prompt, tokenize=False,  # type: ignore[attr-defined]
+    text = tok.apply_chat_template(prompt, tokenize=False,
                                    add_generation_prompt=True)
-    n_prompt = len(tok(text, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
+    n_prompt = len(tok(text, add_special_tokens=False)["input_ids"])
     scores = []
     for label in labels:
-        ids = tok(text + label + tok.eos_token,  # type: ignore[operator,attr-defined]
+        ids = tok(text + label + tok.eos_token,
                   add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(),
-                                     dim=-1)  # type: ignore[operator]
+                                     dim=-1)
         stop = n_prompt + 1 if first_token else len(ids)
         scores.append(sum(float(logp[p - 1, ids[p]]) for p in range(n_prompt, stop)))
     probs = np.exp(np.array(scores) - max(scores))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.support.toy_chat import TOY, chat, write_jsonl
 
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import read_conversations
@@ -16,7 +17,6 @@ from ftlens.train.data import Example, micro_batches, step_batches
 from ftlens.train.engine import _lr_factor
 from ftlens.train.hyperparams import BASE_LEARNING_RATE, Hyperparameters, auto_batch_size
 from ftlens.train.masking import IGNORE
-from tests.support.toy_chat import TOY, chat, write_jsonl
 
 
 @pytest.mark.parametrize(("n", "epochs", "batch"), [

@@ -80,8 +80,9 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     try:
         meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise ConfigError(f"{folder} is not an ftlens model or checkpoint (no readable "
-                          f"{META_FILE})", hint="pass a run's model/ or checkpoints/step-N/")
+        raise ConfigError(
+            f"{folder} is not an ftlens model or checkpoint (no readable {META_FILE})",
+            hint="pass a run's model/ or checkpoints/step-N/") from None
     return meta
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import nullcontext
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from ftlens.train import models
 from ftlens.train.artifacts import RunLog, prune_checkpoints, save_model
 from ftlens.train.config import Event, TrainConfig
 from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
-from ftlens.train.masking import IGNORE
 
 Callback = Callable[[Event], None]
 SMALL_MODEL = 20_000_000  # parameters
@@ -38,9 +37,10 @@ class TrainResult:
     steps: int
     total_steps: int
     trained_tokens: int
-    seconds: float
+    seconds: float  # the whole job, loading included
     hyperparameters: dict[str, Any]
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0  # the optimisation loop only (validation included)
     model: Any = field(default=None, repr=False)  # the trained model, in eval mode
     tokenizer: Any = field(default=None, repr=False)
 
@@ -49,12 +49,14 @@ class TrainResult:
                 "model_dir": None if self.model_dir is None else str(self.model_dir),
                 "steps": self.steps, "total_steps": self.total_steps,
                 "trained_tokens": self.trained_tokens, "seconds": round(self.seconds, 3),
+                "train_seconds": round(self.train_seconds, 3),
                 "tokens_per_second": round(self.tokens_per_second, 1),
                 "hyperparameters": self.hyperparameters, "checkpoints": self.checkpoints}
 
     @property
     def tokens_per_second(self) -> float:
-        return self.trained_tokens / self.seconds if self.seconds > 0 else 0.0
+        """Trained tokens per second of the training loop."""
+        return self.trained_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
 def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
@@ -128,12 +130,15 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
     emit(Event("message", f"Fine-tuning {source.name} ({config.method}) on "
                           f"{len(train_set)} examples: {hp.n_epochs} epochs of "
                           f"{steps_per_epoch} steps, batch size {hp.batch_size}, "
-                          f"learning rate {lr:g}"))
+                          f"learning rate {lr:g}"
+                          + (f", {acc.num_processes} processes" if acc.num_processes > 1
+                             else "")))
     meta = {"base_model": source.name, "method": config.method,
             "hyperparameters": hp.as_dict(), "seed": config.seed}
     result = TrainResult("succeeded", out, None, 0, total, 0, 0.0, hp.as_dict())
     valid_cursor = 0
     step = 0
+    loop_started = time.monotonic()
     for epoch in range(hp.n_epochs):
         for batch in step_batches(train_set, hp.batch_size, config.seed, epoch):
             if should_stop():
@@ -165,6 +170,7 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
             continue
         break
     result.steps = step
+    result.train_seconds = time.monotonic() - loop_started
     if result.status == "succeeded":
         result.model_dir = out / "model"
         _save(acc, net, tok, result.model_dir, {**meta, "step": step, "metrics": data})

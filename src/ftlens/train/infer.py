@@ -99,7 +99,7 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest]
     budget = max(r.max_tokens for r in requests)
     with torch.no_grad():
         for _ in range(budget):
-            kwargs = {cache_kw: cache} if cache is not None else {}
+            kwargs: dict[str, Any] = {cache_kw: cache} if cache is not None else {}
             out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
                         use_cache=True, **kwargs)
             cache = out[cache_kw] if cache_kw in out else out["past_key_values"]
