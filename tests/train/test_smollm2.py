@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 from tests.support.toy_chat import TOY, chat
 
 from ftlens.train.config import Event, TrainConfig
@@ -14,6 +15,7 @@ from ftlens.train.hyperparams import Hyperparameters
 from ftlens.train.scoring import score_labels
 
 
+@pytest.mark.slow
 def test_smollm2_lora_steps_lower_a_finite_loss(toy_files: tuple[Path, Path],
                                                 tmp_path: Path) -> None:
     train_file, _ = toy_files
