@@ -160,3 +160,41 @@ def test_an_example_with_nothing_to_train_on_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         train(config)
     assert err.value.line == 3 and "weight 0" in err.value.render()
+
+
+def test_pause_then_resume_matches_an_uninterrupted_run(toy_files: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    train_file, valid_file = toy_files
+
+    def config(out: Path, resume: Path | None = None) -> TrainConfig:
+        return TrainConfig(model="tiny-random-llama", training_file=str(train_file),
+                           validation_file=str(valid_file), out_dir=str(out), eval_every=2,
+                           hyperparameters=Hyperparameters(n_epochs=2, batch_size=3),
+                           resume_from=None if resume is None else str(resume))
+
+    straight = train(config(tmp_path / "straight"))
+    steps: list[int] = []
+
+    def count(event: Event) -> None:
+        if event.type == "metrics" and event.data:
+            steps.append(int(event.data["step"]))
+
+    paused = train(config(tmp_path / "paused"), callbacks=[count],
+                   should_stop=lambda: "pause" if len(steps) >= 5 else None)
+    assert paused.status == "paused" and paused.steps == 5
+    checkpoint = tmp_path / "paused" / "checkpoints" / "step-5"
+    assert (checkpoint / "optimizer.pt").exists()
+    resumed = train(config(tmp_path / "paused", resume=checkpoint))
+    assert resumed.status == "succeeded" and resumed.steps == straight.steps == 8
+    assert resumed.trained_tokens == straight.trained_tokens
+
+    def rows(folder: Path) -> list[dict[str, str]]:
+        with (folder / "results.csv").open(encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    got, want = rows(tmp_path / "paused"), rows(tmp_path / "straight")
+    assert [r["step"] for r in got] == [r["step"] for r in want]  # every step exactly once
+    for a, b in zip(got, want, strict=True):
+        assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
+    assert torch.allclose(_logits(resumed.model, resumed.tokenizer),
+                          _logits(straight.model, straight.tokenizer), atol=1e-4)

@@ -15,20 +15,25 @@ from ftlens.train.config import Event
 RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss",
                   "valid_mean_token_accuracy")
 META_FILE = "ftlens.json"
+OPTIMIZER_FILE = "optimizer.pt"  # only in the checkpoint a paused run resumes from
 
 
 class RunLog:
     """``results.csv`` and ``events.jsonl``, appended and flushed as the run goes, so a
     cancelled or crashed run keeps everything it logged."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, *, append: bool = False) -> None:
+        """``append``: continue a paused run's files rather than start them afresh."""
         out_dir.mkdir(parents=True, exist_ok=True)
         self.csv_path = out_dir / "results.csv"
         self.events_path = out_dir / "events.jsonl"
-        self._csv: TextIO = self.csv_path.open("w", encoding="utf-8", newline="")
-        self._events: TextIO = self.events_path.open("w", encoding="utf-8")
-        self._csv.write(",".join(RESULT_COLUMNS) + "\n")
-        self._csv.flush()
+        resume = append and self.csv_path.exists()
+        self._csv: TextIO = self.csv_path.open("a" if resume else "w", encoding="utf-8",
+                                               newline="")
+        self._events: TextIO = self.events_path.open("a" if resume else "w", encoding="utf-8")
+        if not resume:
+            self._csv.write(",".join(RESULT_COLUMNS) + "\n")
+            self._csv.flush()
 
     def event(self, event: Event) -> None:
         self._events.write(json.dumps(event.as_dict()) + "\n")

@@ -40,6 +40,7 @@ class TrainConfig:
     micro_batch_tokens: int = 4096  # padded tokens per forward pass (gradient accumulation)
     warmup_fraction: float = 0.1
     keep_checkpoints: int = 3
+    resume_from: str | None = None  # the checkpoint a paused run saved
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

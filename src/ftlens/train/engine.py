@@ -21,17 +21,18 @@ from typing import Any
 
 from ftlens.io.chat_dataset import read_conversations
 from ftlens.train import models
-from ftlens.train.artifacts import RunLog, prune_checkpoints, save_model
+from ftlens.train.artifacts import OPTIMIZER_FILE, RunLog, prune_checkpoints, read_meta, save_model
 from ftlens.train.config import Event, TrainConfig
 from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
 
 Callback = Callable[[Event], None]
+StopCheck = Callable[[], "str | bool | None"]
 SMALL_MODEL = 20_000_000  # parameters
 
 
 @dataclass
 class TrainResult:
-    status: str  # "succeeded" or "cancelled"
+    status: str  # "succeeded", "cancelled" or "paused"
     out_dir: Path
     model_dir: Path | None  # None when cancelled before the end
     steps: int
@@ -60,10 +61,12 @@ class TrainResult:
 
 
 def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          should_stop: StopCheck | None = None) -> TrainResult:
     """Run one job. Every event goes to ``callbacks`` (on the main process) and to
-    ``out_dir/events.jsonl``; ``should_stop`` is asked before every step, and a stop leaves
-    the results, events and checkpoints written so far."""
+    ``out_dir/events.jsonl``; ``should_stop`` is asked before every step: ``"pause"`` saves a
+    checkpoint (with the optimiser state) that ``TrainConfig.resume_from`` continues from, any
+    other true value cancels. A stop leaves the results, events and checkpoints written so
+    far."""
     models.require_local()
     import torch
     from accelerate import Accelerator
@@ -73,7 +76,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
     bf16 = cuda and torch.cuda.is_bf16_supported()
     acc = Accelerator(cpu=not cuda, mixed_precision="bf16" if bf16 else "no")
     out = Path(config.out_dir)
-    log = RunLog(out) if acc.is_main_process else None
+    log = RunLog(out, append=config.resume_from is not None) if acc.is_main_process else None
 
     def emit(event: Event) -> None:
         if log is not None:
@@ -82,7 +85,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
                 cb(event)
 
     try:
-        result = _run(config, acc, emit, should_stop or (lambda: False), out, set_seed)
+        result = _run(config, acc, emit, should_stop or (lambda: None), out, set_seed)
         if acc.is_main_process:
             (out / "result.json").write_text(json.dumps(result.as_dict(), indent=2),
                                              encoding="utf-8")
@@ -92,7 +95,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
             log.close()
 
 
-def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[], bool],
+def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
          out: Path, set_seed: Callable[[int], None]) -> TrainResult:
     import torch
 
@@ -105,8 +108,11 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
                    if config.validation_file else [])
     set_seed(config.seed)
     source = models.resolve(config.model)
+    resume = read_meta(config.resume_from) if config.resume_from else None
     emit(Event("message", f"Loading model {source.name}"))
-    model, tok = models.load_model(source)
+    model, tok = models.load_model(
+        models.ModelSource(source.name, "directory", str(config.resume_from))
+        if resume and config.method == "full" else source)
     if acc.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads(model, acc.num_processes))
     train_set = encode_all(tok, train_convs, max_length=config.max_length,
@@ -124,6 +130,10 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
     warmup = int(total * config.warmup_fraction)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup,
                                                                                  total))
+    start = 0
+    if resume is not None and config.resume_from:
+        start = _restore(model, optimizer, schedule, Path(config.resume_from), config.method,
+                         int(resume["step"]))
     net, optimizer = acc.prepare(AnswerLoss(model), optimizer)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     run = _Run(acc, net, train_set, valid_set, pad, config.micro_batch_tokens)
@@ -136,13 +146,21 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
     meta = {"base_model": source.name, "method": config.method,
             "hyperparameters": hp.as_dict(), "seed": config.seed}
     result = TrainResult("succeeded", out, None, 0, total, 0, 0.0, hp.as_dict())
+    if resume is not None:
+        result.trained_tokens = int(resume.get("trained_tokens", 0))
+        emit(Event("message", f"Resuming from step {start}"))
     valid_cursor = 0
     step = 0
+    data: dict[str, Any] = {}
     loop_started = time.monotonic()
     for epoch in range(hp.n_epochs):
         for batch in step_batches(train_set, hp.batch_size, config.seed, epoch):
-            if should_stop():
-                result.status = "cancelled"
+            if step < start:  # done before the pause this run resumes
+                step += 1
+                continue
+            stop = should_stop()
+            if stop:
+                result.status = "paused" if stop == "pause" else "cancelled"
                 break
             step += 1
             net.train()
@@ -151,7 +169,7 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             result.trained_tokens += tokens
-            data: dict[str, Any] = {"step": step, "train_loss": loss,
+            data = {"step": step, "train_loss": loss,
                                     "train_mean_token_accuracy": accuracy, "total_steps": total}
             if valid_set and (step % eval_every == 0 or step == total):
                 chosen = [(valid_cursor + i) % len(valid_set)
@@ -163,10 +181,13 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
                 data["full_valid_loss"], data["full_valid_mean_token_accuracy"] = full
             emit(Event("metrics", f"Step {step}/{total}: training loss={loss:.4f}", data))
         else:
-            result.checkpoints.append(
-                _checkpoint(acc, net, tok, out, step, data, meta, config.keep_checkpoints))
-            emit(Event("checkpoint", f"Checkpoint saved at step {step}",
-                       result.checkpoints[-1]))
+            if step > start:
+                result.checkpoints.append(_checkpoint(
+                    acc, net, tok, out, step, data, {**meta, "trained_tokens":
+                                                     result.trained_tokens},
+                    config.keep_checkpoints))
+                emit(Event("checkpoint", f"Checkpoint saved at step {step}",
+                           result.checkpoints[-1]))
             continue
         break
     result.steps = step
@@ -176,12 +197,38 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: Callable[[]
         _save(acc, net, tok, result.model_dir, {**meta, "step": step, "metrics": data})
         emit(Event("message", f"Fine-tuning finished: {step} steps, "
                               f"{result.trained_tokens} trained tokens"))
+    elif result.status == "paused":
+        result.checkpoints.append(_checkpoint(
+            acc, net, tok, out, step, data, {**meta, "trained_tokens": result.trained_tokens},
+            config.keep_checkpoints, state={"optimizer": optimizer.state_dict(),
+                                            "schedule": schedule.state_dict()}))
+        emit(Event("checkpoint", f"Checkpoint saved at step {step}", result.checkpoints[-1]))
+        emit(Event("message", f"Fine-tuning paused after step {step}"))
     else:
         emit(Event("message", f"Fine-tuning cancelled after step {step}", level="warn"))
     result.seconds = time.monotonic() - started
     result.model = acc.unwrap_model(net).model.eval()
     result.tokenizer = tok
     return result
+
+
+def _restore(model: Any, optimizer: Any, schedule: Any, folder: Path, method: str,
+             step: int) -> int:
+    """Load a paused run's adapter (a full model was loaded from the folder already) and
+    optimiser and schedule state; returns ``step``."""
+    import torch
+
+    if method == "lora":
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    saved = folder / OPTIMIZER_FILE
+    if saved.exists():
+        state = torch.load(saved, weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+    return step
 
 
 def cpu_threads(model: Any, processes: int = 1) -> int:
@@ -273,11 +320,16 @@ def _save(acc: Any, net: Any, tok: Any, folder: Path, meta: dict[str, Any]) -> N
 
 
 def _checkpoint(acc: Any, net: Any, tok: Any, out: Path, step: int, metrics: dict[str, Any],
-                meta: dict[str, Any], keep: int) -> dict[str, Any]:
+                meta: dict[str, Any], keep: int, state: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
     folder = out / "checkpoints" / f"step-{step}"
     shown = {k: v for k, v in metrics.items() if k != "total_steps"}
     _save(acc, net, tok, folder, {**meta, "step": step, "metrics": shown})
     if acc.is_main_process:
+        if state is not None:
+            import torch
+
+            torch.save(state, folder / OPTIMIZER_FILE)
         prune_checkpoints(folder.parent, keep)
     return {"step": step, "path": str(folder), "metrics": shown}
 
