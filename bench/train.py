@@ -66,7 +66,8 @@ def trainer_baseline(train_file: Path, batch_size: int, lr: float, out: Path) ->
                       task_type="CAUSAL_LM")
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=batch_size,
                              num_train_epochs=1, learning_rate=lr, lr_scheduler_type="linear",
-                             warmup_ratio=0.1, weight_decay=0.0, save_strategy="no",
+                             warmup_steps=int(0.1 * -(-len(rows) // batch_size)),
+                             weight_decay=0.0, save_strategy="no", remove_unused_columns=False,
                              report_to=[], use_cpu=True, logging_steps=1000,
                              disable_tqdm=True, seed=0)
     trainer = Trainer(model=get_peft_model(model, lora), args=args, train_dataset=rows,

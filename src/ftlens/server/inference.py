@@ -1,0 +1,108 @@
+"""Chat inference for the service: which models can be served, a small cache of loaded ones,
+and a batcher that runs concurrent requests for the same model as one batch.
+
+One inference thread runs the batches (torch uses every core within a batch); requests that
+arrive while a batch runs wait and form the next one. This is the seam where a vLLM endpoint
+serving the adapters would plug in."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ftlens.server.store import Store
+from ftlens.train.infer import Completion, GenerationRequest
+
+BASE_MODELS = ("smollm2-135m-instruct", "tiny-random-llama")
+
+
+class ModelPool:
+    """Loads base and fine-tuned models on first use and keeps the ``capacity`` most recently
+    used (a LoRA adapter is merged into its copy of the base model for speed)."""
+
+    def __init__(self, store: Store, capacity: int = 2) -> None:
+        self.store, self.capacity = store, capacity
+        self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def exists(self, name: str) -> bool:
+        return name in BASE_MODELS or self.store.find_model(name) is not None
+
+    def get(self, name: str) -> tuple[Any, Any]:
+        with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+            pair = self._load(name)
+            self._loaded[name] = pair
+            while len(self._loaded) > self.capacity:
+                self._loaded.popitem(last=False)
+            return pair
+
+    def _load(self, name: str) -> tuple[Any, Any]:
+        from ftlens.train import models
+        from ftlens.train.artifacts import load_tuned
+
+        folder: Path | None = self.store.find_model(name)
+        if folder is None:
+            model, tok = models.load_model(models.resolve(name))
+        else:
+            model, tok = load_tuned(folder)
+            if hasattr(model, "merge_and_unload"):
+                model = model.merge_and_unload()
+        model.eval()
+        return model, tok
+
+
+class Batcher:
+    def __init__(self, pool: ModelPool, max_batch: int = 16, window_s: float = 0.005) -> None:
+        self.pool, self.max_batch, self.window_s = pool, max_batch, window_s
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ftlens-inference")
+        self._pending: dict[str, list[tuple[GenerationRequest, asyncio.Future[Completion]]]] = {}
+        self._draining: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def complete(self, model: str, request: GenerationRequest) -> Completion:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Completion] = loop.create_future()
+        self._pending.setdefault(model, []).append((request, future))
+        if model not in self._draining:
+            self._draining.add(model)
+            task = loop.create_task(self._drain(model))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _drain(self, model: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.sleep(self.window_s)  # let concurrent requests join the batch
+            queue = self._pending[model]
+            while queue:
+                batch, queue[:] = queue[:self.max_batch], queue[self.max_batch:]
+                try:
+                    results = await loop.run_in_executor(
+                        self._executor, self._run, model, [r for r, _ in batch])
+                except Exception as exc:  # every waiting request gets the error
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._draining.discard(model)
+
+    def _run(self, model: str, requests: list[GenerationRequest]) -> list[Completion]:
+        from ftlens.train.infer import generate
+
+        net, tok = self.pool.get(model)
+        return generate(net, tok, requests)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,132 @@
+"""Wire shapes: store rows to the JSON objects the openai SDK's types describe, OpenAI's error
+body, and cursor pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ftlens.train.infer import Completion, TokenLogprob
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"message", "type", "param", "code"}}``."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None, type: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = (
+            status, message, param, code, type)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param,
+                          "code": self.code}}
+
+
+def not_found(what: str, ident: str, param: str | None = None) -> ApiError:
+    return ApiError(404, f"No such {what}: {ident!r}", param=param, code=None)
+
+
+def file_object(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "object": "file", "bytes": row["bytes"],
+            "created_at": row["created_at"], "filename": row["filename"],
+            "purpose": row["purpose"], "status": "processed", "status_details": None,
+            "expires_at": None}
+
+
+def job_object(row: dict[str, Any]) -> dict[str, Any]:
+    hp = row["hyperparameters"] or {}
+    hyper = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size",
+                                            "learning_rate_multiplier")}
+    return {
+        "id": row["id"], "object": "fine_tuning.job", "created_at": row["created_at"],
+        "error": row["error"], "fine_tuned_model": row["fine_tuned_model"],
+        "finished_at": row["finished_at"], "hyperparameters": hyper, "model": row["model"],
+        "organization_id": "ftlens", "result_files": row["result_files"] or [],
+        "seed": row["seed"], "status": row["status"], "trained_tokens": row["trained_tokens"],
+        "training_file": row["training_file"], "validation_file": row["validation_file"],
+        "estimated_finish": row["estimated_finish"], "integrations": [],
+        "metadata": row["metadata"], "user_provided_suffix": row["suffix"],
+        "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+    }
+
+
+def event_object(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "object": "fine_tuning.job.event",
+            "created_at": row["created_at"], "level": row["level"],
+            "message": row["message"], "data": row["data"], "type": row["type"]}
+
+
+def checkpoint_object(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "object": "fine_tuning.job.checkpoint",
+            "created_at": row["created_at"], "fine_tuned_model_checkpoint": row["name"],
+            "fine_tuning_job_id": row["job_id"], "metrics": row["metrics"],
+            "step_number": row["step"]}
+
+
+def page(rows: Sequence[dict[str, Any]], shape: Callable[[dict[str, Any]], dict[str, Any]],
+         after: str | None, limit: int) -> dict[str, Any]:
+    """A cursor page over ``rows`` (already in list order): those after the row ``after``."""
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "limit must be between 1 and 100", param="limit")
+    start = 0
+    if after is not None:
+        ids = [r["id"] for r in rows]
+        if after not in ids:
+            raise ApiError(400, f"after: no such id {after!r} in this list", param="after")
+        start = ids.index(after) + 1
+    chunk = [shape(r) for r in rows[start:start + limit]]
+    return {"object": "list", "data": chunk, "has_more": start + limit < len(rows),
+            "first_id": chunk[0]["id"] if chunk else None,
+            "last_id": chunk[-1]["id"] if chunk else None}
+
+
+def _token(lp: TokenLogprob) -> dict[str, Any]:
+    return {"token": lp.token, "logprob": lp.logprob, "bytes": lp.bytes,
+            "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes}
+                             for t in lp.top_logprobs]}
+
+
+def completion_object(ident: str, created: int, model: str, c: Completion,
+                      logprobs: bool) -> dict[str, Any]:
+    return {
+        "id": ident, "object": "chat.completion", "created": created, "model": model,
+        "system_fingerprint": "ftlens",
+        "choices": [{"index": 0, "finish_reason": c.finish_reason,
+                     "message": {"role": "assistant", "content": c.text, "refusal": None},
+                     "logprobs": ({"content": [_token(t) for t in c.logprobs], "refusal": None}
+                                  if logprobs else None)}],
+        "usage": usage(c),
+    }
+
+
+def usage(c: Completion) -> dict[str, int]:
+    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+            "total_tokens": c.prompt_tokens + c.completion_tokens}
+
+
+def completion_chunks(ident: str, created: int, model: str, c: Completion, logprobs: bool,
+                      include_usage: bool) -> list[dict[str, Any]]:
+    """The streamed form of a completion: a role chunk, one chunk per token (with its
+    logprobs), the finish chunk and, if asked, a usage chunk."""
+    head = {"id": ident, "object": "chat.completion.chunk", "created": created,
+            "model": model, "system_fingerprint": "ftlens"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None,
+              lps: Sequence[TokenLogprob] = ()) -> dict[str, Any]:
+        return {**head, "choices": [{
+            "index": 0, "delta": delta, "finish_reason": finish,
+            "logprobs": ({"content": [_token(t) for t in lps], "refusal": None}
+                         if lps else None)}]}
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    tokens = list(c.logprobs)
+    if "".join(t.token for t in tokens) == c.text:
+        out += [chunk({"content": t.token}, lps=[t] if logprobs else ())
+                for t in tokens]
+    elif c.text:  # tokens that only decode together (split UTF-8): one chunk
+        out.append(chunk({"content": c.text}, lps=tokens if logprobs else ()))
+    out.append(chunk({}, finish=c.finish_reason))
+    if include_usage:
+        out.append({**head, "choices": [], "usage": usage(c)})
+    return out

@@ -1,0 +1,190 @@
+"""Jobs run in worker processes, one job at a time each, so the API stays responsive.
+
+A worker claims the oldest queued job, runs the local engine on it, and writes its events,
+checkpoints, result file and outcome to the store. The supervisor (in the API process) starts
+the workers, restarts one that dies, and marks the job it was running ``failed``; at start-up it
+marks jobs interrupted by a previous shutdown ``failed`` and leaves queued ones queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ftlens.errors import FtlensError
+from ftlens.server.store import Store, new_id, now
+from ftlens.train.config import Event
+
+POLL_SECONDS = 0.5
+
+
+def fine_tuned_name(job: dict[str, Any]) -> str:
+    """``ft:<base>:ftlens:<suffix>:<id>``, like OpenAI's ``ft:<base>:<org>:<suffix>:<id>``."""
+    return f"ft:{job['model']}:ftlens:{job.get('suffix') or ''}:{job['id'][6:14]}"
+
+
+def worker_main(home: str) -> None:
+    """A worker process: run queued jobs until killed."""
+    store = Store(Path(home))
+    while True:
+        job = store.claim_next_job(os.getpid())
+        if job is None:
+            time.sleep(POLL_SECONDS)
+            continue
+        run_job(store, job)
+
+
+def run_job(store: Store, job: dict[str, Any]) -> None:
+    from ftlens.train.config import TrainConfig
+    from ftlens.train.engine import train
+    from ftlens.train.hyperparams import Hyperparameters
+
+    job_id = job["id"]
+    store.add_event(job_id, "Fine-tuning job started")
+    follow = _Follow(store, job)
+    try:
+        config = TrainConfig(
+            model=job["model"], training_file=str(store.file_path(job["training_file"])),
+            validation_file=(str(store.file_path(job["validation_file"]))
+                             if job["validation_file"] else None),
+            out_dir=str(store.jobs_dir / job_id),
+            hyperparameters=Hyperparameters.from_dict(job["hyperparameters"]),
+            seed=job["seed"] or 0, resume_from=job["resume_from"])
+        result = train(config, callbacks=[follow], should_stop=follow.control)
+    except FtlensError as exc:
+        _fail(store, job_id, "invalid_request", exc.render())
+        return
+    except Exception as exc:  # the job fails, the worker lives on
+        _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}",
+              detail=traceback.format_exc())
+        return
+    if result.status == "succeeded":
+        results = _result_file(store, Path(result.out_dir) / "results.csv")
+        store.update_job(job_id, status="succeeded", finished_at=now(), control=None,
+                         fine_tuned_model=fine_tuned_name(job), estimated_finish=None,
+                         trained_tokens=result.trained_tokens, result_files=[results])
+        store.add_event(job_id, "The job has successfully completed")
+    elif result.status == "paused":
+        last = result.checkpoints[-1]["path"] if result.checkpoints else None
+        store.update_job(job_id, status="paused", control=None, resume_from=last,
+                         trained_tokens=result.trained_tokens, estimated_finish=None)
+        store.add_event(job_id, "The job has been paused")
+    else:
+        store.update_job(job_id, status="cancelled", finished_at=now(), control=None,
+                         trained_tokens=result.trained_tokens, estimated_finish=None)
+        store.add_event(job_id, "The job has been cancelled")
+
+
+class _Follow:
+    """The engine's event stream into the store, and the job's stop requests back."""
+
+    def __init__(self, store: Store, job: dict[str, Any]) -> None:
+        self.store, self.job = store, job
+        self.started = time.monotonic()
+        self.first_step: int | None = None
+
+    def __call__(self, event: Event) -> None:
+        store, job_id = self.store, self.job["id"]
+        data = event.data or {}
+        if event.type == "metrics":
+            step, total = int(data["step"]), int(data["total_steps"])
+            if self.first_step is None:
+                self.first_step, self.started = step - 1, time.monotonic()
+            per_step = (time.monotonic() - self.started) / max(1, step - self.first_step)
+            store.update_job(job_id, estimated_finish=now() + round(per_step * (total - step)))
+            store.add_event(job_id, event.message, type="metrics", data=data)
+        elif event.type == "checkpoint":
+            name = f"{fine_tuned_name(self.job)}:ckpt-step-{data['step']}"
+            store.add_checkpoint(job_id, int(data["step"]), name, data["metrics"],
+                                 data["path"])
+            store.add_event(job_id, f"Checkpoint created at step {data['step']}")
+        else:
+            store.add_event(job_id, event.message, level=event.level)
+
+    def control(self) -> str | None:
+        job = self.store.get_job(self.job["id"])
+        return None if job is None else job["control"]
+
+
+def _result_file(store: Store, csv_path: Path) -> str:
+    """Register the result CSV as a ``fine-tune-results`` file, base64-encoded like OpenAI's."""
+    file_id = new_id("file")
+    data = base64.b64encode(csv_path.read_bytes())
+    store.file_path(file_id).write_bytes(data)
+    store.add_file(file_id, "step_metrics.csv", "fine-tune-results", len(data))
+    return file_id
+
+
+def _fail(store: Store, job_id: str, code: str, message: str, detail: str = "") -> None:
+    store.update_job(job_id, status="failed", finished_at=now(), control=None,
+                     estimated_finish=None, error={"code": code, "message": message,
+                                                   "param": None})
+    store.add_event(job_id, f"Fine-tuning job failed: {message}", level="error")
+    if detail:
+        (store.jobs_dir / job_id).mkdir(parents=True, exist_ok=True)
+        (store.jobs_dir / job_id / "error.txt").write_text(detail, encoding="utf-8")
+
+
+class Supervisor:
+    """Starts ``n`` worker processes and keeps them alive (see the module docstring)."""
+
+    def __init__(self, store: Store, n: int = 1) -> None:
+        self.store, self.n = store, n
+        self.procs: list[Any] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def recover(self) -> None:
+        """After a restart: interrupted jobs fail, queued ones wait for a worker."""
+        for job in self.store.list_jobs():
+            if job["status"] == "running":
+                _fail(self.store, job["id"], "interrupted",
+                      "the service stopped while the job was running; create it again")
+            elif job["status"] == "validating_files":
+                self.store.update_job(job["id"], status="queued")
+
+    def start(self) -> None:
+        self.recover()
+        self.procs = [self._spawn() for _ in range(self.n)]
+        self._thread = threading.Thread(target=self._watch, name="ftlens-supervisor",
+                                        daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> Any:
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=worker_main, args=(str(self.store.home),),
+                           name="ftlens-worker", daemon=True)
+        proc.start()
+        (self.store.home / "worker.pid").write_text(str(proc.pid))
+        return proc
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            for i, proc in enumerate(self.procs):
+                if proc.is_alive():
+                    continue
+                for job in self.store.list_jobs():
+                    if job["status"] == "running" and job["worker"] == proc.pid:
+                        _fail(self.store, job["id"], "worker_crashed",
+                              f"the training worker exited unexpectedly (exit code "
+                              f"{proc.exitcode})")
+                self.procs[i] = self._spawn()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join(timeout=10)
+        for job in self.store.list_jobs():
+            if job["status"] == "running":
+                _fail(self.store, job["id"], "interrupted",
+                      "the service stopped while the job was running; create it again")
+
