@@ -1,0 +1,133 @@
+"""Security by default and surviving faults: the API key on every route, file ids that cannot
+escape the files directory, no key in anything written, a killed worker, a restarted service."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import openai
+import pytest
+from fastapi.routing import APIRoute
+from openai import OpenAI
+from tests.server.conftest import KEY, Service, serve
+from tests.server.test_sdk_lifecycle import TRAIN
+
+from ftlens.server.store import Store
+
+
+def test_every_route_needs_the_key(service: Service) -> None:
+    routes = [(m, r.path) for r in service.app.routes  # type: ignore[attr-defined]
+              if isinstance(r, APIRoute) for m in r.methods]
+    assert len(routes) >= 15
+    with httpx.Client(base_url=service.url.removesuffix("/v1")) as http:
+        for method, path in [*routes, ("GET", "/v1/nowhere"), ("GET", "/")]:
+            url = path.replace("{file_id}", "file-" + "0" * 24).replace(
+                "{job_id}", "ftjob-" + "0" * 24).replace("{model:path}", "x")
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+                reply = http.request(method, url, headers=headers)
+                assert reply.status_code == 401, (method, url, headers)
+                assert reply.json()["error"]["code"] == "invalid_api_key"
+        ok = http.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+        assert ok.status_code == 200
+
+
+def test_file_ids_cannot_escape_the_files_directory(service: Service) -> None:
+    secret = service.home / "outside.txt"
+    secret.write_text("not yours")
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=service.url) as http:
+        for bad in ("..%2Foutside.txt", "..%2F..%2Fetc%2Fpasswd", "file-..%2F..%2Foutside.txt",
+                    "%2Fetc%2Fpasswd", "file-" + "0" * 24):
+            for suffix in ("", "/content"):
+                reply = http.get(f"/files/{bad}{suffix}", headers=auth)
+                assert reply.status_code == 404, (bad, suffix)
+                assert "not yours" not in reply.text
+            assert http.delete(f"/files/{bad}", headers=auth).status_code == 404
+        up = http.post("/files", headers=auth, data={"purpose": "fine-tune"},
+                       files={"file": ("../../escape.jsonl", TRAIN)})
+        assert up.status_code == 200 and up.json()["filename"] == "escape.jsonl"
+    assert not (service.home.parent / "escape.jsonl").exists()
+    stored = [p.name for p in (service.home / "files").iterdir()]
+    assert up.json()["id"] in stored and all(n.startswith("file-") for n in stored)
+
+
+def test_uploads_over_the_limit_are_refused(tmp_path: Path) -> None:
+    with contextlib.contextmanager(serve)(tmp_path, workers=0,
+                                          max_upload_bytes=1000) as svc:
+        client = OpenAI(base_url=svc.url, api_key="x", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as err:
+            client.files.create(file=("big.jsonl", io.BytesIO(TRAIN * 3)), purpose="fine-tune")
+        assert err.value.status_code == 413
+    assert list((tmp_path / "files").iterdir()) == []
+
+
+def test_the_key_never_reaches_disk_or_logs(service: Service,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = OpenAI(base_url=service.url, api_key=KEY, max_retries=0)
+    client.files.create(file=("k.jsonl", io.BytesIO(TRAIN)), purpose="fine-tune")
+    with pytest.raises(openai.AuthenticationError) as err:
+        OpenAI(base_url=service.url, api_key=KEY + "x", max_retries=0).models.list()
+    assert KEY not in str(err.value.body)
+    assert KEY not in caplog.text
+    for path in service.home.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def _wait(store: Store, job_id: str, status: str, seconds: float = 120) -> dict[str, object]:
+    deadline = time.monotonic() + seconds
+    while (job := store.get_job(job_id)) is None or job["status"] != status:
+        assert time.monotonic() < deadline, (job or {}).get("status")
+        time.sleep(0.2)
+    return job
+
+
+def test_a_killed_worker_fails_its_job_and_is_replaced(tmp_path: Path) -> None:
+    with contextlib.contextmanager(serve)(tmp_path, workers=1) as svc:
+        client = OpenAI(base_url=svc.url, api_key="x", max_retries=0)
+        train = client.files.create(file=("t.jsonl", io.BytesIO(TRAIN * 20)),
+                                    purpose="fine-tune")
+        first = client.fine_tuning.jobs.create(model="tiny-random-llama",
+                                               training_file=train.id,
+                                               hyperparameters={"batch_size": 1})
+        second = client.fine_tuning.jobs.create(model="tiny-random-llama",
+                                                training_file=train.id,
+                                                hyperparameters={"batch_size": 1})
+        store = Store(tmp_path)
+        _wait(store, first.id, "running")
+        os.kill(int((tmp_path / "worker.pid").read_text()), signal.SIGKILL)
+        failed = _wait(store, first.id, "failed")
+        assert "worker exited unexpectedly" in failed["error"]["message"]  # type: ignore[index]
+        assert client.fine_tuning.jobs.retrieve(first.id).error.code == "worker_crashed"
+        _wait(store, second.id, "running", seconds=180)  # a new worker took the queue on
+        client.fine_tuning.jobs.cancel(second.id)
+        _wait(store, second.id, "cancelled")
+
+
+def test_a_restarted_service_keeps_files_and_jobs(tmp_path: Path) -> None:
+    with contextlib.contextmanager(serve)(tmp_path, workers=0) as svc:
+        client = OpenAI(base_url=svc.url, api_key="x", max_retries=0)
+        train = client.files.create(file=("t.jsonl", io.BytesIO(TRAIN)), purpose="fine-tune")
+        queued = client.fine_tuning.jobs.create(model="tiny-random-llama",
+                                                training_file=train.id,
+                                                hyperparameters={"n_epochs": 1})
+        interrupted = client.fine_tuning.jobs.create(model="tiny-random-llama",
+                                                     training_file=train.id)
+    Store(tmp_path).update_job(interrupted.id, status="running")  # as if cut off mid-run
+    with contextlib.contextmanager(serve)(tmp_path, workers=1) as svc:
+        client = OpenAI(base_url=svc.url, api_key="x", max_retries=0)
+        assert client.files.retrieve(train.id).filename == "t.jsonl"
+        store = Store(tmp_path)
+        done = _wait(store, queued.id, "succeeded")
+        assert done["fine_tuned_model"]
+        job = client.fine_tuning.jobs.retrieve(interrupted.id)
+        assert job.status == "failed" and job.error is not None
+        assert job.error.code == "interrupted"
