@@ -14,7 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 from openai import OpenAI
-from tests.server.conftest import KEY, Service
+from tests.support.service import KEY, Service
 from tests.support.toy_chat import TOY, chat
 
 from ftlens.io.training_logs import read_run

@@ -16,8 +16,8 @@ import openai
 import pytest
 from fastapi.routing import APIRoute
 from openai import OpenAI
-from tests.server.conftest import KEY, Service, serve
 from tests.server.test_sdk_lifecycle import TRAIN
+from tests.support.service import KEY, Service, serve
 
 from ftlens.server.store import Store
 

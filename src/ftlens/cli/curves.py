@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -40,7 +41,17 @@ def sparkline(values: np.ndarray, width: int = 60, lo: float | None = None,
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--follow", "follow_id", metavar="JOB_ID",
+              help="Follow a fine-tuning job live (on ftlens or, with --openai, on OpenAI), "
+              "then diagnose it.")
+@click.option("--base-url", help="With --follow: the OpenAI-compatible API. Default: a "
+              "running `ftlens serve` at http://127.0.0.1:8000/v1.")
+@click.option("--openai", "use_openai", is_flag=True,
+              help="With --follow: the job is on OpenAI ($OPENAI_API_KEY).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=".", show_default=True,
+              help="With --follow: where the result CSV and events go.")
 @click.option("--format", "fmt", default="auto", show_default=True,
               help="auto, openai-csv, openai-events, openai-checkpoints, trainer-state, generic.")
 @click.option("--step-col", help="Generic CSV/JSONL: the step column.")
@@ -54,7 +65,8 @@ def sparkline(values: np.ndarray, width: int = 60, lo: float | None = None,
 @render.json_flag("diagnosis")
 @render.FAIL_ON
 @click.pass_context
-def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
+def curves(ctx: click.Context, file: str | None, follow_id: str | None, base_url: str | None,
+           use_openai: bool, out_dir: Path, fmt: str, step_col: str | None,
            train_col: str | None, valid_col: str | None, steps_per_epoch: int | None,
            examples: int | None, batch_size: int | None, plot_path: str | None,
            as_json: bool, fail_on: str | None) -> None:
@@ -63,18 +75,31 @@ def curves(ctx: click.Context, file: str, fmt: str, step_col: str | None,
 
     FILE is an OpenAI result CSV (raw or base64), OpenAI job events (JSON/JSONL), an OpenAI
     checkpoints list, a Hugging Face/TRL trainer_state.json, or any CSV/JSONL with step and
-    loss columns.
+    loss columns. With --follow JOB_ID, the job is followed live instead.
 
     \b
     Examples:
       ftlens curves step_metrics.csv --plot loss.svg
       ftlens curves events.jsonl --json
       ftlens curves log.csv --step-col iteration --train-col loss --valid-col val_loss
+      ftlens curves --follow ftjob-0123456789abcdef01234567
     """
     import dataclasses
 
     from ftlens.core.curves import diagnose
     from ftlens.io.training_logs import read_run
+
+    if (file is None) == (follow_id is None):
+        raise click.UsageError("give a log FILE or --follow JOB_ID (one of them)")
+    if follow_id is not None:
+        from ftlens import jobs
+        from ftlens.cli.follow import finish, follow_job
+
+        with jobs.connect(base_url, use_openai=use_openai, embedded_ok=False) as endpoint:
+            job = follow_job(endpoint, follow_id, render.stderr(), quiet=as_json)
+            finish(ctx, endpoint, job, out_dir, as_json, fail_on)
+        return
+    assert file is not None
 
     if plot_path:
         from ftlens.io.curve_plot import check_plot_path

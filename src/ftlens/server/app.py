@@ -88,7 +88,8 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
             except DataError as exc:
                 path.unlink(missing_ok=True)
                 where = f"{name}, line {exc.line}: " if exc.line else f"{name}: "
-                raise ApiError(400, where + exc.message + (f" ({exc.hint})" if exc.hint
+                hint = (exc.hint or "").replace(str(path), name)  # no server paths
+                raise ApiError(400, where + exc.message + (f" (how to fix: {hint})" if hint
                                                            else ""),
                                param="file", code="invalid_file") from None
         return wire.file_object(store.add_file(file_id, name, purpose, size, examples))

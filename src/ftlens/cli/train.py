@@ -1,0 +1,144 @@
+"""``ftlens serve`` and ``ftlens train``."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import click
+
+from ftlens.cli import render
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback should come with --api-key.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--api-key", envvar="FTLENS_API_KEY",
+              help="Require 'Authorization: Bearer KEY' on every request (or $FTLENS_API_KEY).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
+              help="Where files, jobs and models live. Default: $FTLENS_HOME or ~/.ftlens.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
+              help="Job worker processes (jobs run one at a time per worker).")
+@click.option("--max-upload-mb", default=512, show_default=True, type=click.IntRange(1))
+def serve(host: str, port: int, api_key: str | None, home: Path | None, workers: int,
+          max_upload_mb: int) -> None:
+    """Serve the OpenAI fine-tuning API on open models.
+
+    Code written for OpenAI's fine-tuning API runs unchanged against it: files, fine-tuning
+    jobs (events, checkpoints, cancel, pause, resume), models and chat completions with
+    logprobs. Base models: smollm2-135m-instruct (offline, packaged) and tiny-random-llama.
+
+    \b
+    Examples:
+      ftlens serve
+      ftlens serve --port 9000 --api-key "$(openssl rand -hex 16)"
+    \b
+    Then, in Python:
+      from openai import OpenAI
+      client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="anything")
+    """
+    from ftlens.errors import MissingDependencyError
+
+    try:
+        import uvicorn
+
+        from ftlens.server.app import create_app
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "fastapi", extra="serve") from None
+    from ftlens.train.models import ftlens_home
+
+    err = render.stderr()
+    if not _loopback(host) and not api_key:
+        err.print(f"[bold yellow]warning:[/] serving on {host} without --api-key: anyone who "
+                  "can reach this port can train and query models")
+    home = home or ftlens_home()
+    app = create_app(home, api_key=api_key, workers=workers,
+                     max_upload_bytes=max_upload_mb << 20)
+    err.print(f"ftlens serve: http://{host}:{port}/v1 (home {home}"
+              f"{', bearer key required' if api_key else ''})", highlight=False,
+              soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.argument("train_file", metavar="TRAIN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Validation file (validation loss each few steps and each epoch).")
+@click.option("--model", required=True, help="Base model: smollm2-135m-instruct, "
+              "tiny-random-llama, or an OpenAI model with --openai.")
+@click.option("--base-url", help="An OpenAI-compatible fine-tuning API, e.g. "
+              "http://127.0.0.1:8000/v1. Default: a running `ftlens serve`, else an "
+              "embedded one.")
+@click.option("--openai", "use_openai", is_flag=True,
+              help="Use OpenAI itself, with $OPENAI_API_KEY.")
+@click.option("--epochs", default="auto", show_default=True, help="n_epochs.")
+@click.option("--batch-size", default="auto", show_default=True)
+@click.option("--learning-rate-multiplier", "lr_multiplier", default="auto",
+              show_default=True)
+@click.option("--suffix", help="Part of the fine-tuned model's name.")
+@click.option("--seed", type=int)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the result CSV and events go. Default: next to TRAIN.")
+@render.json_flag("job, its result files and the curve diagnosis")
+@render.FAIL_ON
+@click.pass_context
+def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: str,
+          base_url: str | None, use_openai: bool, epochs: str, batch_size: str,
+          lr_multiplier: str, suffix: str | None, seed: int | None, out_dir: Path | None,
+          as_json: bool, fail_on: str | None) -> None:
+    """Fine-tune MODEL on TRAIN and follow the loss live.
+
+    Uploads the files, creates the job through the OpenAI fine-tuning API (on ftlens or on
+    OpenAI), shows a progress bar with step, ETA and the latest losses, then writes the
+    result CSV and events next to the data and diagnoses the loss curves. Ctrl-C asks whether
+    to cancel the job.
+
+    \b
+    Examples:
+      ftlens train examples/spam/train.jsonl --valid examples/spam/valid.jsonl \\
+          --model smollm2-135m-instruct --epochs 2
+      ftlens train train.jsonl --model gpt-4o-mini-2024-07-18 --openai --suffix spam
+      ftlens train train.jsonl --model tiny-random-llama --base-url http://127.0.0.1:9000/v1
+    """
+    from ftlens import jobs
+    from ftlens.cli.follow import finish, follow_job
+
+    hyper = {"n_epochs": _auto_or(epochs, int, "--epochs"),
+             "batch_size": _auto_or(batch_size, int, "--batch-size"),
+             "learning_rate_multiplier": _auto_or(lr_multiplier, float,
+                                                  "--learning-rate-multiplier")}
+    err = render.stderr()
+    with jobs.connect(base_url, use_openai=use_openai) as endpoint:
+        where = "an embedded ftlens service" if endpoint.embedded else endpoint.url
+        err.print(f"uploading to {where}", highlight=False, soft_wrap=True)
+        training = jobs.upload(endpoint, train_file)
+        validation = jobs.upload(endpoint, valid_file) if valid_file else None
+        job = jobs.create_job(endpoint, model=model, training_file=training,
+                              validation_file=validation, hyperparameters=hyper,
+                              suffix=suffix, seed=seed)
+        err.print(f"fine-tuning job {job.id} created", highlight=False)
+        job = follow_job(endpoint, job.id, err, quiet=as_json)
+        finish(ctx, endpoint, job, out_dir or train_file.parent, as_json, fail_on)
+
+
+def _auto_or(value: str, kind: type, flag: str) -> int | float | str:
+    if value == "auto":
+        return value
+    try:
+        number = kind(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not 'auto' or a number",
+                                 param_hint=flag) from None
+    if number <= 0:
+        raise click.BadParameter("must be positive", param_hint=flag)
+    return number

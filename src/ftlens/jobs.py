@@ -1,0 +1,159 @@
+"""Fine-tuning jobs through the OpenAI API — on OpenAI itself or on ``ftlens serve`` — with the
+official SDK: choose the endpoint, upload, create, follow the events, fetch the results.
+``ftlens train`` and ``ftlens curves --follow`` are thin views over this."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftlens.errors import BackendError, ConfigError, DataError, MissingDependencyError
+
+LOCAL_URL = "http://127.0.0.1:8000/v1"
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    client: Any  # openai.OpenAI
+    url: str
+    embedded: bool  # a service started by this process, gone when it exits
+
+
+@contextmanager
+def connect(base_url: str | None = None, *, use_openai: bool = False,
+            api_key_env: str = "OPENAI_API_KEY", embedded_ok: bool = True,
+            home: Path | None = None) -> Iterator[Endpoint]:
+    """OpenAI (``use_openai``), the service at ``base_url``, or else a running local
+    ``ftlens serve`` at :data:`LOCAL_URL` or, failing that, one started in this process."""
+    try:
+        import openai
+    except ImportError:
+        raise MissingDependencyError("openai", extra="serve") from None
+    if use_openai and base_url:
+        raise ConfigError("pass either --openai or --base-url, not both")
+    if use_openai:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise ConfigError(f"--openai needs an API key in ${api_key_env}",
+                              hint=f"export {api_key_env}=sk-...")
+        yield Endpoint(openai.OpenAI(api_key=key, max_retries=3), "https://api.openai.com/v1",
+                       False)
+        return
+    key = os.environ.get("FTLENS_API_KEY") or os.environ.get(api_key_env) or "ftlens"
+    if base_url or _reachable(LOCAL_URL, key) or not embedded_ok:
+        url = base_url or LOCAL_URL
+        yield Endpoint(openai.OpenAI(base_url=url, api_key=key, max_retries=3), url, False)
+        return
+    from ftlens.server.embedded import embedded_service
+    from ftlens.train.models import ftlens_home
+
+    with ExitStack() as stack:
+        url = stack.enter_context(embedded_service(home or ftlens_home()))
+        yield Endpoint(openai.OpenAI(base_url=url, api_key="ftlens", max_retries=3), url, True)
+
+
+def _reachable(url: str, key: str) -> bool:
+    import openai
+
+    try:
+        openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=1.0).models.list()
+    except openai.APIError:
+        return False
+    return True
+
+
+def api_call(what: str, fn: Callable[[], Any]) -> Any:
+    """Run an SDK call, turning its errors into one clear :class:`BackendError`."""
+    import openai
+
+    try:
+        return fn()
+    except openai.APIStatusError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = body.get("message") or str(exc)
+        raise BackendError(f"{what} failed ({exc.status_code}): {message}",
+                           status_code=exc.status_code) from None
+    except openai.APIConnectionError as exc:
+        raise BackendError(f"{what} failed: cannot reach the endpoint ({exc})",
+                           hint="start `ftlens serve` or check --base-url") from None
+
+
+def upload(endpoint: Endpoint, path: str | Path) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError("no such file", path=p, hint="check the path")
+    with p.open("rb") as f:
+        created = api_call(f"uploading {p}", lambda: endpoint.client.files.create(
+            file=(p.name, f), purpose="fine-tune"))
+    return str(created.id)
+
+
+def create_job(endpoint: Endpoint, *, model: str, training_file: str,
+               validation_file: str | None, hyperparameters: dict[str, Any],
+               suffix: str | None = None, seed: int | None = None) -> Any:
+    args: dict[str, Any] = {"model": model, "training_file": training_file,
+                            "method": {"type": "supervised",
+                                       "supervised": {"hyperparameters": hyperparameters}}}
+    for key, value in (("validation_file", validation_file), ("suffix", suffix),
+                       ("seed", seed)):
+        if value is not None:
+            args[key] = value
+    return api_call("creating the fine-tuning job",
+                    lambda: endpoint.client.fine_tuning.jobs.create(**args))
+
+
+def follow(endpoint: Endpoint, job_id: str, on_event: Callable[[Any], None],
+           poll_s: float = 1.0) -> Any:
+    """Call ``on_event`` with every event of the job, oldest first, until the job ends;
+    returns the final job."""
+    jobs = endpoint.client.fine_tuning.jobs
+    seen: set[str] = set()
+    while True:
+        job = api_call("reading the job", lambda: jobs.retrieve(job_id))
+        for event in api_call("reading the job's events",
+                              lambda: _new_events(jobs, job_id, seen)):
+            seen.add(event.id)
+            on_event(event)
+        if job.status in TERMINAL:
+            return job
+        time.sleep(poll_s)
+
+
+def _new_events(jobs: Any, job_id: str, seen: set[str]) -> list[Any]:
+    """Events not seen yet, oldest first (the API lists newest first; the SDK pages)."""
+    fresh = []
+    for event in jobs.list_events(job_id, limit=100):
+        if event.id in seen:
+            break
+        fresh.append(event)
+    return fresh[::-1]
+
+
+def save_results(endpoint: Endpoint, job: Any, out_dir: Path) -> tuple[Path | None, Path]:
+    """Write the job's result CSV (decoded from base64) and all its events as JSONL."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events = list(api_call("reading the job's events", lambda: list(
+        endpoint.client.fine_tuning.jobs.list_events(job.id, limit=100))))
+    events_path = out_dir / f"{job.id}.events.jsonl"
+    events_path.write_text("".join(json.dumps(e.model_dump()) + "\n"
+                                   for e in reversed(events)), encoding="utf-8")
+    if not job.result_files:
+        return None, events_path
+    raw = api_call("downloading the result file",
+                   lambda: endpoint.client.files.content(job.result_files[0]).read())
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        data = raw
+    csv_path = out_dir / f"{job.id}.results.csv"
+    csv_path.write_bytes(data)
+    return csv_path, events_path

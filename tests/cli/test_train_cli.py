@@ -1,0 +1,122 @@
+"""``ftlens train``, ``ftlens curves --follow`` and ``ftlens serve`` against real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+from click.testing import CliRunner
+from openai import OpenAI
+from tests.support.service import KEY, Service, free_port
+from tests.support.toy_chat import TOY, chat, write_jsonl
+
+from ftlens.cli import cli
+from ftlens.cli.train import _loopback
+from ftlens.server.embedded import embedded_service
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    return (write_jsonl(folder / "train.jsonl", [chat(t, y) for t, y in TOY]),
+            write_jsonl(folder / "valid.jsonl", [chat(t + "!", y) for t, y in TOY[:5]]))
+
+
+def test_train_follows_the_job_and_diagnoses_it(service: Service, data: tuple[Path, Path],
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FTLENS_API_KEY", KEY)
+    train, valid = data
+    result = CliRunner().invoke(cli, [
+        "train", str(train), "--valid", str(valid), "--model", "tiny-random-llama",
+        "--base-url", service.url, "--epochs", "2", "--batch-size", "4",
+        "--learning-rate-multiplier", "5", "--suffix", "cli", "--out", str(tmp_path),
+        "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    job = out["job"]
+    assert job["status"] == "succeeded" and job["fine_tuned_model"].endswith(
+        f":cli:{job['id'][6:14]}")
+    csv_path = Path(out["results_csv"])
+    assert csv_path.parent == tmp_path and csv_path.read_text().startswith("step,train_loss,")
+    events = [json.loads(line) for line in Path(out["events"]).read_text().splitlines()]
+    assert events[-1]["message"] == "The job has successfully completed"
+    assert [e["data"]["step"] for e in events if e["type"] == "metrics"] == list(range(1, 7))
+    assert out["diagnosis"]["train"]["points"] == 6
+    assert KEY not in result.output
+
+    followed = CliRunner().invoke(cli, ["curves", "--follow", job["id"], "--base-url",
+                                        service.url, "--out", str(tmp_path / "f"), "--json"])
+    assert followed.exit_code == 0, followed.output
+    again = json.loads(followed.stdout)
+    assert again["job"]["id"] == job["id"]
+    assert Path(again["results_csv"]).read_bytes() == csv_path.read_bytes()
+
+
+def test_train_reports_a_refused_file_clearly(service: Service, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [}\n')
+    proc = subprocess.run([sys.executable, "-m", "ftlens", "train", str(bad), "--model",
+                           "tiny-random-llama", "--base-url", service.url],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "FTLENS_API_KEY": KEY})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "failed (400): bad.jsonl, line 1: not valid JSON" in proc.stderr
+    assert "ftlens audit bad.jsonl" in proc.stderr and str(service.home) not in proc.stderr
+
+
+def test_train_with_an_unreachable_endpoint_fails_cleanly(data: tuple[Path, Path]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ftlens", "train", str(data[0]), "--model",
+                           "tiny-random-llama", "--base-url",
+                           f"http://127.0.0.1:{free_port()}/v1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "cannot reach the endpoint" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_curves_needs_a_file_or_a_job() -> None:
+    assert CliRunner().invoke(cli, ["curves"]).exit_code == 2
+
+
+def test_serve_binds_loopback_and_requires_its_key(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "FTLENS_API_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "ftlens", "serve", "--port", str(port),
+                             "--home", str(tmp_path), "--workers", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                models = OpenAI(base_url=url, api_key=KEY, max_retries=0).models.list()
+                break
+            except Exception:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+        assert "smollm2-135m-instruct" in [m.id for m in models]
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    assert f"http://127.0.0.1:{port}/v1" in output and "bearer key required" in output
+    assert KEY not in output
+    assert (tmp_path / "ftlens.db").exists()
+
+
+def test_only_loopback_counts_as_private() -> None:
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.4")
+
+
+def test_the_embedded_service_starts_and_stops(tmp_path: Path) -> None:
+    with embedded_service(tmp_path, workers=0) as url:
+        assert OpenAI(base_url=url, api_key="x", max_retries=0).models.list().data
+    with pytest.raises(openai.APIConnectionError):
+        OpenAI(base_url=url, api_key="x", max_retries=0, timeout=2).models.list()
