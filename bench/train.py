@@ -49,6 +49,9 @@ def trainer_baseline(train_file: Path, batch_size: int, lr: float, out: Path) ->
     from transformers import Trainer, TrainingArguments
 
     model, tok = models.load_model(models.resolve(MODEL))
+    # the GGUF weights are dequantised to fp32 on load, but transformers still flags the model
+    # as GGUF-quantised and Trainer refuses it; it is an ordinary fp32 model, so unflag it
+    model.hf_quantizer, model.is_quantized = None, False
     examples = encode_all(tok, read_conversations(train_file), max_length=2048,
                           path=str(train_file))
     rows = [{"input_ids": ex.input_ids, "labels": ex.labels} for ex in examples]

@@ -221,3 +221,25 @@ def test_error_shapes(client: OpenAI, service: Service) -> None:
     assert missing.value.body["code"] == "model_not_found"  # type: ignore[index]
     with pytest.raises(openai.AuthenticationError):
         OpenAI(base_url=service.url, api_key="wrong", max_retries=0).models.list()
+
+
+def test_pause_and_resume_a_job(client: OpenAI) -> None:
+    train = client.files.create(file=("p.jsonl", io.BytesIO(TRAIN * 3)), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=train.id,
+                                         hyperparameters={"n_epochs": 2, "batch_size": 2})
+    _wait(client, job.id, ("running",))
+    while not [e for e in client.fine_tuning.jobs.list_events(job.id) if e.type == "metrics"]:
+        time.sleep(0.1)
+    client.fine_tuning.jobs.pause(job.id)
+    paused = _wait(client, job.id, ("paused", "succeeded"), seconds=60)
+    assert paused.status == "paused", "the job ended before the pause took effect"
+    steps_before = {e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100)
+                    if e.type == "metrics"}  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.pause(job.id)
+    client.fine_tuning.jobs.resume(job.id)
+    done = _wait(client, job.id, ("succeeded",))
+    steps = [e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=100)
+             if e.type == "metrics"]  # type: ignore[index]
+    assert sorted(steps) == list(range(1, 37)) and max(steps_before) < 36  # none twice
+    assert done.fine_tuned_model and done.trained_tokens
