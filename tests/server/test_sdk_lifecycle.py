@@ -179,14 +179,20 @@ def test_fifty_concurrent_chat_requests(client: OpenAI,
     assert [ask(p) for p in prompts[:3]] == together[:3]  # batching changes no answer
 
 
-def test_cancel_a_second_job(client: OpenAI) -> None:
-    train = client.files.create(file=("long.jsonl", io.BytesIO(TRAIN * 20)),
-                                purpose="fine-tune")
+def _training(client: OpenAI, data: bytes, hyperparameters: dict[str, int]
+              ) -> openai.types.fine_tuning.FineTuningJob:
+    """A tiny-model job that has logged its first training step."""
+    train = client.files.create(file=("t.jsonl", io.BytesIO(data)), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=train.id,
-                                         hyperparameters={"n_epochs": 5, "batch_size": 1})
+                                         hyperparameters=hyperparameters)
     _wait(client, job.id, ("running",))
     while not [e for e in client.fine_tuning.jobs.list_events(job.id) if e.type == "metrics"]:
-        time.sleep(0.2)
+        time.sleep(0.1)
+    return job
+
+
+def test_cancel_a_second_job(client: OpenAI) -> None:
+    job = _training(client, TRAIN * 20, {"n_epochs": 5, "batch_size": 1})
     client.fine_tuning.jobs.cancel(job.id)
     done = _wait(client, job.id, ("cancelled",), seconds=60)
     assert done.fine_tuned_model is None
@@ -224,12 +230,7 @@ def test_error_shapes(client: OpenAI, service: Service) -> None:
 
 
 def test_pause_and_resume_a_job(client: OpenAI) -> None:
-    train = client.files.create(file=("p.jsonl", io.BytesIO(TRAIN * 3)), purpose="fine-tune")
-    job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=train.id,
-                                         hyperparameters={"n_epochs": 2, "batch_size": 2})
-    _wait(client, job.id, ("running",))
-    while not [e for e in client.fine_tuning.jobs.list_events(job.id) if e.type == "metrics"]:
-        time.sleep(0.1)
+    job = _training(client, TRAIN * 3, {"n_epochs": 2, "batch_size": 2})
     client.fine_tuning.jobs.pause(job.id)
     paused = _wait(client, job.id, ("paused", "succeeded"), seconds=60)
     assert paused.status == "paused", "the job ended before the pause took effect"

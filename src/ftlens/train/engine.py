@@ -70,7 +70,6 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
     models.require_local()
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
 
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -85,7 +84,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
                 cb(event)
 
     try:
-        result = _run(config, acc, emit, should_stop or (lambda: None), out, set_seed)
+        result = _run(config, acc, emit, should_stop or (lambda: None), out)
         if acc.is_main_process:
             (out / "result.json").write_text(json.dumps(result.as_dict(), indent=2),
                                              encoding="utf-8")
@@ -96,8 +95,9 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
 
 
 def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
-         out: Path, set_seed: Callable[[int], None]) -> TrainResult:
+         out: Path) -> TrainResult:
     import torch
+    from accelerate.utils import set_seed
 
     from ftlens.train.loss import AnswerLoss
 
