@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from ftlens.core.dedup import NearPair, near_duplicate_pairs, same_input_groups
 from ftlens.core.minhash import signatures
 from ftlens.core.text import (
-    PartsFingerprinter,
     fingerprint,
+    fingerprints,
     jaccard,
     normalize,
+    normalized_all,
     normalized_bytes,
     shingles,
 )
@@ -280,14 +281,15 @@ def test_normalize_fast_path_matches_the_definition(text: str) -> None:
     assert normalize(text) == re.sub(r"[\W_]+", " ", text.casefold()).strip()
 
 
-@settings(max_examples=200, deadline=None)
-@given(parts=st.lists(st.tuples(st.sampled_from(["system", "user", "tool"]),
-                                st.text(max_size=30) | st.sampled_from(["", "?!", "Hi  there"])),
-                      max_size=5))
-def test_parts_fingerprinter_matches_fingerprint_of_joined_input(
-        parts: list[tuple[str, str]]) -> None:
-    inputs = tuple(x for pair in parts for x in pair)
-    fp = PartsFingerprinter(cache_size=2)
-    expected = fingerprint("\x1f".join(inputs))
-    assert fp(inputs) == expected
-    assert fp(inputs) == expected  # again, from the cache
+TEXTS = (st.text(max_size=30)
+         | st.text(alphabet=string.printable + "\0\x1f", max_size=30)
+         | st.sampled_from(["", " ", "?!", "Hi  there", " a\0b ", "ÀB c", "x" * 40 + "!" * 70]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(TEXTS, max_size=8))
+def test_batch_normalisation_and_fingerprints_match_one_at_a_time(texts: list[str]) -> None:
+    assert normalized_all(texts) == [normalized_bytes(t) for t in texts]
+    keys = fingerprints(texts)
+    assert keys.dtype == np.uint64
+    assert keys.tolist() == [fingerprint(t) for t in texts]

@@ -158,11 +158,11 @@ def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     for number, raw in enumerate(lines, first_line):
         try:
             messages = fast(raw).messages
-            if messages:
-                scan.add_plain(number, [(m.role, m.content) for m in messages])
-                continue
         except fast_error:
-            pass
+            messages = None
+        if messages:
+            scan.add_plain(number, messages, len(raw))
+            continue
         try:
             obj = loads(raw)
         except decode_error as exc:
