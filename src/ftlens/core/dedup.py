@@ -48,7 +48,7 @@ class ExactResult:
 
 def same_input_groups(
     keys: Mapping[str, np.ndarray], lines: Mapping[str, np.ndarray],
-    labels: Mapping[str, Sequence[str | None]],
+    labels: Mapping[str, Sequence[str | None] | np.ndarray],
 ) -> ExactResult:
     """Group examples of every split by input fingerprint. ``labels[split][i]`` is the label
     of the i-th example. Sorting makes this O(n log n) in numpy; only groups are touched in

@@ -15,7 +15,8 @@ import numpy as np
 _NON_WORD = re.compile(r"[\W_]+")
 # ASCII fast path: bytes.translate maps every byte that is not a letter or digit to a space.
 _ASCII_TABLE = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
-_ASCII_TABLE_KEEP_NUL = b"\0" + _ASCII_TABLE[1:]
+# Batch path: also lower-cases, and keeps NUL, the separator between texts.
+_ASCII_LOWER_TABLE = b"\0" + bytes(ord(chr(c).lower()) for c in _ASCII_TABLE[1:])
 
 
 def normalize(text: str) -> str:
@@ -53,7 +54,7 @@ def normalized_all(texts: Sequence[str]) -> list[bytes]:
 
 
 def _normalized_ascii(texts: list[str]) -> list[bytes]:
-    data = "\0".join(texts).lower().encode().translate(_ASCII_TABLE_KEEP_NUL)
+    data = "\0".join(texts).encode().translate(_ASCII_LOWER_TABLE)
     while b"  " in data:
         data = data.replace(b"  ", b" ")
     # a space next to a separator is leading or trailing in its text
