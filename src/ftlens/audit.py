@@ -7,10 +7,10 @@ from pathlib import Path
 
 from ftlens.core.audit import AuditOptions, AuditReport, run_audit
 from ftlens.core.models import DEFAULT_MODEL, model_spec
-from ftlens.core.scan import ScanOptions, SplitScan
+from ftlens.core.scan import ScanOptions
 from ftlens.errors import ConfigError
 from ftlens.io import tokenizer
-from ftlens.io.chat_jsonl import estimate_examples, open_checked, scan_file
+from ftlens.io.chat_jsonl import estimate_examples, open_checked, scan_files
 
 TOKEN_SAMPLE = 20_000  # examples per split counted exactly; above it, a uniform sample
 NEAR_LIMIT = 20_000  # examples searched for near-duplicates by default
@@ -36,16 +36,14 @@ def audit_files(
     tok = tokenizer.resolve(spec.encoding)
     sizes = {s: estimate_examples(p) if p.stat().st_size else 0 for s, p in paths.items()}
     near_rates = _near_rates(sizes, near_limit)
-    scans: dict[str, SplitScan] = {}
+    options = {split: ScanOptions(
+        context_limit=spec.context_limit,
+        token_rate=_rate(token_sample, sizes[split]),
+        near_rate=near_rates[split],
+    ) for split in paths}
     total_bytes = sum(p.stat().st_size for p in paths.values())
-    for split, path in paths.items():
-        options = ScanOptions(
-            context_limit=spec.context_limit,
-            token_rate=_rate(token_sample, sizes[split]),
-            near_rate=near_rates[split],
-        )
-        tick = (lambda n: progress("read", n, total_bytes)) if progress else None
-        scans[split] = scan_file(path, split, options, tok.used, tick, workers)
+    tick = (lambda n: progress("read", n, total_bytes)) if progress else None
+    scans = scan_files({s: (p, options[s]) for s, p in paths.items()}, tok.used, tick, workers)
     audit_options = AuditOptions(
         model=spec, tokenizer=tok.description, tokenizer_exact=tok.exact, epochs=epochs,
         price_per_1m=price_per_1m, near_threshold=near_threshold)

@@ -49,10 +49,12 @@ def test_over_limit_never_missed_when_tokens_are_not_sampled(obj: dict[str, Any]
     # nothing is sampled (token_rate 0): only the cheap bound decides what gets counted
     over = SplitScan("train", "x", ScanOptions(context_limit=n - 1, token_rate=0.0), count)
     over.add(7, obj)
+    over.finish()
     assert over.over_limit == [(7, n)]
     assert len(over.token_counts) == 0
     at = SplitScan("train", "x", ScanOptions(context_limit=n, token_rate=0.0), count)
     at.add(7, obj)
+    at.finish()
     assert at.over_limit == []
 
 
@@ -63,6 +65,7 @@ def test_full_rate_counts_every_example_exactly() -> None:
                           {"role": "assistant", "content": "ham"}]} for i in range(1, 20)]
     for line, obj in enumerate(objs, 1):
         scan.add(line, obj)
+    scan.finish()
     expected = []
     for obj in objs:
         _, view = check_example(obj)
@@ -89,6 +92,7 @@ def test_sampling_is_deterministic_and_about_the_rate() -> None:
         for i in range(1, 2001):
             scan.add(i, {"messages": [{"role": "user", "content": f"sample {i}"},
                                       {"role": "assistant", "content": "ham"}]})
+        scan.finish()
     assert list(a.token_counts) == list(b.token_counts)
     assert a.near == b.near
     assert 800 <= len(a.token_counts) <= 1200
@@ -132,6 +136,7 @@ def test_invalid_examples_become_issues_with_line_numbers() -> None:
     scan.add(3, [1])
     scan.add(4, {"messages": [{"role": "user", "content": 1}, {"role": "robot", "content": "x"}]})
     scan.add(5, json.loads('{"messages": [{"role": "assistant", "content": "ok"}]}'))
+    scan.finish()
     assert [(i.line, i.code) for i in scan.issues] == [
         (3, "not_an_object"), (4, "content_not_string"), (4, "unknown_role")]
     assert list(scan.lines) == [5]

@@ -288,3 +288,30 @@ def test_parallel_scan_keeps_issue_cap(tmp_path: Path, make_line: Callable[..., 
     assert multi.issue_counts["invalid_json"] == single.issue_counts["invalid_json"] == 200
     assert len(multi.issues) == len(single.issues) == 10
     assert issues(multi) == issues(single)
+
+
+def test_one_pool_for_several_splits_equals_scanning_each(
+        tmp_path: Path, make_line: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    train = _planted_file(tmp_path, make_line)
+    test = write(tmp_path, "".join(make_line(f"held out {i}", "ham") + "\n"
+                                   for i in range(300)).encode(), "test.jsonl")
+    empty = write(tmp_path, b"", "empty.jsonl")
+    monkeypatch.setattr(chat_jsonl, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(chat_jsonl, "PARALLEL_MIN_BYTES", 1)
+    splits = {"train": (train, ScanOptions(context_limit=500)),
+              "valid": (empty, ScanOptions()), "test": (test, ScanOptions(near_rate=0.5))}
+    seen: list[int] = []
+    multi = chat_jsonl.scan_files(splits, ENC, seen.append, workers=2)
+    assert list(multi) == ["train", "valid", "test"]
+    assert sum(seen) == train.stat().st_size + test.stat().st_size
+    for split, (path, options) in splits.items():
+        single = scan_file(path, split, options, ENC, workers=1)
+        got = multi[split]
+        assert (got.split, got.path, got.n_lines) == (split, str(path), single.n_lines)
+        assert list(got.keys) == list(single.keys)
+        assert list(got.lines) == list(single.lines)
+        assert labels(got) == labels(single)
+        assert issues(got) == issues(single)
+        assert list(got.token_counts) == list(single.token_counts)
+        assert got.over_limit == single.over_limit
+        assert got.near == single.near

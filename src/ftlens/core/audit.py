@@ -125,8 +125,9 @@ def _label_counts(scan: SplitScan) -> dict[str, int]:
     return {label: int(n) for label, n in zip(scan.labels, counts, strict=True) if n}
 
 
-def _labels_per_example(scan: SplitScan) -> list[str | None]:
-    return [scan.labels[i] if i >= 0 else None for i in scan.label_ids]
+def _labels_per_example(scan: SplitScan) -> np.ndarray:
+    """The label of every example (None for id -1: the last entry)."""
+    return np.array([*scan.labels, None], dtype=object)[np.frombuffer(scan.label_ids, np.int32)]
 
 
 def _removable(splits: Mapping[str, SplitScan], exact: ExactResult, near: list[NearPair]

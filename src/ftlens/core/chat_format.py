@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 ALLOWED_KEYS = frozenset(
     {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
@@ -33,21 +33,42 @@ class FormatIssue:
         return FormatIssue(self.code, self.message, self.hint, line)
 
 
-class ExampleView(NamedTuple):
-    """What the audit keeps of a valid example."""
-
-    inputs: tuple[str, ...]  # role, text, role, text… of every non-assistant message
-    near_text: str  # user/tool/function content only: compared for near-duplicates
-    label: str | None  # final assistant message, stripped; None for a tool call
-    messages: Sequence[dict[str, Any] | tuple[str, str]]  # checked messages, or (role, text)
-    chars: int  # characters of every string the token count covers
-    has_system: bool
-    has_user: bool
+class Message(Protocol):
+    """A checked message reduced to its role and text (read-only attributes, so that the
+    reader's decoded structs and :class:`Pair` both fit)."""
 
     @property
-    def input_text(self) -> str:
-        """Every non-assistant message, role-tagged: the duplicate/leakage key."""
-        return "\x1f".join(self.inputs)
+    def role(self) -> str: ...
+
+    @property
+    def content(self) -> str: ...
+
+
+class Pair(NamedTuple):
+    role: str
+    content: str  # "" for an assistant tool call without content
+
+
+class ExampleView(NamedTuple):
+    """What the audit keeps of a valid example. Only ``input_text`` and ``label`` are needed for
+    every example; the rest is derived on demand for the few that are sampled."""
+
+    input_text: str  # role-tagged text of every non-assistant message: the duplicate/leakage key
+    label: str | None  # final assistant message, stripped; None for a tool call
+    has_system: bool
+    has_user: bool
+    pairs: Sequence[Message]  # (role, text) of every message
+    messages: Sequence[dict[str, Any] | Message]  # checked messages: dicts, or plain (role, text)
+
+    @property
+    def near_text(self) -> str:
+        """User/tool/function content only: compared for near-duplicates."""
+        return "\n".join([m.content for m in self.pairs if m.role not in _NOT_NEAR])
+
+    @property
+    def chars(self) -> int:
+        """Characters of every string the token count covers."""
+        return sum(map(len, self.token_parts))
 
     @property
     def n_messages(self) -> int:
@@ -64,11 +85,14 @@ class ExampleView(NamedTuple):
         return tuple(_token_parts(self.messages))
 
 
-def _token_parts(messages: Sequence[dict[str, Any] | tuple[str, str]]) -> list[str]:
+_NOT_NEAR = frozenset({"system", "assistant"})
+
+
+def _token_parts(messages: Sequence[dict[str, Any] | Message]) -> list[str]:
     parts: list[str] = []
     for msg in messages:
-        if isinstance(msg, tuple):
-            parts.extend(msg)
+        if not isinstance(msg, dict):
+            parts += (msg.role, msg.content)
             continue
         parts.append(msg["role"])
         content = msg.get("content")
@@ -203,44 +227,41 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
         text = msg.get("content")
         if type(role) is not str or role not in ROLES or type(text) is not str:
             return _check_messages_fully(messages)
-        pairs.append((role, text))
-    return plain_view(pairs)
+        pairs.append(Pair(role, text))
+    view = plain_view(pairs)
+    return ([], view) if view is not None else ([NO_ASSISTANT], None)
 
 
-def plain_view(pairs: list[tuple[str, str]]) -> tuple[list[FormatIssue], ExampleView | None]:
-    """The view of a non-empty conversation already known to be plain (role, text) messages
-    with valid roles (the reader's schema checked them)."""
-    return _view(pairs, pairs, sum(len(r) + len(t) for r, t in pairs))
+def plain_view(messages: Sequence[Message]) -> ExampleView | None:
+    """The view of a non-empty conversation already known to be plain messages with valid
+    roles (the reader's schema checked them); None when it has no assistant message."""
+    return _view(messages, messages)
 
 
-def _view(pairs: list[tuple[str, str]], messages: Sequence[dict[str, Any] | tuple[str, str]],
-          chars: int, tool_answer: bool = False) -> tuple[list[FormatIssue], ExampleView | None]:
-    """The view of checked (role, text) messages. ``tool_answer``: the last assistant message
-    is a tool call, so the example has no plain-text label."""
+def _view(pairs: Sequence[Message], messages: Sequence[dict[str, Any] | Message],
+          tool_answer: bool = False) -> ExampleView | None:
+    """The view of checked messages, given as ``pairs`` (role, text). ``tool_answer``: the last
+    assistant message is a tool call, so the example has no plain-text label."""
     inputs: list[str] = []
-    near: list[str] = []
     label: str | None = None
-    has_system = has_user = has_assistant = False
-    for role, text in pairs:
+    has_system = has_user = False
+    for m in pairs:
+        role = m.role
         if role == "assistant":
-            has_assistant = True
-            label = text
+            label = m.content
             continue
         if role == "system":
             has_system = True
-        else:
-            has_user = has_user or role == "user"
-            near.append(text)
-        inputs.append(role)
-        inputs.append(text)
-    if not has_assistant:
-        return [_NO_ASSISTANT], None
-    answer = None if label is None or tool_answer else label.strip()
-    return [], ExampleView(tuple(inputs), "\n".join(near), answer, messages, chars, has_system,
-                           has_user)
+        elif role == "user":
+            has_user = True
+        inputs += (role, m.content)
+    if label is None:
+        return None
+    answer = None if tool_answer else label.strip()
+    return ExampleView("\x1f".join(inputs), answer, has_system, has_user, pairs, messages)
 
 
-_NO_ASSISTANT = FormatIssue(
+NO_ASSISTANT = FormatIssue(
     "no_assistant", "the conversation has no assistant message",
     "add the answer the model should learn as a final assistant message",
 )
@@ -249,7 +270,7 @@ _NO_ASSISTANT = FormatIssue(
 def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView | None]:
     """Every rule on every message; the view only when nothing is broken."""
     issues: list[FormatIssue] = []
-    pairs: list[tuple[str, str]] = []
+    pairs: list[Pair] = []
     tool_answer = False
     for i, msg in enumerate(messages):
         problem = _check_message(msg, i)
@@ -260,12 +281,13 @@ def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], Examp
             issues.append(problem)
             continue
         assert text is not None
-        pairs.append((msg["role"], text))
+        pairs.append(Pair(msg["role"], text))
         if msg["role"] == "assistant":
             tool_answer = any(msg.get(k) for k in _TOOL_KEYS)
     if issues:  # no_assistant only once the rest is clean: fixing a message may add one
         return issues, None
-    return _view(pairs, messages, sum(map(len, _token_parts(messages))), tool_answer)
+    view = _view(pairs, messages, tool_answer)
+    return ([], view) if view is not None else ([NO_ASSISTANT], None)
 
 
 def _short(value: Any, limit: int = 40) -> str:

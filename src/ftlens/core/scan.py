@@ -10,18 +10,26 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ftlens.core.chat_format import ExampleView, FormatIssue, check_example, plain_view
+from ftlens.core.chat_format import (
+    NO_ASSISTANT,
+    ExampleView,
+    FormatIssue,
+    Message,
+    check_example,
+    plain_view,
+)
 from ftlens.core.minhash import NUM_PERM, signatures
-from ftlens.core.text import PartsFingerprinter, normalized_bytes
+from ftlens.core.text import fingerprints, normalized_bytes
 from ftlens.core.tokens import chat_token_count, token_upper_bound
 
 _FULL = 1 << 32
+_BATCH = 4096  # examples fingerprinted together
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,6 @@ class SplitScan:
         self._count = count
         self._token_cut = int(options.token_rate * _FULL)
         self._near_cut = int(options.near_rate * _FULL)
-        self._fingerprint = PartsFingerprinter()
         self._token_cache: dict[str, int] = {}
         self.n_lines = 0
         self.bom = False
@@ -64,10 +71,13 @@ class SplitScan:
         self.over_limit: list[tuple[int, int]] = []  # (line, tokens) of examples over the limit
         self.near: list[tuple[int, str]] = []  # (line, text) chosen for near-duplicate search
         self.near_signatures = np.empty((0, NUM_PERM), dtype=np.uint64)  # one row per `near`
+        self._pending: list[tuple[int, ExampleView, int]] = []  # (line, view, chars) to flush
 
     def finish(self) -> None:
-        """Compute the MinHash signatures of the near-duplicate candidates added so far (in the
-        worker that scanned them) and forget the token counter, so the scan can be pickled."""
+        """Process the examples still pending, compute the MinHash signatures of the
+        near-duplicate candidates added so far (in the worker that scanned them) and forget the
+        token counter, so the scan can be pickled. Counts are complete only after this."""
+        self._flush()
         todo = self.near[len(self.near_signatures):]
         if todo:
             sigs = signatures([normalized_bytes(text) for _, text in todo], NUM_PERM)
@@ -89,44 +99,68 @@ class SplitScan:
 
     def add(self, line: int, obj: Any) -> None:
         """One parsed JSON line."""
-        self._add_checked(line, *check_example(obj))
-
-    def add_plain(self, line: int, pairs: list[tuple[str, str]]) -> None:
-        """One line the reader already decoded as a non-empty list of plain messages with
-        valid roles and string contents."""
-        self._add_checked(line, *plain_view(pairs))
-
-    def _add_checked(self, line: int, problems: list[FormatIssue], view: ExampleView | None
-                     ) -> None:
+        problems, view = check_example(obj)
         if view is None:
             for p in problems:
                 self.add_issue(p.at(line))
             return
+        self._add_view(line, view, view.chars)
+
+    def add_plain(self, line: int, messages: Sequence[Message], size: int) -> None:
+        """One line of ``size`` bytes that the reader already decoded as a non-empty list of
+        plain messages with valid roles and string contents."""
+        view = plain_view(messages)
+        if view is None:
+            self.add_issue(NO_ASSISTANT.at(line))
+            return
+        # Every character of the strings takes at least one byte of the line: the size bounds
+        # the characters that the token count covers.
+        self._add_view(line, view, size)
+
+    def _add_view(self, line: int, view: ExampleView, chars: int) -> None:
+        """``chars``: at least the number of characters of ``view.token_parts``."""
         if not view.has_system:
             self._warn("no_system", line)
         if not view.has_user:
             self._warn("no_user", line)
-        key = self._fingerprint(view.inputs)
-        self.lines.append(line)
-        self.keys.append(key)
-        self.label_ids.append(self._label_id(view.label))
-        self._tokens(line, key, view)
-        if (key & 0xFFFFFFFF) < self._near_cut:
-            self.near.append((line, view.near_text))
+        self._pending.append((line, view, chars))
+        if len(self._pending) >= _BATCH:
+            self._flush()
 
-    def _tokens(self, line: int, key: int, view: ExampleView) -> None:
+    def _flush(self) -> None:
+        """Fingerprint the pending examples together, then keep what each one contributes."""
+        if not self._pending:
+            return
+        lines, views, chars = zip(*self._pending, strict=True)
+        self._pending = []
+        keys = fingerprints([v.input_text for v in views])
+        self.lines.extend(lines)
+        self.keys.frombytes(keys.tobytes())
+        self.label_ids.extend([self._label_id(v.label) for v in views])
+        self._tokens(lines, views, keys, chars)
+        for i in np.flatnonzero((keys & 0xFFFFFFFF) < self._near_cut).tolist():
+            self.near.append((lines[i], views[i].near_text))
+
+    def _tokens(self, lines: Sequence[int], views: Sequence[ExampleView], keys: np.ndarray,
+                chars: Sequence[int]) -> None:
+        """Count the tokens of the sampled examples, and of every example that the cheap
+        bound cannot rule out being over the context limit."""
         if self._count is None:
             return
         limit = self.options.context_limit
-        sampled = (key >> 32) < self._token_cut
-        risky = limit is not None and token_upper_bound(view.chars, len(view.messages)) > limit
-        if not (sampled or risky):
-            return
-        n = chat_token_count(view.token_parts, view.n_messages, view.n_names, self._count_cached)
-        if sampled:
-            self.token_counts.append(n)
-        if limit is not None and n > limit:
-            self.over_limit.append((line, n))
+        sampled = (keys >> 32) < self._token_cut
+        todo = sampled
+        if limit is not None:
+            n_messages = np.fromiter((len(v.messages) for v in views), np.int64, len(views))
+            todo = todo | (token_upper_bound(np.array(chars, np.int64), n_messages) > limit)
+        for i in np.flatnonzero(todo).tolist():
+            view = views[i]
+            n = chat_token_count(view.token_parts, view.n_messages, view.n_names,
+                                 self._count_cached)
+            if sampled[i]:
+                self.token_counts.append(n)
+            if limit is not None and n > limit:
+                self.over_limit.append((lines[i], n))
 
     def _count_cached(self, text: str) -> int:
         """Token count, remembered for the strings that repeat (roles, system prompts, labels)."""

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+
+import numpy as np
 
 _NON_WORD = re.compile(r"[\W_]+")
 # ASCII fast path: bytes.translate maps every byte that is not a letter or digit to a space.
 _ASCII_TABLE = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
+# Batch path: also lower-cases, and keeps NUL, the separator between texts.
+_ASCII_LOWER_TABLE = b"\0" + bytes(ord(chr(c).lower()) for c in _ASCII_TABLE[1:])
 
 
 def normalize(text: str) -> str:
@@ -31,32 +36,29 @@ def fingerprint(text: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-class PartsFingerprinter:
-    """``fingerprint("\x1f".join(inputs))`` for ``inputs`` = role, text, role, text…, without
-    re-normalising what repeats in every example: everything but the last text (roles, the
-    system prompt) is normalised once per distinct prefix and cached, up to ``cache_size``."""
+def fingerprints(texts: Sequence[str]) -> np.ndarray:
+    """``fingerprint`` of every text, as a uint64 array."""
+    digest = hashlib.blake2b
+    return np.frombuffer(b"".join([digest(n, digest_size=8).digest()
+                                   for n in normalized_all(texts)]), dtype="<u8"
+                         ).astype(np.uint64, copy=False)
 
-    def __init__(self, cache_size: int = 4096) -> None:
-        self._prefixes: dict[tuple[str, ...], bytes] = {}
-        self._cache_size = cache_size
 
-    def _prefix(self, head: tuple[str, ...]) -> bytes:
-        if len(self._prefixes) >= self._cache_size:
-            self._prefixes.clear()
-        norm = b" ".join(n for n in map(normalized_bytes, head) if n)
-        self._prefixes[head] = norm
-        return norm
+def normalized_all(texts: Sequence[str]) -> list[bytes]:
+    """``normalized_bytes`` of every text. The ASCII ones are normalised together, in a few
+    passes over their NUL-separated concatenation, rather than one by one."""
+    simple = [t.isascii() and "\0" not in t for t in texts]
+    batch = iter(_normalized_ascii([t for t, ok in zip(texts, simple, strict=True) if ok]))
+    return [next(batch) if ok else normalized_bytes(t)
+            for t, ok in zip(texts, simple, strict=True)]
 
-    def __call__(self, inputs: tuple[str, ...]) -> int:
-        if not inputs:
-            return fingerprint("")
-        head = inputs[:-1]
-        prefix = self._prefixes.get(head)
-        if prefix is None:
-            prefix = self._prefix(head)
-        last = normalized_bytes(inputs[-1])
-        data = prefix + b" " + last if prefix and last else prefix or last
-        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+def _normalized_ascii(texts: list[str]) -> list[bytes]:
+    data = "\0".join(texts).encode().translate(_ASCII_LOWER_TABLE)
+    while b"  " in data:
+        data = data.replace(b"  ", b" ")
+    # a space next to a separator is leading or trailing in its text
+    return data.replace(b" \0", b"\0").replace(b"\0 ", b"\0").strip(b" ").split(b"\0")
 
 
 def shingles(text: str, width: int = 5) -> set[bytes]:

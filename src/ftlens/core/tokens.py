@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,7 +19,10 @@ TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 
 
-def chat_overhead(n_messages: int, n_names: int) -> int:
+Counts = TypeVar("Counts", int, np.ndarray)  # one example's, or one per example
+
+
+def chat_overhead(n_messages: Counts, n_names: Counts) -> Counts:
     """Tokens an example costs beyond the text of its parts."""
     return REPLY_PRIMING + TOKENS_PER_MESSAGE * n_messages + TOKENS_PER_NAME * n_names
 
@@ -30,7 +34,7 @@ def chat_token_count(
     return chat_overhead(n_messages, n_names) + sum(map(count, parts))
 
 
-def token_upper_bound(chars: int, n_messages: int) -> int:
+def token_upper_bound(chars: Counts, n_messages: Counts) -> Counts:
     """A cheap bound never below the true count of an example whose strings have ``chars``
     characters: a BPE token covers at least one UTF-8 byte, a character is at most 4 bytes,
     and a message has at most one name."""

@@ -12,7 +12,7 @@ import mmap
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -58,52 +58,71 @@ def estimate_examples(path: Path) -> int:
 def scan_file(path: str | Path, split: str, options: ScanOptions, encoding: str | None,
               progress: Progress | None = None, workers: int | None = None) -> SplitScan:
     """Scan one file. ``encoding``: the tiktoken encoding that counts tokens (None: no counts)."""
-    p = open_checked(path)
-    size = p.stat().st_size
+    return scan_files({split: (path, options)}, encoding, progress, workers)[split]
+
+
+def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: str | None,
+               progress: Progress | None = None, workers: int | None = None
+               ) -> dict[str, SplitScan]:
+    """Scan the file of every split. When they are large, one pool of worker processes scans
+    the chunks of all of them, so that every core stays busy until the last chunk."""
+    paths = {split: open_checked(path) for split, (path, _) in splits.items()}
     workers = workers or os.cpu_count() or 1
-    chunks = list(_chunks(p)) if size else []
-    if size < PARALLEL_MIN_BYTES or workers < 2 or len(chunks) < 2:
-        scan = SplitScan(split, str(path), options, _count(encoding))
-        for start, end, first in chunks:
-            with p.open("rb") as f:
-                f.seek(start)
-                scan_lines(f.read(end - start), first, scan)
-            if progress:
-                progress(end - start)
-        scan.finish()
-        return scan
-    ctx = multiprocessing.get_context("fork")
-    jobs = [(str(p), start, end, first, split, options, encoding) for start, end, first in chunks]
-    merged: SplitScan | None = None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for (_, start, end, *_rest), part in zip(jobs, pool.map(_scan_chunk, jobs), strict=True):
-            if merged is None:
-                merged = part
-                merged.path = str(path)
+    size = sum(p.stat().st_size for p in paths.values())
+    if size < PARALLEL_MIN_BYTES or workers < 2:
+        scans = {}
+        for split, (path, options) in splits.items():
+            scans[split] = scan = SplitScan(split, str(path), options, _count(encoding))
+            for start, end, first in _chunks(paths[split]):
+                with paths[split].open("rb") as f:
+                    f.seek(start)
+                    scan_lines(f.read(end - start), first, scan)
+                if progress:
+                    progress(end - start)
+            scan.finish()
+        return scans
+    # Chunks are handed out while later ones are still being cut: the workers start at once.
+    jobs = ((str(paths[split]), start, end, first, split, options, encoding)
+            for split, (_, options) in splits.items()
+            for start, end, first in _chunks(paths[split]))
+    merged: dict[str, SplitScan] = {}
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        for part, size in pool.map(_scan_chunk, jobs):
+            if part.split in merged:
+                merged[part.split].merge(part)
             else:
-                merged.merge(part)
+                merged[part.split] = part
             if progress:
-                progress(end - start)
-    assert merged is not None
-    return merged
+                progress(size)
+    scans = {}
+    for split, (path, options) in splits.items():
+        # an empty file has no chunks
+        scans[split] = merged.get(split) or SplitScan(split, str(path), options)
+        scans[split].path = str(path)
+    return scans
 
 
 def _count(encoding: str | None) -> Callable[[str], int] | None:
     return None if encoding is None else tokenizer.counter(encoding)
 
 
-def _scan_chunk(job: tuple[str, int, int, int, str, ScanOptions, str | None]) -> SplitScan:
+def _scan_chunk(job: tuple[str, int, int, int, str, ScanOptions, str | None]
+                ) -> tuple[SplitScan, int]:
+    """The scan of one chunk, and its size in bytes."""
     path, start, end, first, split, options, encoding = job
     scan = SplitScan(split, path, options, _count(encoding))
     with open(path, "rb") as f:
         f.seek(start)
         scan_lines(f.read(end - start), first, scan)
     scan.finish()
-    return scan
+    return scan, end - start
 
 
 def _chunks(path: Path) -> Iterator[tuple[int, int, int]]:
     """(start, end, first line number) of newline-aligned chunks of about CHUNK_BYTES."""
+    if not path.stat().st_size:
+        return  # nothing to map
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         size, start, line = len(m), 0, 1
         while start < size:
@@ -158,11 +177,11 @@ def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     for number, raw in enumerate(lines, first_line):
         try:
             messages = fast(raw).messages
-            if messages:
-                scan.add_plain(number, [(m.role, m.content) for m in messages])
-                continue
         except fast_error:
-            pass
+            messages = None
+        if messages:
+            scan.add_plain(number, messages, len(raw))
+            continue
         try:
             obj = loads(raw)
         except decode_error as exc:
