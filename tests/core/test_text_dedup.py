@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftlens.core.dedup import NearPair, near_duplicate_pairs, same_input_groups
-from ftlens.core.minhash import band_keys, lsh_params, signatures
+from ftlens.core.minhash import signatures
 from ftlens.core.text import (
     fingerprint,
     fingerprints,
@@ -184,25 +184,6 @@ def near_pairs(queries: dict[str, Items], held_out: dict[str, Items], **kw: Any
                 for s, items in d.items()}
 
     return near_duplicate_pairs(pack(queries), pack(held_out), **kw)
-
-
-@pytest.mark.parametrize(("threshold", "weights", "expected"), [
-    (0.7, (0.2, 0.8), (10, 6)), (0.5, (0.2, 0.8), (15, 3)), (0.9, (0.2, 0.8), (4, 14)),
-    (0.05, (0.2, 0.8), (57, 1)), (0.5, (0.5, 0.5), (14, 4)),
-])
-def test_lsh_params_are_datasketchs(threshold: float, weights: tuple[float, float],
-                                    expected: tuple[int, int]) -> None:
-    # (bands, rows) that datasketch 2.0's MinHashLSH chooses for 64 permutations; the same
-    # choice for 960 (threshold, num_perm, weights) combinations was checked when replacing it
-    assert lsh_params(threshold, 64, weights) == expected
-
-
-def test_band_keys_equal_exactly_where_the_bands_agree() -> None:
-    sigs = np.array([[1, 2, 3, 4, 5], [1, 2, 9, 4, 5], [7, 2, 3, 4, 6]], dtype=np.uint64)
-    keys = band_keys(sigs, bands=2, rows=2)  # the fifth value is in no band
-    assert [len(k) for k in keys] == [2, 2, 2]
-    assert keys[0][0] == keys[1][0] and keys[0][1] != keys[1][1]
-    assert keys[0][0] != keys[2][0] and keys[0][1] == keys[2][1]
 
 
 def test_near_duplicate_pairs_finds_planted_pair_only() -> None:

@@ -1,5 +1,5 @@
 """Duplicates, leakage and conflicting labels (exact, on normalised inputs) and near-duplicate
-leakage across splits (MinHash LSH, confirmed by exact Jaccard)."""
+leakage across splits (MinHash LSH from datasketch, confirmed by exact Jaccard)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftlens.core.minhash import NUM_PERM, band_keys, lsh_params
+from ftlens.core.minhash import NUM_PERM, Signature
 from ftlens.core.text import jaccard, shingles
 
 Place = tuple[str, int]  # (split, line)
@@ -91,28 +91,27 @@ def near_duplicate_pairs(
 ) -> list[NearPair]:
     """Pairs (query example, held-out example) from different splits whose normalised texts
     have Jaccard similarity of 5-byte shingles >= ``threshold``. Items come with their MinHash
-    signatures (:func:`ftlens.core.minhash.signatures`); an LSH index, run a little below the
-    threshold for recall, proposes candidates and every candidate is confirmed exactly.
+    signatures (:func:`ftlens.core.minhash.signatures`); datasketch's LSH, run a little below
+    the threshold for recall, proposes candidates and every candidate is confirmed exactly.
     Pairs where both sides are in ``skip`` (already reported as exact leakage) are left out."""
+    from datasketch import MinHashLSH  # imported here: it costs half a second at startup
+
     skip = skip or set()
     num_perm = next((sigs.shape[1] for _, sigs in held_out.values()), NUM_PERM)
     # Candidates are confirmed exactly, so the LSH is tuned against misses, not false alarms.
-    bands, rows = lsh_params(max(0.05, threshold - 0.1), num_perm, weights=(0.2, 0.8))
-    buckets: list[dict[bytes, list[Place]]] = [{} for _ in range(bands)]
+    lsh = MinHashLSH(threshold=max(0.05, threshold - 0.1), num_perm=num_perm,
+                     weights=(0.2, 0.8))
     index_texts: dict[Place, str] = {}
     for split, (items, sigs) in held_out.items():
-        for (line, text), keys in zip(items, band_keys(sigs, bands, rows), strict=True):
+        for (line, text), row in zip(items, sigs, strict=True):
             index_texts[(split, line)] = text
-            for bucket, key in zip(buckets, keys, strict=True):
-                bucket.setdefault(key, []).append((split, line))
+            lsh.insert((split, line), Signature(row), check_duplication=False)
         if progress:
             progress(len(items))
     pairs = []
     for split, (items, sigs) in queries.items():
-        for (line, text), keys in zip(items, band_keys(sigs, bands, rows), strict=True):
-            candidates = {other for bucket, key in zip(buckets, keys, strict=True)
-                          for other in bucket.get(key, ())}
-            for other in candidates:
+        for (line, text), row in zip(items, sigs, strict=True):
+            for other in lsh.query(Signature(row)):
                 if other[0] == split or ((split, line) in skip and other in skip):
                     continue
                 sim = jaccard(shingles(text), shingles(index_texts[other]))

@@ -1,13 +1,11 @@
-"""MinHash signatures of many texts at once, and the banding of an LSH index over them.
+"""MinHash signatures of many texts at once, for datasketch's LSH index.
 
-The shingles (5-byte windows of the normalised UTF-8 text) of all texts are hashed and permuted
-in numpy, ~20x faster than hashing every shingle with a Python call (datasketch's MinHash). For
-each of ``num_perm`` hash functions h(x) = (a·x + b) mod 2^64 >> 32 (multiply-add-shift with odd
-``a``, a universal family that needs no modulo), keep the minimum over the text's shingles.
-
-Banding follows datasketch's ``MinHashLSH`` (same parameters, same candidates) without its
-import, which pulls in scipy.integrate and costs a second: two signatures are candidates when
-they agree on every row of at least one of ``bands`` bands of ``rows`` rows.
+datasketch hashes every shingle with a Python call, about 150 µs per short text; here the
+shingles (5-byte windows of the normalised UTF-8 text) of all texts are hashed and permuted in
+numpy, which is ~20x faster. The signatures are wrapped as datasketch ``LeanMinHash`` objects and
+banded by datasketch's ``MinHashLSH``. For each of ``num_perm`` hash functions
+h(x) = (a·x + b) mod 2^64 >> 32 (multiply-add-shift with odd ``a``, a universal family that needs
+no modulo), keep the minimum over the text's shingles.
 """
 
 from __future__ import annotations
@@ -88,28 +86,14 @@ def _windows(norms: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return values, seg_starts
 
 
-def lsh_params(threshold: float, num_perm: int, weights: tuple[float, float] = (0.5, 0.5)
-               ) -> tuple[int, int]:
-    """``(bands, rows)`` with ``bands * rows <= num_perm`` that minimise the weighted areas of
-    false positives (similarity below ``threshold`` yet a candidate) and false negatives, as
-    datasketch's ``MinHashLSH`` chooses them. The probability of being a candidate at
-    similarity s is 1 - (1 - s^rows)^bands, a polynomial of degree <= num_perm, which
-    Gauss-Legendre quadrature with more than num_perm / 2 nodes integrates exactly."""
-    bands, rows = np.array([(b, r) for b in range(1, num_perm + 1)
-                            for r in range(1, num_perm // b + 1)], dtype=np.float64).T
-    x, w = np.polynomial.legendre.leggauss(num_perm // 2 + 2)
+class Signature:
+    """A MinHash signature as datasketch's LSH reads it: ``hashvalues`` and a length (like
+    datasketch's own scheme-less sketches, e.g. WeightedMinHash)."""
 
-    def area(lo: float, hi: float, positive: bool) -> np.ndarray:
-        s = (lo + (hi - lo) * (x + 1) / 2)[:, None]
-        missed = (1 - s**rows) ** bands
-        return (w[:, None] * (1 - missed if positive else missed)).sum(axis=0) * (hi - lo) / 2
+    __slots__ = ("hashvalues",)
 
-    error = (weights[0] * area(0.0, threshold, True) + weights[1] * area(threshold, 1.0, False))
-    best = int(np.argmin(error))  # the first of equals, as datasketch's loop keeps it
-    return int(bands[best]), int(rows[best])
+    def __init__(self, hashvalues: np.ndarray) -> None:
+        self.hashvalues = hashvalues
 
-
-def band_keys(sigs: np.ndarray, bands: int, rows: int) -> list[tuple[bytes, ...]]:
-    """For every signature, the bytes of each of its bands: the LSH bucket keys."""
-    cut = np.ascontiguousarray(sigs[:, : bands * rows], dtype=np.uint64)
-    return [tuple(row) for row in cut.view(f"V{8 * rows}").tolist()]
+    def __len__(self) -> int:
+        return len(self.hashvalues)
