@@ -9,6 +9,7 @@ import click
 from ftlens import __version__
 from ftlens.cli.audit import audit
 from ftlens.cli.curves import curves
+from ftlens.cli.eval import eval_command
 from ftlens.cli.metrics import metrics
 from ftlens.errors import FtlensError
 
@@ -27,6 +28,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       ftlens audit train.jsonl --json --fail-on error
       ftlens metrics predictions.jsonl --positive spam --require "recall(spam)>=0.9"
       ftlens curves step_metrics.csv --plot loss.svg
+      ftlens eval --model spam-lora --data test.jsonl --base-url http://127.0.0.1:8000/v1
     """
     ctx.obj = {"debug": debug}
 
@@ -34,6 +36,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(audit)
 cli.add_command(metrics)
 cli.add_command(curves)
+cli.add_command(eval_command)
 
 
 def main(argv: list[str] | None = None) -> None:
