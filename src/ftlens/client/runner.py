@@ -37,8 +37,9 @@ from ftlens.io.response_cache import CacheWriter, ResponseCache, canonical, requ
 Progress = Callable[[str, int, int], None]
 # The request goes out as ready JSON through AsyncOpenAI's own post (auth, base URL, error
 # types): its typed-params transform costs milliseconds of CPU per request and adds nothing
-# to a body that is already plain JSON.
-_JSON: Any = {"headers": {"Content-Type": "application/json"}}
+# to a body that is already plain JSON. The request's cache key doubles as its idempotency
+# key (the SDK would draw a random one from os.urandom for every request).
+_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,9 @@ class Runner:
 
     async def _attempt(self, client: Any, job: Job) -> bytes:
         try:
+            options: Any = {"headers": _HEADERS, "idempotency_key": job.key}
             response = await client.post("/chat/completions", content=job.payload,
-                                         options=_JSON, cast_to=_http.Response)
+                                         options=options, cast_to=_http.Response)
             return bytes(response.content)
         except openai.APITimeoutError:
             raise _Retry("timeout", "timed out") from None

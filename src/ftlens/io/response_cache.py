@@ -3,10 +3,11 @@ Ctrl-C, never sends a request twice and loses no answer.
 
 One row per request: ``key`` = sha256 of the endpoint, the model and the request as canonical
 JSON (sorted keys, no whitespace); ``response`` = the response body as JSON. During a run,
-:class:`CacheWriter` commits responses from a background thread as they arrive, everything
-that queued during one commit going into the next (WAL journal, ``synchronous=NORMAL``: a
-killed process loses only what had not reached a commit yet, typically under a millisecond of
-answers; a clean stop, an error or Ctrl-C flushes the queue first). Nothing secret is stored:
+:class:`CacheWriter` commits responses from a background thread as they arrive, in groups
+of whatever arrived within 5 ms (WAL journal, ``synchronous=NORMAL``). A clean stop, an error
+or Ctrl-C flushes everything first; a SIGKILL loses only the answers of the last few
+milliseconds that had not reached a commit — a resumed run asks for those again, like the
+requests that were still in flight. Nothing secret is stored:
 the endpoint is kept without user/password, and the API key is never part of the key or the
 row (requests carry it in a header, which is not cached).
 """
@@ -129,11 +130,14 @@ def _row(key: str, endpoint: str, model: str, request: Mapping[str, Any] | bytes
 
 class CacheWriter:
     """Commits rows from a background thread (its own connection), so the event loop never
-    waits on the disk. :meth:`close` flushes everything queued; a failed write is raised by
-    the next :meth:`put` or by :meth:`close`."""
+    waits on the disk: the first row to arrive waits ``window`` seconds for others, then all
+    go in one transaction (one wake-up and one commit per window, not per response).
+    :meth:`close` flushes everything queued; a failed write is raised by the next :meth:`put`
+    or by :meth:`close`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, window: float = 0.005) -> None:
         self.path = Path(path)
+        self.window = window  # after a row arrives, wait this long for more to join the commit
         self._db = _connect(self.path)
         self._queue: queue.SimpleQueue[Row | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
@@ -162,6 +166,8 @@ class CacheWriter:
         done = False
         while not done:
             rows = [self._queue.get()]
+            if rows[0] is not None and self.window > 0:
+                time.sleep(self.window)  # meanwhile puts are cheap: nobody waits to be woken
             while not self._queue.empty():
                 rows.append(self._queue.get_nowait())
             done = rows[-1] is None
