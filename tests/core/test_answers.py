@@ -110,7 +110,8 @@ def test_a_decorated_label_parses_to_itself(labels: list[str], pick: int, pre: s
     label = labels[pick % len(labels)]
     text = label.upper() if upper else label.capitalize()
     assert LabelParser(tuple(labels))(pre + text + post) == label
-    assert LabelParser(tuple(labels))(f"The answer is {text}{post}") == label
+    if not set(labels) & {"the", "answer", "is"}:  # else the sentence names two labels
+        assert LabelParser(tuple(labels))(f"The answer is {text}{post}") == label
 
 
 @settings(max_examples=300, deadline=None)
