@@ -9,6 +9,7 @@ import click
 from ftlens import __version__
 from ftlens.cli.audit import audit
 from ftlens.cli.curves import curves
+from ftlens.cli.eval import eval_command
 from ftlens.cli.metrics import metrics
 from ftlens.cli.train import serve, train
 from ftlens.errors import FtlensError
@@ -30,6 +31,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       ftlens curves step_metrics.csv --plot loss.svg
       ftlens serve --port 8000
       ftlens train examples/spam/train.jsonl --model smollm2-135m-instruct --epochs 2
+      ftlens eval --model ft:smollm2-135m-instruct:ftlens::abc12345 \
+          --baseline smollm2-135m-instruct --data examples/spam/test.jsonl
     """
     ctx.obj = {"debug": debug}
 
@@ -39,6 +42,7 @@ cli.add_command(metrics)
 cli.add_command(curves)
 cli.add_command(serve)
 cli.add_command(train)
+cli.add_command(eval_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,9 +15,9 @@ def _ci(i: Interval) -> str:
     return f"[dim]{i.low:.3f}–{i.high:.3f}[/]"
 
 
-def show_evaluation(console: Console, ev: Evaluation) -> None:
+def show_evaluation(console: Console, ev: Evaluation, title: str = "ftlens metrics") -> None:
     r = ev.report
-    console.print(f"[bold]ftlens metrics[/]  {r.n:,} predictions, {len(r.labels)} classes"
+    console.print(f"[bold]{escape(title)}[/]  {r.n:,} predictions, {len(r.labels)} classes"
                   + (f", positive class {escape(ev.positive)}" if ev.positive else "") + "\n")
     console.print(_summary(ev))
     console.print(_per_class(ev))

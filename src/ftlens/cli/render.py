@@ -13,12 +13,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
+    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from ftlens.core.findings import Finding, gate_failed
 
@@ -76,18 +80,28 @@ def json_flag(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                         help=f"Print the {what} as JSON on stdout.")
 
 
+class RateColumn(ProgressColumn):
+    """Items per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.1f}/s", style="progress.data.speed")
+
+
 @contextmanager
-def progress_bar(console: Console, enabled: bool = True
+def progress_bar(console: Console, enabled: bool = True, counts: bool = False
                  ) -> Iterator[Callable[[str, int, int], None]]:
     """A ``progress(stage, advance, total)`` callback backed by a rich bar on stderr; silent
-    when stderr is not a terminal."""
+    when stderr is not a terminal. ``counts`` adds done/total and the rate per second."""
+    extra = (MofNCompleteColumn(), RateColumn()) if counts else ()
     bar = Progress(
         TextColumn("{task.description:<22}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+        *extra, TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
         disable=not (enabled and console.is_terminal),
     )
     tasks: dict[str, TaskID] = {}
-    names = {"read": "reading and checking", "near": "near-duplicate search"}
+    names = {"read": "reading and checking", "near": "near-duplicate search",
+             "cached": "from the cache", "requests": "asking the model"}
 
     def update(stage: str, advance: int, total: int) -> None:
         if stage not in tasks:

@@ -1,0 +1,58 @@
+"""Options and endings shared by the commands that judge predictions (``ftlens metrics``,
+``ftlens eval``): labels, threshold rule, gates, bootstrap; exit 1 when a gate fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+
+from ftlens.core.findings import Finding
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OPTIONS = [
+    click.option("--positive", help="The class that matters (spam, fraud); judged alone. "
+                 "Default for two classes: the rarer one for the threshold analysis."),
+    click.option("--labels", help="Comma-separated label set; other predictions count as "
+                 "unparseable. Default: the true labels seen."),
+    click.option("--threshold", "threshold_mode", default="auto", show_default=True,
+                 help="'auto' (max F-beta) or 'none' to skip the threshold analysis."),
+    click.option("--beta", type=float, default=1.0, show_default=True,
+                 help="F-beta for --threshold auto (2 favours recall)."),
+    click.option("--target-recall", type=float, help="Highest precision with recall >= R."),
+    click.option("--target-precision", type=float,
+                 help="Highest recall with precision >= P."),
+    click.option("--cost-fp", type=float, help="Cost of a false positive (with --cost-fn)."),
+    click.option("--cost-fn", type=float, help="Cost of a false negative (with --cost-fp)."),
+    click.option("--tune-on-split", type=float, help="Choose the threshold on this fraction "
+                 "of rows (stratified) and report on the rest, e.g. 0.5."),
+    click.option("--tune-cv", type=int,
+                 help="Choose the threshold by K-fold cross-validation."),
+    click.option("--require", "requires", multiple=True, help='Gate, repeatable: '
+                 '"recall(spam)>=0.9", "precision>=0.8". Exit 1 if failed.'),
+    click.option("--min-score", type=float, default=0.85, show_default=True,
+                 help="Bar for accuracy, precision and recall."),
+    click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
+                 help="Bootstrap resamples for the intervals."),
+    click.option("--seed", type=int, default=0, show_default=True),
+]
+
+#: the keyword arguments those options produce, all passed on to ``options_from_cli``
+JUDGING_KEYS = ("positive", "labels", "threshold_mode", "beta", "target_recall",
+                "target_precision", "cost_fp", "cost_fn", "tune_on_split", "tune_cv",
+                "requires", "min_score", "n_boot", "seed")
+
+
+def judging_options(f: F) -> F:
+    """Add the judging options (in the order of ``--help``)."""
+    for option in reversed(_OPTIONS):
+        f = option(f)
+    return f
+
+
+def exit_on_requirements(ctx: click.Context, findings: Iterable[Finding]) -> None:
+    """Exit 1 when a ``--require`` gate failed."""
+    if any(f.id == "requirement_failed" for f in findings):
+        ctx.exit(1)

@@ -1,0 +1,220 @@
+"""Send many chat-completion requests to one endpoint, fast and safely.
+
+- **Cache first**: requests already in the :class:`ResponseCache` are not sent; identical
+  requests in one run are sent once.
+- **Bounded concurrency**: ``concurrency`` workers take the pending requests in order, so at
+  most that many are in flight.
+- **Retries** by :class:`RetryPolicy` (the SDK's own retries are off): ``Retry-After`` is
+  honoured, else exponential backoff with full jitter; non-retryable errors stop the run.
+- **Nothing lost**: every response is committed to the cache the moment it arrives, so after a
+  crash or Ctrl-C a rerun sends only what never came back.
+- **A probe first**: the first pending request goes alone, so a wrong URL, key or model gives
+  one clear error at once, not one per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import orjson
+
+try:
+    import httpx2 as _http  # what openai>=3 is built on
+except ImportError:  # pragma: no cover - older SDKs use httpx
+    import httpx as _http  # type: ignore[no-redef]
+
+from ftlens.client.endpoint import Endpoint, gave_up, status_error
+from ftlens.client.retry import RetryPolicy, retry_after, retryable_status
+from ftlens.errors import BackendError, FtlensError
+from ftlens.io.response_cache import CacheWriter, ResponseCache, canonical, request_key
+
+Progress = Callable[[str, int, int], None]
+# The request goes out as ready JSON through AsyncOpenAI's own post (auth, base URL, error
+# types): its typed-params transform costs milliseconds of CPU per request and adds nothing
+# to a body that is already plain JSON. The request's cache key doubles as its idempotency
+# key (the SDK would draw a random one from os.urandom for every request).
+_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request: ``body`` is the chat-completion request (with ``model``); ``line`` is where
+    its example is in the data (for error messages). ``payload`` (the canonical JSON, which is
+    also what is sent) and ``key`` are filled in by the runner."""
+
+    body: Mapping[str, Any]
+    line: int = 0
+    key: str = ""
+    payload: bytes = b""
+
+    @property
+    def model(self) -> str:
+        return str(self.body["model"])
+
+
+@dataclass
+class RunStats:
+    requests: int = 0  # distinct requests this run needed
+    cached: int = 0  # of them, answered from the cache
+    sent: int = 0  # answered by the endpoint now
+    attempts: int = 0  # HTTP attempts, retries included
+    retries: dict[str, int] = field(default_factory=dict)  # cause -> count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"distinct": self.requests, "cached": self.cached, "sent": self.sent,
+                "attempts": self.attempts, "retries": dict(self.retries)}
+
+
+class _Retry(Exception):
+    def __init__(self, cause: str, detail: str, wait: float | None = None) -> None:
+        super().__init__(detail)
+        self.cause, self.detail, self.wait = cause, detail, wait
+
+
+class Runner:
+    def __init__(self, endpoint: Endpoint, cache: ResponseCache, *, concurrency: int = 16,
+                 policy: RetryPolicy | None = None, progress: Progress | None = None,
+                 rng: random.Random | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.endpoint, self.cache, self.concurrency = endpoint, cache, concurrency
+        self.policy, self.progress = policy or RetryPolicy(), progress
+        self.rng, self.sleep = rng or random.Random(), sleep
+        self.stats = RunStats()
+
+    def keyed(self, jobs: Sequence[Job]) -> list[Job]:
+        url = self.endpoint.public
+        out = []
+        for j in jobs:
+            payload = j.payload or canonical(j.body)
+            out.append(Job(j.body, j.line, j.key or request_key(url, j.model, payload), payload))
+        return out
+
+    async def run(self, jobs: Sequence[Job]) -> list[Any]:
+        """The response (decoded JSON) of every job, in order."""
+        jobs = self.keyed(jobs)
+        first: dict[str, Job] = {}
+        for j in jobs:
+            first.setdefault(j.key, j)  # identical requests are sent once
+        unique = list(first.values())
+        results = self.cache.get_many(j.key for j in unique)
+        pending = [j for j in unique if j.key not in results]
+        self.stats.requests, self.stats.cached = len(unique), len(unique) - len(pending)
+        if self.stats.cached:
+            self._tick("cached", self.stats.cached, self.stats.cached)
+        if pending:
+            client = self.endpoint.client()
+            writer = self.cache.writer()
+            try:
+                await self._fetch(client, writer, pending[0], results, probe=True)
+                await self._fan_out(client, writer, pending[1:], results)
+            finally:
+                try:
+                    await client.close()
+                finally:
+                    writer.close()  # flushes every response received, also on Ctrl-C
+        return [results[j.key] for j in jobs]
+
+    async def _fan_out(self, client: Any, writer: CacheWriter, jobs: Sequence[Job],
+                       results: dict[str, Any]) -> None:
+        todo: Iterator[Job] = iter(jobs)
+
+        async def worker() -> None:
+            for job in todo:  # shared iterator: each job is taken by one worker
+                await self._fetch(client, writer, job, results)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.concurrency, len(jobs))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as eg:
+            raise _first(eg) from None
+
+    async def _fetch(self, client: Any, writer: CacheWriter, job: Job,
+                     results: dict[str, Any], probe: bool = False) -> None:
+        policy = self.policy
+        for attempt in range(1, policy.max_attempts + 1):
+            self.stats.attempts += 1
+            try:
+                body = await self._attempt(client, job)
+            except _Retry as r:
+                self.stats.retries[r.cause] = self.stats.retries.get(r.cause, 0) + 1
+                limit = policy.max_attempts
+                if probe and r.cause == "connection":
+                    limit = min(limit, policy.probe_connect_attempts)
+                if attempt >= limit:
+                    raise gave_up(self.endpoint, r.cause, attempt, r.detail) from None
+                await self.sleep(policy.delay(attempt, r.wait, self.rng.random()))
+                continue
+            data = self._decode(body, job)
+            writer.put(job.key, self.endpoint.public, job.model, job.payload, body)
+            results[job.key] = data
+            self.stats.sent += 1
+            self._tick("requests", 1, self.stats.requests - self.stats.cached)
+            return
+
+    async def _attempt(self, client: Any, job: Job) -> bytes:
+        try:
+            options: Any = {"headers": _HEADERS, "idempotency_key": job.key}
+            response = await client.post("/chat/completions", content=job.payload,
+                                         options=options, cast_to=_http.Response)
+            return bytes(response.content)
+        except openai.APITimeoutError:
+            raise _Retry("timeout", "timed out") from None
+        except openai.APIConnectionError as exc:
+            raise _Retry("connection", _cause(exc)) from None
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if not retryable_status(status):
+                raise status_error(self.endpoint, status, exc, model=job.model,
+                                   line=job.line) from None
+            wait = retry_after(exc.response.headers, time.time())
+            cause = "rate_limit" if status == 429 else f"http_{status}"
+            raise _Retry(cause, f"HTTP {status}", wait) from None
+
+    def _decode(self, body: bytes, job: Job) -> Any:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            shown = self.endpoint.redact(body[:200].decode("utf-8", "replace"))
+            raise BackendError(f"{self.endpoint.public} answered the request for line "
+                               f"{job.line} with something that is not a chat completion: "
+                               f"{shown!r}", body=shown,
+                               hint="check that --base-url points at an OpenAI-compatible "
+                               "/v1 endpoint")
+        return data
+
+    def _tick(self, stage: str, advance: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(stage, advance, total)
+
+
+def _cause(exc: BaseException) -> str:
+    inner = exc.__cause__ or exc.__context__
+    text = str(inner) if inner is not None and str(inner) else str(exc)
+    return text or type(inner or exc).__name__
+
+
+def _first(eg: BaseExceptionGroup) -> BaseException:
+    """The error to report from a task group: an FtlensError if any, else the first one."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [eg]
+    while stack:
+        e = stack.pop(0)
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(e.exceptions)
+        elif not isinstance(e, asyncio.CancelledError):
+            leaves.append(e)
+    for e in leaves:
+        if isinstance(e, FtlensError):
+            return e
+    return leaves[0] if leaves else asyncio.CancelledError()

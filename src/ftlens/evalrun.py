@@ -1,0 +1,225 @@
+"""``run_eval``: ask a model (and optionally a baseline model) to answer every example of a
+chat JSONL test file, then judge the answers with the evaluation core — ``ftlens eval`` as a
+library call.
+
+Each example's prompt is every message before its final assistant message, and that message
+is the truth. Requests: temperature 0, ``max_tokens``, and ``logprobs`` with ``top_logprobs``
+for label probabilities (``top_logprobs=0`` asks for none). Answers are read by
+:mod:`ftlens.core.answers`; the predictions are written as a file ``ftlens metrics`` reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ftlens.client.endpoint import Endpoint
+from ftlens.client.retry import RetryPolicy
+from ftlens.client.runner import Job, Progress, Runner, RunStats
+from ftlens.core.answers import Answer, LabelParser, answer_findings, read_answer
+from ftlens.core.classification import ClassificationReport, classification_metrics
+from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluate
+from ftlens.core.findings import sort_findings
+from ftlens.errors import ConfigError, DataError
+from ftlens.io.chat_dataset import read_conversations
+from ftlens.io.response_cache import ResponseCache
+
+API_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "function_call")
+
+
+@dataclass(frozen=True)
+class Example:
+    line: int
+    prompt: list[dict[str, Any]]
+    truth: str
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: Path
+    model: str
+    endpoint: Endpoint
+    cache: Path
+    baseline: str | None = None
+    out: Path | None = None  # default: next to the data, named after the model
+    max_tokens: int = 16
+    top_logprobs: int = 20  # 0: no probabilities
+    concurrency: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class ModelAnswers:
+    model: str
+    answers: tuple[Answer, ...]
+    predictions: Predictions
+    path: Path  # where the predictions file was written
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    config: EvalConfig
+    labels: tuple[str, ...]
+    evaluation: Evaluation
+    candidate: ModelAnswers
+    baseline: ModelAnswers | None
+    baseline_report: ClassificationReport | None
+    stats: RunStats
+
+    def to_dict(self) -> dict[str, Any]:
+        from ftlens.core.evaluation_json import report_to_dict
+
+        c = self.config
+        out = self.evaluation.to_dict()
+        out["run"] = {
+            "data": str(c.data), "n": len(self.candidate.answers), "labels": list(self.labels),
+            "endpoint": c.endpoint.public, "model": c.model, "baseline": c.baseline,
+            "predictions": str(self.candidate.path),
+            "baseline_predictions": str(self.baseline.path) if self.baseline else None,
+            "cache": str(c.cache), "max_tokens": c.max_tokens, "top_logprobs": c.top_logprobs,
+            "requests": self.stats.to_dict(),
+        }
+        out["baseline_metrics"] = (report_to_dict(self.baseline_report)
+                                   if self.baseline_report is not None else None)
+        return out
+
+
+def read_examples(path: Path) -> list[Example]:
+    """The test examples: prompt = the messages before the final assistant message."""
+    out = []
+    for conv in read_conversations(path):
+        last = conv.messages[-1]
+        if last.get("role") != "assistant":
+            raise DataError(f"the last message is {last.get('role')!r}, not the assistant's "
+                            "answer", path=path, line=conv.line,
+                            expected="the final message to be the assistant's answer (the "
+                            "truth); the messages before it are the prompt")
+        prompt = [{k: m[k] for k in API_MESSAGE_KEYS if k in m} for m in conv.messages[:-1]]
+        out.append(Example(conv.line, prompt, str(last.get("content") or "").strip()))
+    return out
+
+
+def request_body(model: str, prompt: list[dict[str, Any]], config: EvalConfig
+                 ) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": prompt, "temperature": 0,
+                            "max_tokens": config.max_tokens}
+    if config.top_logprobs > 0:
+        body["logprobs"] = True
+        body["top_logprobs"] = config.top_logprobs
+    return body
+
+
+def default_out(data: Path, model: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
+    return data.with_name(f"{data.stem}.{slug}.predictions.jsonl")
+
+
+def _paths(config: EvalConfig) -> tuple[Path, Path | None]:
+    if config.out is None:
+        main = default_out(config.data, config.model)
+        base = default_out(config.data, config.baseline) if config.baseline else None
+    else:
+        main = config.out
+        base = (config.out.with_name(f"{config.out.stem}.baseline{config.out.suffix}")
+                if config.baseline else None)
+    if base is not None and base == main:
+        raise ConfigError("--model and --baseline are the same model",
+                          hint="compare the fine-tuned model with its base model")
+    return main, base
+
+
+def _check(config: EvalConfig) -> None:
+    if config.concurrency < 1:
+        raise ConfigError(f"--concurrency {config.concurrency} must be at least 1")
+    if config.max_tokens < 1:
+        raise ConfigError(f"--max-tokens {config.max_tokens} must be at least 1")
+    if config.top_logprobs < 0:
+        raise ConfigError(f"--top-logprobs {config.top_logprobs} must be 0 (none) or more",
+                          hint="20 is the OpenAI API's maximum")
+    if config.retry.max_attempts < 1:
+        raise ConfigError("--retries must not be negative")
+
+
+def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None = None
+             ) -> EvalRun:
+    _check(config)
+    main_path, base_path = _paths(config)
+    examples = read_examples(config.data)
+    labels = options.labels or tuple(sorted({e.truth for e in examples}))
+    try:
+        parser = LabelParser(labels)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="give distinct labels with --labels") from exc
+    unknown = sorted({e.truth for e in examples} - set(labels))
+    if unknown:
+        raise DataError(f"true labels {unknown[:5]} are not in --labels {list(labels)}",
+                        path=config.data, hint="add them to --labels or drop --labels")
+    models = [config.model] + ([config.baseline] if config.baseline else [])
+    jobs = [Job(request_body(m, e.prompt, config), e.line) for m in models for e in examples]
+    with ResponseCache(config.cache) as cache:
+        runner = Runner(config.endpoint, cache, concurrency=config.concurrency,
+                        policy=config.retry, progress=progress)
+        responses = asyncio.run(runner.run(jobs))
+    n = len(examples)
+    with_probs = config.top_logprobs > 0
+    candidate = _answers(config.model, responses[:n], examples, parser, with_probs, main_path)
+    baseline = (_answers(str(config.baseline), responses[n:], examples, parser, with_probs,
+                         base_path) if base_path is not None else None)
+    options = dataclasses.replace(options, labels=labels)
+    try:
+        ev = evaluate(candidate.predictions, options,
+                      baseline.predictions if baseline else None)
+    except ValueError as exc:
+        raise DataError(str(exc), path=config.data, hint="check --labels and --positive "
+                        "against the answers in the data") from exc
+    extra = answer_findings(candidate.answers, config.top_logprobs)
+    ev = dataclasses.replace(ev, findings=tuple(sort_findings([*ev.findings, *extra])))
+    base_report = (classification_metrics(baseline.predictions.y_true,
+                                          baseline.predictions.y_pred, labels=labels)
+                   if baseline else None)
+    return EvalRun(config, labels, ev, candidate, baseline, base_report, runner.stats)
+
+
+def _answers(model: str, responses: Sequence[Mapping[str, Any]], examples: Sequence[Example],
+             parser: LabelParser, with_probs: bool, path: Path) -> ModelAnswers:
+    answers = tuple(read_answer(r, parser, with_probs) for r in responses)
+    labels = parser.labels
+    has_probs = with_probs and any(a.probs is not None for a in answers)
+    uniform = {label: 1.0 / len(labels) for label in labels}
+    probs = (np.array([[(a.probs.probs if a.probs else uniform)[lab] for lab in labels]
+                       for a in answers]) if has_probs else None)
+    preds = Predictions(y_true=[e.truth for e in examples],
+                        y_pred=[a.label or "" for a in answers], probs=probs,
+                        prob_labels=labels if has_probs else (),
+                        ids=[str(e.line) for e in examples])
+    _write(path, examples, answers, probs, labels)
+    return ModelAnswers(model, answers, preds, path)
+
+
+def _write(path: Path, examples: Sequence[Example], answers: Sequence[Answer],
+           probs: np.ndarray | None, labels: Sequence[str]) -> None:
+    """One JSON line per example: ``id`` (its line in the data), ``label``, ``prediction``
+    (null when unparseable), ``answer`` (the raw text) and ``probs`` when there are any."""
+    lines = []
+    for i, (e, a) in enumerate(zip(examples, answers, strict=True)):
+        row: dict[str, Any] = {"id": e.line, "label": e.truth, "prediction": a.label,
+                               "answer": a.text}
+        if probs is not None:  # full precision: `ftlens metrics` on the file agrees exactly
+            row["probs"] = {lab: float(p) for lab, p in zip(labels, probs[i], strict=True)}
+        if a.probs is not None and a.probs.missing:
+            row["probs_floor"] = list(a.probs.missing)
+        lines.append(orjson.dumps(row))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\n".join(lines) + b"\n")
+    except OSError as exc:
+        raise DataError(f"cannot write the predictions: {exc.strerror or exc}", path=path,
+                        hint="pass --out PATH to a writable place") from exc
