@@ -28,35 +28,65 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             write_jsonl(folder / "valid.jsonl", [chat(t + "!", y) for t, y in TOY[:5]]))
 
 
-def test_train_follows_the_job_and_diagnoses_it(service: Service, data: tuple[Path, Path],
-                                                tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FTLENS_API_KEY", KEY)
+@pytest.fixture(scope="module")
+def trained(service: Service, data: tuple[Path, Path],
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
+    """`ftlens train --json` run once: (its JSON, the out folder, its output)."""
+    out_dir = tmp_path_factory.mktemp("train-out")
     train, valid = data
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FTLENS_API_KEY", KEY)
     result = CliRunner().invoke(cli, [
         "train", str(train), "--valid", str(valid), "--model", "tiny-random-llama",
         "--base-url", service.url, "--epochs", "2", "--batch-size", "4",
-        "--learning-rate-multiplier", "5", "--suffix", "cli", "--out", str(tmp_path),
+        "--learning-rate-multiplier", "5", "--suffix", "cli", "--out", str(out_dir),
         "--json"])
+    mp.undo()
     assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout)
+    return json.loads(result.stdout), out_dir, result.output
+
+
+def test_train_follows_the_job_and_diagnoses_it(service: Service,
+                                                trained: tuple[dict, Path, str],
+                                                tmp_path: Path) -> None:
+    out, out_dir, output = trained
     job = out["job"]
     assert job["status"] == "succeeded" and job["fine_tuned_model"].endswith(
         f":cli:{job['id'][6:14]}")
     csv_path = Path(out["results_csv"])
-    assert csv_path.parent == tmp_path and csv_path.read_text().startswith("step,train_loss,")
+    assert csv_path.parent == out_dir and csv_path.read_text().startswith("step,train_loss,")
     events = [json.loads(line) for line in Path(out["events"]).read_text().splitlines()]
     assert events[-1]["message"] == "The job has successfully completed"
     assert [e["data"]["step"] for e in events if e["type"] == "metrics"] == list(range(1, 7))
     assert out["diagnosis"]["train"]["points"] == 6
-    assert KEY not in result.output
+    assert KEY not in output
 
     followed = CliRunner().invoke(cli, ["curves", "--follow", job["id"], "--base-url",
-                                        service.url, "--out", str(tmp_path / "f"), "--json"])
+                                        service.url, "--out", str(tmp_path), "--json"],
+                                  env={"FTLENS_API_KEY": KEY})
     assert followed.exit_code == 0, followed.output
     again = json.loads(followed.stdout)
     assert again["job"]["id"] == job["id"]
     assert Path(again["results_csv"]).read_bytes() == csv_path.read_bytes()
+
+
+def test_eval_asks_the_served_tuned_and_base_models(service: Service,
+                                                    trained: tuple[dict, Path, str],
+                                                    data: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    model = trained[0]["job"]["fine_tuned_model"]
+    result = CliRunner().invoke(cli, [
+        "eval", "--model", model, "--baseline", "tiny-random-llama", "--data", str(data[0]),
+        "--base-url", service.url, "--api-key-env", "FTLENS_API_KEY", "--max-tokens", "3",
+        "--cache", str(tmp_path / "cache.sqlite"), "--out", str(tmp_path / "preds.jsonl"),
+        "--json"], env={"FTLENS_API_KEY": KEY})
+    assert result.exit_code in (0, 1), result.output
+    out = json.loads(result.stdout)
+    assert out["verdict"] in ("ready", "not_ready", "inconclusive")
+    assert out["comparison"] is not None
+    rows = [json.loads(line) for line in (tmp_path / "preds.jsonl").read_text().splitlines()]
+    assert len(rows) == len(TOY) and all(set(r["probs"]) == {"spam", "ham"} for r in rows)
+    assert KEY.encode() not in (tmp_path / "cache.sqlite").read_bytes()
 
 
 def test_train_reports_a_refused_file_clearly(service: Service, tmp_path: Path) -> None:
