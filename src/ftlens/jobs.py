@@ -22,7 +22,9 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Connection:
+    """A fine-tuning API to run jobs on (the sync SDK client)."""
+
     client: Any  # openai.OpenAI
     url: str
     embedded: bool  # a service started by this process, gone when it exits
@@ -31,7 +33,7 @@ class Endpoint:
 @contextmanager
 def connect(base_url: str | None = None, *, use_openai: bool = False,
             api_key_env: str = "OPENAI_API_KEY", embedded_ok: bool = True,
-            home: Path | None = None) -> Iterator[Endpoint]:
+            home: Path | None = None) -> Iterator[Connection]:
     """OpenAI (``use_openai``), the service at ``base_url``, or else a running local
     ``ftlens serve`` at :data:`LOCAL_URL` or, failing that, one started in this process."""
     try:
@@ -45,20 +47,20 @@ def connect(base_url: str | None = None, *, use_openai: bool = False,
         if not key:
             raise ConfigError(f"--openai needs an API key in ${api_key_env}",
                               hint=f"export {api_key_env}=sk-...")
-        yield Endpoint(openai.OpenAI(api_key=key, max_retries=3), "https://api.openai.com/v1",
+        yield Connection(openai.OpenAI(api_key=key, max_retries=3), "https://api.openai.com/v1",
                        False)
         return
     key = os.environ.get("FTLENS_API_KEY") or os.environ.get(api_key_env) or "ftlens"
     if base_url or _reachable(LOCAL_URL, key) or not embedded_ok:
         url = base_url or LOCAL_URL
-        yield Endpoint(openai.OpenAI(base_url=url, api_key=key, max_retries=3), url, False)
+        yield Connection(openai.OpenAI(base_url=url, api_key=key, max_retries=3), url, False)
         return
     from ftlens.server.embedded import embedded_service
     from ftlens.train.models import ftlens_home
 
     with ExitStack() as stack:
         url = stack.enter_context(embedded_service(home or ftlens_home()))
-        yield Endpoint(openai.OpenAI(base_url=url, api_key="ftlens", max_retries=3), url, True)
+        yield Connection(openai.OpenAI(base_url=url, api_key="ftlens", max_retries=3), url, True)
 
 
 def _reachable(url: str, key: str) -> bool:
@@ -87,7 +89,7 @@ def api_call(what: str, fn: Callable[[], Any]) -> Any:
                            hint="start `ftlens serve` or check --base-url") from None
 
 
-def upload(endpoint: Endpoint, path: str | Path) -> str:
+def upload(endpoint: Connection, path: str | Path) -> str:
     p = Path(path)
     if not p.is_file():
         raise DataError("no such file", path=p, hint="check the path")
@@ -97,7 +99,7 @@ def upload(endpoint: Endpoint, path: str | Path) -> str:
     return str(created.id)
 
 
-def create_job(endpoint: Endpoint, *, model: str, training_file: str,
+def create_job(endpoint: Connection, *, model: str, training_file: str,
                validation_file: str | None, hyperparameters: dict[str, Any],
                suffix: str | None = None, seed: int | None = None) -> Any:
     args: dict[str, Any] = {"model": model, "training_file": training_file,
@@ -111,7 +113,7 @@ def create_job(endpoint: Endpoint, *, model: str, training_file: str,
                     lambda: endpoint.client.fine_tuning.jobs.create(**args))
 
 
-def follow(endpoint: Endpoint, job_id: str, on_event: Callable[[Any], None],
+def follow(endpoint: Connection, job_id: str, on_event: Callable[[Any], None],
            poll_s: float = 1.0) -> Any:
     """Call ``on_event`` with every event of the job, oldest first, until the job ends;
     returns the final job."""
@@ -138,7 +140,7 @@ def _new_events(jobs: Any, job_id: str, seen: set[str]) -> list[Any]:
     return fresh[::-1]
 
 
-def save_results(endpoint: Endpoint, job: Any, out_dir: Path) -> tuple[Path | None, Path]:
+def save_results(endpoint: Connection, job: Any, out_dir: Path) -> tuple[Path | None, Path]:
     """Write the job's result CSV (decoded from base64) and all its events as JSONL."""
     out_dir.mkdir(parents=True, exist_ok=True)
     events = list(api_call("reading the job's events", lambda: list(

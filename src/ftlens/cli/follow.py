@@ -15,7 +15,7 @@ from ftlens import jobs
 from ftlens.cli import render
 
 
-def follow_job(endpoint: jobs.Endpoint, job_id: str, console: Console,
+def follow_job(endpoint: jobs.Connection, job_id: str, console: Console,
                *, quiet: bool = False) -> Any:
     """Follow until the job ends (or the user detaches with Ctrl-C); returns the job."""
     bar = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -52,7 +52,7 @@ def follow_job(endpoint: jobs.Endpoint, job_id: str, console: Console,
                 raise SystemExit(130) from None
 
 
-def _ask_cancel(endpoint: jobs.Endpoint, job_id: str) -> bool:
+def _ask_cancel(endpoint: jobs.Connection, job_id: str) -> bool:
     try:
         cancel = click.confirm(f"\nCancel fine-tuning job {job_id}?", default=False,
                                err=True)
@@ -64,7 +64,7 @@ def _ask_cancel(endpoint: jobs.Endpoint, job_id: str) -> bool:
     return cancel
 
 
-def finish(ctx: click.Context, endpoint: jobs.Endpoint, job: Any, out_dir: Path,
+def finish(ctx: click.Context, endpoint: jobs.Connection, job: Any, out_dir: Path,
            as_json: bool, fail_on: str | None) -> None:
     """Save the results, diagnose the curves, say what happened; exit 1 if the job failed."""
     from ftlens.core.curves import diagnose
