@@ -10,6 +10,7 @@ from ftlens import __version__
 from ftlens.cli.audit import audit
 from ftlens.cli.curves import curves
 from ftlens.cli.metrics import metrics
+from ftlens.cli.report import report
 from ftlens.cli.train import serve, train
 from ftlens.errors import FtlensError
 
@@ -28,6 +29,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       ftlens audit train.jsonl --json --fail-on error
       ftlens metrics predictions.jsonl --positive spam --require "recall(spam)>=0.9"
       ftlens curves step_metrics.csv --plot loss.svg
+      ftlens report runs/spam --out runs/spam/report.html
       ftlens serve --port 8000
       ftlens train examples/spam/train.jsonl --model smollm2-135m-instruct --epochs 2
     """
@@ -37,6 +39,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(audit)
 cli.add_command(metrics)
 cli.add_command(curves)
+cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(train)
 
