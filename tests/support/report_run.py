@@ -68,6 +68,7 @@ def overfit_results_csv(path: Path, seed: int = 3, n_steps: int = 160) -> Path:
                           strict=True):
         v = valid.get(step)
         lines.append(f"{step},{loss:.5f},,{'' if v is None or math.isnan(v) else f'{v:.5f}'},")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -83,8 +84,8 @@ def spam_run(run_dir: Path, work: Path, *, n: int = 120) -> dict[str, Path]:
     spam = ROOT / "examples" / "spam"
     files = {s: spam / f"{s}.jsonl" for s in ("train", "valid", "test")}
     dump(run_dir / "audit.json", cli_json(
-        "audit", str(files["train"].relative_to(ROOT)), "--valid",
-        str(files["valid"].relative_to(ROOT)), "--test", str(files["test"].relative_to(ROOT))))
+        "audit", str(files["train"]), "--valid", str(files["valid"]), "--test",
+        str(files["test"])))
     results = overfit_results_csv(work / "results.csv")
     dump(run_dir / "curves.json", cli_json("curves", str(results)))
     tuned = write_jsonl(work / "tuned.jsonl", prediction_rows(0, n, 0.45))
