@@ -6,8 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
-from tests.support.report_run import overfit_results_csv
+from tests.support.report_run import (
+    cli_json,
+    dump,
+    overfit_results_csv,
+    prediction_rows,
+    write_jsonl,
+)
 
 from ftlens.errors import DataError
 from ftlens.report.model import worst_verdict
@@ -166,3 +173,35 @@ def test_odd_finding_details_do_not_break_the_page(fixture_run: Path) -> None:
     written = write_report(fixture_run)
     assert "No repeated inputs" in written.html.read_text()
     assert written.summary["key_numbers"]["audit"]["leaked_inputs"] == 0
+
+
+def eval_only(tmp_path: Path, rows: list[dict[str, object]], *args: str) -> Path:
+    run = tmp_path / "run"
+    preds = write_jsonl(tmp_path / "preds.jsonl", rows)
+    dump(run / "eval.json", cli_json("metrics", str(preds), *args))
+    return run
+
+
+def test_eval_without_scores_has_no_tradeoff_or_comparison(tmp_path: Path) -> None:
+    rows = [{"label": r["label"], "prediction": r["prediction"]}
+            for r in prediction_rows(0, 60, 0.45)]
+    html = write_report(eval_only(tmp_path, rows)).html.read_text()
+    assert '<section id="eval">' in html and 'id="confusion"' in html
+    assert 'id="tradeoff"' not in html and 'id="comparison"' not in html
+    assert "application/json" not in html
+
+
+def test_multiclass_slider_is_one_against_the_rest(tmp_path: Path) -> None:
+    labels = ("billing", "tech", "sales")
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(60):
+        probs = rng.dirichlet([1.0, 1.0, 1.0])
+        probs[i % 3] += 0.6
+        probs /= probs.sum()
+        rows.append({"label": labels[i % 3], "prediction": labels[int(np.argmax(probs))],
+                     "probs": dict(zip(labels, np.round(probs, 4).tolist(), strict=True))})
+    written = write_report(eval_only(tmp_path, rows, "--positive", "tech"))
+    html = written.html.read_text()
+    assert 'id="tradeoff"' in html and "<th>not tech</th>" in html
+    assert written.summary["key_numbers"]["eval"]["threshold"]["positive"] == "tech"

@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tests.support.report_run import ATTR, SCRIPT
 
 from ftlens.report.render import write_report
-from tests.support.report_run import ATTR, SCRIPT
 
 DATA_BLOCK = re.compile(
     r'<script type="application/json" id="ftlens-slider-data">(.*?)</script>', re.S)
