@@ -28,17 +28,29 @@ SECTIONS = ("verdict", "audit", "curves", "eval", "tradeoff", "comparison", "pro
 COUNTS = ("tp", "fp", "fn", "tn")
 
 
+def missing() -> str | None:
+    """Why the browser test cannot run here, with how to fix it; None when it can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return ("the HTML report's browser test needs the Python package playwright: "
+                "pip install playwright (it is in ftlens' dev extra); do not run "
+                "`playwright install`, the test uses Debian's chromium")
+    if not CHROMIUM.is_file():
+        return (f"the HTML report's browser test needs Debian's chromium at {CHROMIUM}: "
+                "apt-get install -y chromium")
+    return None
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the HTML report's browser test needs the Python package playwright: "
-                    "pip install playwright (it is in ftlens' dev extra); do not run "
-                    "`playwright install`, the test uses Debian's chromium", pytrace=False)
-    if not CHROMIUM.is_file():
-        pytest.fail(f"the HTML report's browser test needs Debian's chromium at {CHROMIUM}: "
-                    "apt-get install -y chromium", pytrace=False)
+    """A headless chromium, or the reason there is none (each test then fails with it)."""
+    why = missing()
+    if why is not None:
+        yield why
+        return
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
@@ -54,6 +66,8 @@ class Opened:
 
 
 def open_report(browser: Any, html: Path) -> Opened:
+    if isinstance(browser, str):  # no browser here: fail (never skip), saying how to fix it
+        pytest.fail(browser, pytrace=False)
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     opened = Opened(page)
     page.on("console", lambda m: opened.problems.append(m.text) if m.type == "error" else None)
