@@ -11,6 +11,7 @@ from ftlens.cli.audit import audit
 from ftlens.cli.curves import curves
 from ftlens.cli.eval import eval_command
 from ftlens.cli.metrics import metrics
+from ftlens.cli.report import report
 from ftlens.cli.train import serve, train
 from ftlens.errors import FtlensError
 
@@ -29,6 +30,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       ftlens audit train.jsonl --json --fail-on error
       ftlens metrics predictions.jsonl --positive spam --require "recall(spam)>=0.9"
       ftlens curves step_metrics.csv --plot loss.svg
+      ftlens report runs/spam --out runs/spam/report.html
       ftlens serve --port 8000
       ftlens train examples/spam/train.jsonl --model smollm2-135m-instruct --epochs 2
       ftlens eval --model ft:smollm2-135m-instruct:ftlens::abc12345 \
@@ -40,6 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(audit)
 cli.add_command(metrics)
 cli.add_command(curves)
+cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(train)
 cli.add_command(eval_command)
