@@ -4,15 +4,17 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench
+.PHONY: setup browser demo test lint bench
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
-	$(BIN)/ftlens audit examples/spam/train.jsonl --valid examples/spam/valid.jsonl \
-		--test examples/spam/test.jsonl
+browser:
+	@bash scripts/ensure-chromium.sh
 
-test: setup lint
+demo: setup
+	$(BIN)/ftlens demo --out ftlens-demo
+
+test: setup lint browser
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -21,3 +23,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/curves.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/eval_throughput.py

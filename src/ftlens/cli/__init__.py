@@ -9,6 +9,7 @@ import click
 from ftlens import __version__
 from ftlens.cli.audit import audit
 from ftlens.cli.curves import curves
+from ftlens.cli.demo import demo
 from ftlens.cli.eval import eval_command
 from ftlens.cli.metrics import metrics
 from ftlens.cli.report import report
@@ -25,6 +26,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Examples:
+      ftlens demo            # the whole loop on the bundled spam data, offline
       ftlens audit examples/spam/train.jsonl --valid examples/spam/valid.jsonl \\
           --test examples/spam/test.jsonl
       ftlens audit train.jsonl --json --fail-on error
@@ -39,6 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+cli.add_command(demo)
 cli.add_command(audit)
 cli.add_command(metrics)
 cli.add_command(curves)

