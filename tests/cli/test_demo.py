@@ -63,6 +63,6 @@ def test_the_plan_says_how_long(tmp_path: Path) -> None:
     data = _data(tmp_path / "d")
     write_jsonl(data / "train.jsonl", [chat(t, y) for t, y in TOY * 12])  # 144 examples
     quick, full = demo.plan(data, quick=True), demo.plan(data, quick=False)
-    assert (quick.n_train, full.n_train) == (100, 144) and quick.n_test == full.n_test == 12
+    assert (quick.n_train, full.n_train) == (80, 144) and quick.n_test == full.n_test == 12
     assert full.estimate_s > quick.estimate_s > 0
     assert "minute" in full.describe()

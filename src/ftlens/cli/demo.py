@@ -16,7 +16,7 @@ from ftlens.cli import render
               default="ftlens-demo", show_default=True,
               help="Where the run, its data and the report go.")
 @click.option("--quick", is_flag=True,
-              help="A smaller run (100 training examples, 60 test questions).")
+              help="A smaller run (80 training examples, 40 test questions).")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="A folder with train.jsonl, valid.jsonl and test.jsonl. Default: the "
               "bundled examples/spam.")
