@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlens.errors import BackendError, ConfigError, DataError, MissingDependencyError
+from ftlens.errors import BackendError, ConfigError, MissingDependencyError
 
 LOCAL_URL = "http://127.0.0.1:8000/v1"
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -90,9 +90,9 @@ def api_call(what: str, fn: Callable[[], Any]) -> Any:
 
 
 def upload(endpoint: Connection, path: str | Path) -> str:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError("no such file", path=p, hint="check the path")
+    from ftlens.io.chat_jsonl import open_checked
+
+    p = open_checked(path)
     with p.open("rb") as f:
         created = api_call(f"uploading {p}", lambda: endpoint.client.files.create(
             file=(p.name, f), purpose="fine-tune"))

@@ -110,6 +110,15 @@ def test_train_with_an_unreachable_endpoint_fails_cleanly(data: tuple[Path, Path
     assert "Traceback" not in proc.stderr
 
 
+def test_bad_arguments_fail_before_any_service_starts(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(cli, ["train", str(tmp_path / "nope.jsonl"), "--model",
+                                       "tiny-random-llama"])
+    assert "no such file" in str(missing.exception)
+    assert not (tmp_path / "ftlens.db").exists() and "uploading" not in missing.output
+    port = CliRunner().invoke(cli, ["serve", "--port", "99999"])
+    assert port.exit_code == 2 and "1<=x<=65535" in port.output
+
+
 def test_curves_needs_a_file_or_a_job() -> None:
     assert CliRunner().invoke(cli, ["curves"]).exit_code == 2
 

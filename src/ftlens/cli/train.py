@@ -13,7 +13,7 @@ from ftlens.cli import render
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind. Anything but loopback should come with --api-key.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--api-key", envvar="FTLENS_API_KEY",
               help="Require 'Authorization: Bearer KEY' on every request (or $FTLENS_API_KEY).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path),
@@ -117,6 +117,11 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
              "batch_size": _auto_or(batch_size, int, "--batch-size"),
              "learning_rate_multiplier": _auto_or(lr_multiplier, float,
                                                   "--learning-rate-multiplier")}
+    from ftlens.io.chat_jsonl import open_checked
+
+    for path in (train_file, valid_file):
+        if path is not None:
+            open_checked(path)  # before any service is reached or started
     err = render.stderr()
     with jobs.connect(base_url, use_openai=use_openai) as endpoint:
         where = "an embedded ftlens service" if endpoint.embedded else endpoint.url
