@@ -109,17 +109,14 @@ def test_final_model_and_last_checkpoint_reload_to_the_same_logits(
 
 def test_cancel_stops_within_one_step(toy_files: tuple[Path, Path], tmp_path: Path) -> None:
     train_file, _ = toy_files
-    seen: list[int] = []
-
-    def on_event(event: Event) -> None:
-        if event.type == "metrics" and event.data:
-            seen.append(int(event.data["step"]))
-
+    events: list[Event] = []
     config = TrainConfig(model="tiny-random-llama", training_file=str(train_file),
                          out_dir=str(tmp_path), hyperparameters=Hyperparameters(
                              n_epochs=3, batch_size=2))
-    result = train(config, callbacks=[on_event], should_stop=lambda: len(seen) >= 3)
-    assert result.status == "cancelled" and result.steps == 3 and seen == [1, 2, 3]
+    result = train(config, callbacks=[events.append],
+                   should_stop=lambda: len(_metrics(events)) >= 3)
+    assert result.status == "cancelled" and result.steps == 3
+    assert [m["step"] for m in _metrics(events)] == [1, 2, 3]
     assert result.model_dir is None and not (tmp_path / "model").exists()
     lines = (tmp_path / "results.csv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 + 3  # what it logged is kept
@@ -173,14 +170,9 @@ def test_pause_then_resume_matches_an_uninterrupted_run(toy_files: tuple[Path, P
                            resume_from=None if resume is None else str(resume))
 
     straight = train(config(tmp_path / "straight"))
-    steps: list[int] = []
-
-    def count(event: Event) -> None:
-        if event.type == "metrics" and event.data:
-            steps.append(int(event.data["step"]))
-
-    paused = train(config(tmp_path / "paused"), callbacks=[count],
-                   should_stop=lambda: "pause" if len(steps) >= 5 else None)
+    events: list[Event] = []
+    paused = train(config(tmp_path / "paused"), callbacks=[events.append],
+                   should_stop=lambda: "pause" if len(_metrics(events)) >= 5 else None)
     assert paused.status == "paused" and paused.steps == 5
     checkpoint = tmp_path / "paused" / "checkpoints" / "step-5"
     assert (checkpoint / "optimizer.pt").exists()

@@ -19,16 +19,12 @@ from ftlens.train.scoring import score_labels
 def test_smollm2_lora_steps_lower_a_finite_loss(toy_files: tuple[Path, Path],
                                                 tmp_path: Path) -> None:
     train_file, _ = toy_files
-    losses: list[float] = []
-
-    def on_event(event: Event) -> None:
-        if event.type == "metrics" and event.data:
-            losses.append(float(event.data["train_loss"]))
-
+    events: list[Event] = []
     config = TrainConfig(model="smollm2-135m-instruct", training_file=str(train_file),
                          out_dir=str(tmp_path), hyperparameters=Hyperparameters(
                              n_epochs=2, batch_size=4), seed=0)
-    result = train(config, callbacks=[on_event])
+    result = train(config, callbacks=[events.append])
+    losses = [float(e.data["train_loss"]) for e in events if e.type == "metrics" and e.data]
     assert result.status == "succeeded" and len(losses) == 6
     assert all(math.isfinite(v) for v in losses)
     assert sum(losses[-2:]) / 2 < 0.5 * losses[0], losses
