@@ -13,13 +13,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from tests.support import cli_run
 from tests.support.fake_openai import FakeOpenAI
 
-from ftlens.cli import cli, main
+from ftlens.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 80
@@ -57,23 +57,7 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "xdg" / "ftlens" / "responses.sqlite"
 
 
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["eval", *args])
-
-
-def as_json(*args: str) -> dict[str, Any]:
-    result = invoke(*args, "--json")
-    assert result.exit_code == 0, (result.output, result.exception)
-    return json.loads(result.stdout)
-
-
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(["eval", *args]) or 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return int(code), out.out, out.err
+invoke, as_json, run_main = cli_run.helpers("eval")
 
 
 def env(**extra: str) -> dict[str, str]:

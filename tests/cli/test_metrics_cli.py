@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from sklearn import metrics as skm
+from tests.support import cli_run
 
-from ftlens.cli import cli, main
+from ftlens.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 120
@@ -44,24 +45,7 @@ def preds(tmp_path: Path) -> Path:
     return _write(tmp_path / "preds.jsonl", _rows())
 
 
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["metrics", *args])
-
-
-def as_json(*args: str) -> dict[str, Any]:
-    result = invoke(*args, "--json")
-    assert result.exit_code == 0, (result.output, result.exception)
-    return json.loads(result.stdout)
-
-
-def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """The console-script entry point, which turns FtlensError into exit 2."""
-    try:
-        code = main(["metrics", *args]) or 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return int(code), out.out, out.err
+invoke, as_json, run_main = cli_run.helpers("metrics")
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess[str]:
