@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ftlens.errors import BackendError
 
@@ -20,14 +21,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def embedded_service(home: Path, *, workers: int = 1, api_key: str | None = None,
-                     start_timeout: float = 60) -> Iterator[str]:
-    """Yields the base URL (``http://127.0.0.1:PORT/v1``); stops the service on exit."""
+def embedded_service(home: Path, *, start_timeout: float = 60, **options: Any
+                     ) -> Iterator[str]:
+    """Yields the base URL (``http://127.0.0.1:PORT/v1``); stops the service on exit.
+    ``options`` go to :func:`ftlens.server.app.create_app` (workers, api_key, ...)."""
     import uvicorn
 
     from ftlens.server.app import create_app
 
-    app = create_app(home, api_key=api_key, workers=workers)
+    app = create_app(home, **options)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
