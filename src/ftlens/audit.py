@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ftlens.core.audit import AuditOptions, AuditReport, run_audit
+from ftlens.core.dedup import NearSearch, held_out_first
 from ftlens.core.models import DEFAULT_MODEL, model_spec
 from ftlens.core.scan import ScanOptions
 from ftlens.errors import ConfigError
@@ -43,13 +44,15 @@ def audit_files(
     ) for split in paths}
     total_bytes = sum(p.stat().st_size for p in paths.values())
     tick = (lambda n: progress("read", n, total_bytes)) if progress else None
-    scans = scan_files({s: (p, options[s]) for s, p in paths.items()}, tok.used, tick, workers)
+    # The near-duplicate search runs in this process while the workers read.
+    near = NearSearch(near_threshold)
+    scans = scan_files({s: (paths[s], options[s]) for s in held_out_first(paths)}, tok.used,
+                       tick, workers, on_scan=lambda scan: near.add(
+                           scan.split, scan.near, scan.near_signatures))
     audit_options = AuditOptions(
         model=spec, tokenizer=tok.description, tokenizer_exact=tok.exact, epochs=epochs,
         price_per_1m=price_per_1m, near_threshold=near_threshold)
-    searched = sum(len(s.near) for s in scans.values())
-    near_tick = (lambda n: progress("near", n, searched)) if progress else None
-    return run_audit(scans, audit_options, near_tick)
+    return run_audit(scans, audit_options, near=near)
 
 
 def _check_options(epochs: int | None, price: float | None, threshold: float) -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftlens.core.dedup import NearPair, near_duplicate_pairs, same_input_groups
+from ftlens.core.dedup import NearPair, NearSearch, near_duplicate_pairs, same_input_groups
 from ftlens.core.minhash import signatures
 from ftlens.core.text import (
     fingerprint,
@@ -176,21 +176,18 @@ def test_planted_paraphrase_has_the_documented_jaccard() -> None:
 Items = list[tuple[int, str]]
 
 
-def near_pairs(queries: dict[str, Items], held_out: dict[str, Items], **kw: Any
-               ) -> list[NearPair]:
+def near_pairs(items: dict[str, Items], **kw: Any) -> list[NearPair]:
     """``near_duplicate_pairs`` with the MinHash signatures computed as the scanner does."""
-    def pack(d: dict[str, Items]) -> dict[str, tuple[Items, np.ndarray]]:
-        return {s: (items, signatures([normalized_bytes(t) for _, t in items]))
-                for s, items in d.items()}
+    return near_duplicate_pairs({s: pack(its) for s, its in items.items()}, **kw)
 
-    return near_duplicate_pairs(pack(queries), pack(held_out), **kw)
+
+def pack(items: Items) -> tuple[Items, np.ndarray]:
+    return items, signatures([normalized_bytes(t) for _, t in items])
 
 
 def test_near_duplicate_pairs_finds_planted_pair_only() -> None:
-    pairs = near_pairs(
-        {"train": [*UNRELATED_TRAIN, (12, TRAIN_12)]},
-        {"test": [*UNRELATED_TEST, (8, TEST_8)]},
-    )
+    pairs = near_pairs({"train": [*UNRELATED_TRAIN, (12, TRAIN_12)],
+                        "test": [*UNRELATED_TEST, (8, TEST_8)]})
     assert len(pairs) == 1
     assert pairs[0].a == ("train", 12) and pairs[0].b == ("test", 8)
     assert pairs[0].similarity == pytest.approx(63 / 73)
@@ -198,39 +195,60 @@ def test_near_duplicate_pairs_finds_planted_pair_only() -> None:
 
 
 def test_near_duplicate_pairs_threshold_above_similarity() -> None:
-    pairs = near_pairs({"train": [(12, TRAIN_12)]}, {"test": [(8, TEST_8)]}, threshold=0.9)
+    pairs = near_pairs({"train": [(12, TRAIN_12)], "test": [(8, TEST_8)]}, threshold=0.9)
     assert pairs == []
 
 
 def test_near_duplicate_pairs_respects_skip() -> None:
     both = {("train", 12), ("test", 8)}
-    assert near_pairs({"train": [(12, TRAIN_12)]}, {"test": [(8, TEST_8)]}, skip=both) == []
+    items = {"train": [(12, TRAIN_12)], "test": [(8, TEST_8)]}
+    assert near_pairs(items, skip=both) == []
     # skipping only one side (an exact leak with some other example) still reports the pair
-    one = near_pairs({"train": [(12, TRAIN_12)]}, {"test": [(8, TEST_8)]},
-                     skip={("train", 12), ("test", 99)})
+    one = near_pairs(items, skip={("train", 12), ("test", 99)})
     assert [(p.a, p.b) for p in one] == [(("train", 12), ("test", 8))]
 
 
 def test_near_duplicate_pairs_never_pairs_a_split_with_itself() -> None:
-    pairs = near_pairs({"valid": [(1, TRAIN_12)]},
-                       {"valid": [(1, TRAIN_12)], "test": [(2, TEST_8)]})
-    assert [(p.a, p.b) for p in pairs] == [(("valid", 1), ("test", 2))]
+    pairs = near_pairs({"valid": [(1, TRAIN_12), (3, TRAIN_12)], "test": [(2, TEST_8)]})
+    assert [(p.a, p.b) for p in pairs] == [(("valid", 1), ("test", 2)), (("valid", 3), ("test", 2))]
 
 
-def test_near_duplicate_pairs_sorted_most_similar_first_and_progress() -> None:
-    ticks: list[int] = []
+def test_near_duplicate_pairs_every_pair_of_splits_earlier_split_first() -> None:
+    pairs = near_pairs({"train": [(1, TRAIN_12)], "valid": [(2, TEST_8)], "test": [(3, TEST_8)]})
+    assert sorted((p.a, p.b) for p in pairs) == [
+        (("train", 1), ("test", 3)), (("train", 1), ("valid", 2)), (("valid", 2), ("test", 3))]
+
+
+def test_near_duplicate_pairs_sorted_most_similar_first() -> None:
     exact_copy = (20, TEST_8.upper())
-    pairs = near_pairs({"train": [(12, TRAIN_12), exact_copy]}, {"test": [(8, TEST_8)]},
-                       progress=ticks.append)
+    pairs = near_pairs({"train": [(12, TRAIN_12), exact_copy], "test": [(8, TEST_8)]})
     assert [p.a for p in pairs] == [("train", 20), ("train", 12)]
     assert pairs[0].similarity == 1.0
-    assert sum(ticks) == 3  # 1 held-out + 2 queries
 
 
 def test_near_duplicate_pairs_empty_inputs() -> None:
-    assert near_pairs({}, {}) == []
-    assert near_pairs({"train": []}, {"test": [(1, "x")]}) == []
-    assert near_pairs({"train": [(1, "x")]}, {"test": []}) == []
+    assert near_pairs({}) == []
+    assert near_pairs({"train": [], "test": [(1, "x")]}) == []
+    assert near_pairs({"train": [(1, "x")], "test": []}) == []
+
+
+def test_near_search_fed_in_parts_finds_the_same_pairs() -> None:
+    train = [*UNRELATED_TRAIN, (12, TRAIN_12), (20, TEST_8.upper())]
+    test = [*UNRELATED_TEST, (8, TEST_8)]
+    search = NearSearch()
+    for part in (test[:2], test[2:]):
+        search.add("test", *pack(part))
+    for part in (train[:1], train[1:]):
+        search.add("train", *pack(part))
+    assert search.pairs() == near_pairs({"train": train, "test": test})
+    assert len(search.pairs()) == 2
+
+
+def test_near_search_needs_held_out_splits_first() -> None:
+    search = NearSearch()
+    search.add("train", *pack([(1, TRAIN_12)]))
+    with pytest.raises(ValueError, match="held-out splits before train"):
+        search.add("test", *pack([(8, TEST_8)]))
 
 
 WORDS = ["apple", "river", "stone", "cloud", "paper", "seven", "orange", "window", "garden",
@@ -261,7 +279,7 @@ def test_near_duplicate_recall_and_precision_on_random_texts() -> None:
     truth = {pair for pair, sim in sims.items() if sim >= 0.8}
     high = {pair for pair in truth if sims[pair] >= 0.9}
     assert len(truth) >= 200 and len(high) >= 50
-    pairs = near_pairs({"train": queries}, {"test": held})
+    pairs = near_pairs({"train": queries, "test": held})
     found = {(p.a[1], p.b[1]) for p in pairs}
     for p in pairs:  # every reported pair is confirmed with its exact similarity
         assert p.similarity >= 0.8

@@ -100,8 +100,8 @@ def progress_bar(console: Console, enabled: bool = True, counts: bool = False
         disable=not (enabled and console.is_terminal),
     )
     tasks: dict[str, TaskID] = {}
-    names = {"read": "reading and checking", "near": "near-duplicate search",
-             "cached": "from the cache", "requests": "asking the model"}
+    names = {"read": "reading and checking", "cached": "from the cache",
+             "requests": "asking the model"}
 
     def update(stage: str, advance: int, total: int) -> None:
         if stage not in tasks:

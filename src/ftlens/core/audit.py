@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ftlens.core import audit_findings as af
-from ftlens.core.dedup import ExactResult, NearPair, near_duplicate_pairs, same_input_groups
+from ftlens.core.dedup import (
+    SPLIT_ORDER,
+    ExactResult,
+    NearPair,
+    NearSearch,
+    near_duplicate_pairs,
+    same_input_groups,
+)
 from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
 from ftlens.core.labels import LabelReport, label_report
 from ftlens.core.models import ModelSpec
 from ftlens.core.scan import SplitScan
 from ftlens.core.tokens import TokenStats, default_epochs, token_stats
-
-SPLIT_ORDER = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,13 @@ class AuditReport:
 
 
 def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,
-              progress: Callable[[int], None] | None = None) -> AuditReport:
-    """Analyse finished scans. ``scans`` holds ``train`` and optionally ``valid`` and ``test``."""
+              near: NearSearch | None = None) -> AuditReport:
+    """Analyse finished scans. ``scans`` holds ``train`` and optionally ``valid`` and ``test``.
+    ``near``: a search already fed every split's near-duplicate candidates (while reading);
+    otherwise it runs here."""
     splits = {s: scans[s] for s in SPLIT_ORDER if s in scans}
+    for scan in splits.values():
+        scan.finish()
     train = splits["train"]
     tokens = {s: _token_stats(scan, options.model.context_limit) for s, scan in splits.items()}
     cost = _cost(train.n_examples, tokens["train"], options)
@@ -74,28 +83,27 @@ def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,
         {s: _labels_per_example(scan) for s, scan in splits.items()},
     )
     leaked = {p for g in exact.leaks() for p in g.places}
-    for scan in splits.values():
-        scan.finish()
-    near = near_duplicate_pairs(
-        {s: (splits[s].near, splits[s].near_signatures) for s in ("train", "valid")
-         if s in splits},
-        {s: (splits[s].near, splits[s].near_signatures) for s in ("valid", "test")
-         if s in splits},
-        threshold=options.near_threshold, skip=leaked, progress=progress,
-    ) if len(splits) > 1 else []
+    if len(splits) < 2:
+        pairs = []
+    elif near is not None:
+        pairs = near.pairs(skip=leaked)
+    else:
+        pairs = near_duplicate_pairs(
+            {s: (scan.near, scan.near_signatures) for s, scan in splits.items()},
+            threshold=options.near_threshold, skip=leaked)
     findings = [
         *af.format_findings(splits),
         *af.token_findings(tokens, cost, options),
         *af.label_findings(labels),
         *af.duplicate_findings(splits, exact),
-        *af.near_findings(near, splits, options),
+        *af.near_findings(pairs, splits, options),
     ]
     if "valid" not in splits:
         findings.append(af.no_validation())
     return AuditReport(
         splits=splits, tokens=tokens, cost=cost, labels=labels, exact=exact,
-        near=tuple(near), findings=tuple(sort_findings(findings)), options=options,
-        removable=_removable(splits, exact, near),
+        near=tuple(pairs), findings=tuple(sort_findings(findings)), options=options,
+        removable=_removable(splits, exact, pairs),
     )
 
 

@@ -3,12 +3,13 @@ leakage across splits (MinHash LSH from datasketch, confirmed by exact Jaccard).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ftlens.core.minhash import NUM_PERM, Signature
+from ftlens.core.minhash import Signature
 from ftlens.core.text import jaccard, shingles
 
 Place = tuple[str, int]  # (split, line)
@@ -82,41 +83,76 @@ class NearPair:
 
 
 NearItems = tuple[Sequence[tuple[int, str]], np.ndarray]  # (line, text) pairs, signatures
+SPLIT_ORDER = ("train", "valid", "test")
 
 
-def near_duplicate_pairs(
-    queries: Mapping[str, NearItems], held_out: Mapping[str, NearItems], *,
-    threshold: float = 0.8, skip: set[Place] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[NearPair]:
-    """Pairs (query example, held-out example) from different splits whose normalised texts
-    have Jaccard similarity of 5-byte shingles >= ``threshold``. Items come with their MinHash
-    signatures (:func:`ftlens.core.minhash.signatures`); datasketch's LSH, run a little below
-    the threshold for recall, proposes candidates and every candidate is confirmed exactly.
-    Pairs where both sides are in ``skip`` (already reported as exact leakage) are left out."""
-    from datasketch import MinHashLSH  # imported here: it costs half a second at startup
+class NearSearch:
+    """Near-duplicate pairs across splits: examples from different splits whose normalised
+    texts have Jaccard similarity of 5-byte shingles >= ``threshold``.
 
-    skip = skip or set()
-    num_perm = next((sigs.shape[1] for _, sigs in held_out.values()), NUM_PERM)
-    # Candidates are confirmed exactly, so the LSH is tuned against misses, not false alarms.
-    lsh = MinHashLSH(threshold=max(0.05, threshold - 0.1), num_perm=num_perm,
-                     weights=(0.2, 0.8))
-    index_texts: dict[Place, str] = {}
-    for split, (items, sigs) in held_out.items():
+    Splits are fed as they arrive (e.g. chunk by chunk while later chunks are still being read),
+    with their MinHash signatures (:func:`ftlens.core.minhash.signatures`). Held-out examples
+    (valid, test) are indexed; every example is looked up among the indexed examples of the
+    other splits, so the held-out splits must come before train. datasketch's LSH, run a little
+    below the threshold for recall, proposes candidates and every candidate is confirmed
+    exactly."""
+
+    def __init__(self, threshold: float = 0.8) -> None:
+        self.threshold = threshold
+        self._lsh: Any = None
+        self._texts: dict[Place, str] = {}  # of the indexed examples
+        self._found: list[NearPair] = []
+        self._train_seen = False
+
+    def add(self, split: str, items: Sequence[tuple[int, str]], sigs: np.ndarray) -> None:
+        held_out = split != "train"
+        if held_out and self._train_seen:
+            raise ValueError("add the held-out splits before train")
+        self._train_seen |= not held_out
+        if not len(items) or (not held_out and self._lsh is None):
+            return  # nothing to add, or nothing to look up
+        lsh = self._index(sigs.shape[1])
         for (line, text), row in zip(items, sigs, strict=True):
-            index_texts[(split, line)] = text
-            lsh.insert((split, line), Signature(row), check_duplication=False)
-        if progress:
-            progress(len(items))
-    pairs = []
-    for split, (items, sigs) in queries.items():
-        for (line, text), row in zip(items, sigs, strict=True):
-            for other in lsh.query(Signature(row)):
-                if other[0] == split or ((split, line) in skip and other in skip):
-                    continue
-                sim = jaccard(shingles(text), shingles(index_texts[other]))
-                if sim >= threshold:
-                    pairs.append(NearPair((split, line), other, sim))
-        if progress:
-            progress(len(items))
-    return sorted(pairs, key=lambda p: (-p.similarity, p.a, p.b))
+            place, sig = (split, line), Signature(row)
+            for other in lsh.query(sig):
+                if other[0] != split:
+                    self._confirm(place, text, other)
+            if held_out:
+                lsh.insert(place, sig, check_duplication=False)
+                self._texts[place] = text
+
+    def pairs(self, skip: set[Place] | None = None) -> list[NearPair]:
+        """The pairs found, most similar first, without those where both sides are in
+        ``skip`` (e.g. already reported as exact leakage)."""
+        skip = skip or set()
+        return sorted((p for p in self._found if not (p.a in skip and p.b in skip)),
+                      key=lambda p: (-p.similarity, p.a, p.b))
+
+    def _index(self, num_perm: int) -> Any:
+        if self._lsh is None:
+            from datasketch import MinHashLSH  # imported here: it costs a second (scipy)
+
+            # Candidates are confirmed exactly, so the LSH is tuned against misses.
+            self._lsh = MinHashLSH(threshold=max(0.05, self.threshold - 0.1),
+                                   num_perm=num_perm, weights=(0.2, 0.8))
+        return self._lsh
+
+    def _confirm(self, place: Place, text: str, other: Place) -> None:
+        sim = jaccard(shingles(text), shingles(self._texts[other]))
+        if sim >= self.threshold:
+            a, b = sorted((place, other), key=lambda p: SPLIT_ORDER.index(p[0]))
+            self._found.append(NearPair(a, b, sim))
+
+
+def near_duplicate_pairs(items: Mapping[str, NearItems], *, threshold: float = 0.8,
+                         skip: set[Place] | None = None) -> list[NearPair]:
+    """:class:`NearSearch` over whole splits (``items`` keyed by split)."""
+    search = NearSearch(threshold)
+    for split in held_out_first(items):
+        search.add(split, *items[split])
+    return search.pairs(skip)
+
+
+def held_out_first(splits: Iterable[str]) -> list[str]:
+    """Splits in the order :class:`NearSearch` needs them: valid, test, then train."""
+    return sorted(splits, key=lambda s: (s == "train", SPLIT_ORDER.index(s)))

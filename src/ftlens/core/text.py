@@ -55,10 +55,14 @@ def normalized_all(texts: Sequence[str]) -> list[bytes]:
 
 def _normalized_ascii(texts: list[str]) -> list[bytes]:
     data = "\0".join(texts).encode().translate(_ASCII_LOWER_TABLE)
-    while b"  " in data:
-        data = data.replace(b"  ", b" ")
-    # a space next to a separator is leading or trailing in its text
-    return data.replace(b" \0", b"\0").replace(b"\0 ", b"\0").strip(b" ").split(b"\0")
+    if not data:
+        return [b""] * len(texts)
+    # Only spaces and NULs are <= 32 now. Drop every space after a space, a NUL or the start
+    # (runs, leading spaces), then every space before a NUL or the end (trailing spaces).
+    a = np.frombuffer(data, np.uint8)
+    a = a[~((a == 32) & np.concatenate(([True], a[:-1] <= 32)))]
+    a = a[~((a == 32) & np.concatenate((a[1:] == 0, [True])))]
+    return a.tobytes().split(b"\0")
 
 
 def shingles(text: str, width: int = 5) -> set[bytes]:

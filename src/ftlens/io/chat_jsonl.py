@@ -62,10 +62,12 @@ def scan_file(path: str | Path, split: str, options: ScanOptions, encoding: str 
 
 
 def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: str | None,
-               progress: Progress | None = None, workers: int | None = None
-               ) -> dict[str, SplitScan]:
+               progress: Progress | None = None, workers: int | None = None,
+               on_scan: Callable[[SplitScan], object] | None = None) -> dict[str, SplitScan]:
     """Scan the file of every split. When they are large, one pool of worker processes scans
-    the chunks of all of them, so that every core stays busy until the last chunk."""
+    the chunks of all of them, so that every core stays busy until the last chunk.
+    ``on_scan`` sees every finished scan, of a chunk or of a whole file, in this process and
+    in order (splits as given, chunks in file order), while later chunks are still scanned."""
     paths = {split: open_checked(path) for split, (path, _) in splits.items()}
     workers = workers or os.cpu_count() or 1
     size = sum(p.stat().st_size for p in paths.values())
@@ -80,6 +82,8 @@ def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: s
                 if progress:
                     progress(end - start)
             scan.finish()
+            if on_scan:
+                on_scan(scan)
         return scans
     # Chunks are handed out while later ones are still being cut: the workers start at once.
     jobs = ((str(paths[split]), start, end, first, split, options, encoding)
@@ -89,6 +93,8 @@ def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: s
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("fork")) as pool:
         for part, size in pool.map(_scan_chunk, jobs):
+            if on_scan:
+                on_scan(part)
             if part.split in merged:
                 merged[part.split].merge(part)
             else:
