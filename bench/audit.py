@@ -5,9 +5,11 @@ duplicates and leakage), then times in the same run:
   * baseline: read every line and orjson.loads it (nothing else);
   * ftlens audit --json on train + test, as a user runs it (a subprocess), with peak RSS of its
     whole process tree sampled from /proc.
-Repeats at N/4 to show how time and memory grow with N.
+Repeats at N/4 to show how time and memory grow with N. The host's speed drifts by up to 2x
+from minute to minute (a shared virtual machine), so baseline and audit are timed alternately
+``--repeat`` times and the medians are compared.
 
-    python bench/audit.py [--n 1000000] [--out bench/out]
+    python bench/audit.py [--n 1000000] [--out bench/out] [--repeat 3]
 
 Targets (issue 2): audit wall <= 4 x parse-only, peak RSS <= 2 GiB, memory not quadratic in N.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import threading
@@ -127,10 +130,16 @@ def run_audit(paths: list[Path], extra: list[str]) -> tuple[float, int, dict]:
     return wall, peak, orjson.loads(out)
 
 
+def _times(values: list[float]) -> str:
+    return "/".join(f"{v:.2f}" for v in values) + " s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="alternate baseline and audit this many times; medians are compared")
     ap.add_argument("--full-near", action="store_true",
                     help="also time --near-dup-limit 0 (every example searched) at N/4")
     args = ap.parse_args()
@@ -139,13 +148,20 @@ def main() -> None:
     for n in (args.n // 4, args.n):
         paths = list(generate(n, args.out))
         size = sum(p.stat().st_size for p in paths) / 1e6
-        base = min(parse_only(paths) for _ in range(2))
-        wall, peak, report = run_audit(paths, [])
+        bases, walls, peaks = [], [], []
+        for _ in range(args.repeat):
+            bases.append(parse_only(paths))
+            wall, peak, report = run_audit(paths, [])
+            walls.append(wall)
+            peaks.append(peak)
+        base, wall, peak = statistics.median(bases), statistics.median(walls), max(peaks)
         leak = next((f for f in report["findings"] if f["id"] == "leakage"), None)
         rows.append((n, size, base, wall, peak))
         print(f"N={n:>9,}  {size:7.1f} MB  parse-only {base:6.2f} s  audit {wall:6.2f} s  "
               f"ratio {wall / base:4.2f}x  peak RSS {peak / 2**20:7.0f} MiB  "
               f"leakage groups {leak['details']['count'] if leak else 0:,}")
+        ratios = ", ".join(f"{w / b:.2f}x" for b, w in zip(bases, walls, strict=True))
+        print(f"   runs: parse-only {_times(bases)}  audit {_times(walls)}  ({ratios})")
     (n1, _, _, w1, m1), (n2, _, _, w2, m2) = rows
     print(f"growth N x{n2 / n1:.0f}: time x{w2 / w1:.2f}, peak RSS x{m2 / m1:.2f}")
     if args.full_near:

@@ -12,6 +12,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from ftlens.core.text import fingerprints, normalized_bytes
 from ftlens.core.tokens import chat_token_count, token_upper_bound
 
 _FULL = 1 << 32
+# ExampleView fields, read for a whole batch in C
+_INPUT_TEXT, _LABEL, _HAS_SYSTEM, _HAS_USER, _, _MESSAGES = map(itemgetter, range(6))
 _BATCH = 4096  # examples fingerprinted together
 
 
@@ -66,7 +69,7 @@ class SplitScan:
         self.keys = array("Q")  # fingerprint of its input
         self.label_ids = array("i")  # index into self.labels, -1 when not a plain answer
         self.labels: list[str] = []
-        self._label_index: dict[str, int] = {}
+        self._label_index: dict[str | None, int] = {None: -1}
         self.token_counts = array("I")  # exact counts of the sampled examples
         self.over_limit: list[tuple[int, int]] = []  # (line, tokens) of examples over the limit
         self.near: list[tuple[int, str]] = []  # (line, text) chosen for near-duplicate search
@@ -104,7 +107,9 @@ class SplitScan:
             for p in problems:
                 self.add_issue(p.at(line))
             return
-        self._add_view(line, view, view.chars)
+        self._pending.append((line, view, view.chars))
+        if len(self._pending) >= _BATCH:
+            self._flush()
 
     def add_plain(self, line: int, messages: Sequence[Message], size: int) -> None:
         """One line of ``size`` bytes that the reader already decoded as a non-empty list of
@@ -115,28 +120,25 @@ class SplitScan:
             return
         # Every character of the strings takes at least one byte of the line: the size bounds
         # the characters that the token count covers.
-        self._add_view(line, view, size)
-
-    def _add_view(self, line: int, view: ExampleView, chars: int) -> None:
-        """``chars``: at least the number of characters of ``view.token_parts``."""
-        if not view.has_system:
-            self._warn("no_system", line)
-        if not view.has_user:
-            self._warn("no_user", line)
-        self._pending.append((line, view, chars))
+        self._pending.append((line, view, size))
         if len(self._pending) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        """Fingerprint the pending examples together, then keep what each one contributes."""
+        """Fingerprint the pending examples together, then keep what each one contributes.
+        ``_pending`` holds (line, view, chars): ``chars`` is at least the number of characters
+        of ``view.token_parts``."""
         if not self._pending:
             return
         lines, views, chars = zip(*self._pending, strict=True)
         self._pending = []
-        keys = fingerprints([v.input_text for v in views])
+        keys = fingerprints(list(map(_INPUT_TEXT, views)))
         self.lines.extend(lines)
         self.keys.frombytes(keys.tobytes())
-        self.label_ids.extend([self._label_id(v.label) for v in views])
+        self.label_ids.extend(self._label_ids(list(map(_LABEL, views))))
+        for code, flag in (("no_system", _HAS_SYSTEM), ("no_user", _HAS_USER)):
+            for i in np.flatnonzero(~np.fromiter(map(flag, views), bool, len(views))).tolist():
+                self._warn(code, lines[i])
         self._tokens(lines, views, keys, chars)
         for i in np.flatnonzero((keys & 0xFFFFFFFF) < self._near_cut).tolist():
             self.near.append((lines[i], views[i].near_text))
@@ -151,7 +153,7 @@ class SplitScan:
         sampled = (keys >> 32) < self._token_cut
         todo = sampled
         if limit is not None:
-            n_messages = np.fromiter((len(v.messages) for v in views), np.int64, len(views))
+            n_messages = np.fromiter(map(len, map(_MESSAGES, views)), np.int64, len(views))
             todo = todo | (token_upper_bound(np.array(chars, np.int64), n_messages) > limit)
         for i in np.flatnonzero(todo).tolist():
             view = views[i]
@@ -174,14 +176,15 @@ class SplitScan:
                 self._token_cache[text] = n
         return n
 
-    def _label_id(self, label: str | None) -> int:
-        if label is None:
-            return -1
-        idx = self._label_index.get(label)
-        if idx is None:
-            idx = self._label_index[label] = len(self.labels)
-            self.labels.append(label)
-        return idx
+    def _label_ids(self, labels: Sequence[str | None]) -> list[int]:
+        """The id of each label (-1 for None: no plain answer), new labels numbered in order
+        of first appearance."""
+        index = self._label_index
+        for label in dict.fromkeys(labels):
+            if label not in index:
+                index[label] = len(self.labels)
+                self.labels.append(label)  # type: ignore[arg-type]  # None is in the index
+        return list(map(index.__getitem__, labels))
 
     def _warn(self, code: str, line: int) -> None:
         self.warning_counts[code] += 1
@@ -202,8 +205,8 @@ class SplitScan:
             kept.extend(other.warning_lines[code][: self.options.keep_issues - len(kept)])
         self.lines.extend(other.lines)
         self.keys.extend(other.keys)
-        remap = [self._label_id(label) for label in other.labels]
-        self.label_ids.extend(remap[i] if i >= 0 else -1 for i in other.label_ids)
+        remap = np.array([*self._label_ids(other.labels), -1], np.int32)  # id -1 stays -1
+        self.label_ids.frombytes(remap[np.frombuffer(other.label_ids, np.int32)].tobytes())
         self.token_counts.extend(other.token_counts)
         self.over_limit.extend(other.over_limit)
         self.near.extend(other.near)

@@ -47,16 +47,21 @@ def fingerprints(texts: Sequence[str]) -> np.ndarray:
 def normalized_all(texts: Sequence[str]) -> list[bytes]:
     """``normalized_bytes`` of every text. The ASCII ones are normalised together, in a few
     passes over their NUL-separated concatenation, rather than one by one."""
+    joined = "\0".join(texts)
+    if joined.isascii() and joined.count("\0") == len(texts) - 1:  # the usual case: all
+        return _normalized_ascii(joined)
     simple = [t.isascii() and "\0" not in t for t in texts]
-    batch = iter(_normalized_ascii([t for t, ok in zip(texts, simple, strict=True) if ok]))
+    batch = iter(_normalized_ascii("\0".join([t for t, ok in zip(texts, simple, strict=True)
+                                              if ok])))
     return [next(batch) if ok else normalized_bytes(t)
             for t, ok in zip(texts, simple, strict=True)]
 
 
-def _normalized_ascii(texts: list[str]) -> list[bytes]:
-    data = "\0".join(texts).encode().translate(_ASCII_LOWER_TABLE)
+def _normalized_ascii(joined: str) -> list[bytes]:
+    """The normalised texts of ``joined``, ASCII texts separated by NULs."""
+    data = joined.encode().translate(_ASCII_LOWER_TABLE)
     if not data:
-        return [b""] * len(texts)
+        return [b""]
     # Only spaces and NULs are <= 32 now. Drop every space after a space, a NUL or the start
     # (runs, leading spaces), then every space before a NUL or the end (trailing spaces).
     a = np.frombuffer(data, np.uint8)
