@@ -13,6 +13,8 @@ its own process) answers every chat completion after a simulated latency. Measur
    zero-latency endpoint; AsyncOpenAI's bare ``post`` (no cache, no runner) measured alongside
    shows what the runner itself adds. Target: < 2 ms.
 
+The runner's client is ``AsyncOpenAI`` on the SDK's aiohttp transport (``openai[aiohttp]``).
+
     python bench/eval_throughput.py [--n 3000] [--concurrency 32] [--latency 0.05]
 """
 
@@ -77,14 +79,14 @@ def run_runner(url: str, n: int, concurrency: int, tag: str) -> tuple[float, flo
 
 
 def run_bare(url: str, n: int, concurrency: int, tag: str) -> tuple[float, float]:
-    """The same requests with AsyncOpenAI's ``post`` alone: no cache, no runner."""
+    """The same requests with AsyncOpenAI's ``post`` alone (the same client and transport as
+    the runner's): no cache, no runner."""
     import httpx2
-    from openai import AsyncOpenAI
 
     payloads = [orjson.dumps(b) for b in bodies(n, tag)]
 
     async def main() -> None:
-        client = AsyncOpenAI(base_url=url, api_key="bench-key", max_retries=0)
+        client = Endpoint(url, "bench-key", timeout=30).client()
         todo = iter(payloads)
 
         async def worker() -> None:

@@ -166,7 +166,9 @@ class Runner:
             response = await client.post("/chat/completions", content=job.payload,
                                          options=options, cast_to=_http.Response)
             return bytes(response.content)
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as exc:
+            if _refused(exc):  # the aiohttp transport reports a refused connection so
+                raise _Retry("connection", _cause(exc)) from None
             raise _Retry("timeout", "timed out") from None
         except openai.APIConnectionError as exc:
             raise _Retry("connection", _cause(exc)) from None
@@ -202,6 +204,16 @@ def _cause(exc: BaseException) -> str:
     inner = exc.__cause__ or exc.__context__
     text = str(inner) if inner is not None and str(inner) else str(exc)
     return text or type(inner or exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error (not a timeout) is behind ``exc``."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    while seen is not None:
+        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _first(eg: BaseExceptionGroup) -> BaseException:
