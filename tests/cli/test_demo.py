@@ -63,6 +63,24 @@ def test_the_plan_says_how_long(tmp_path: Path) -> None:
     data = _data(tmp_path / "d")
     write_jsonl(data / "train.jsonl", [chat(t, y) for t, y in TOY * 12])  # 144 examples
     quick, full = demo.plan(data, quick=True), demo.plan(data, quick=False)
-    assert (quick.n_train, full.n_train) == (80, 144) and quick.n_test == full.n_test == 12
+    assert (quick.n_train, full.n_train) == (48, 144) and quick.n_test == full.n_test == 12
+    assert (quick.n_valid, full.n_valid) == (6, 6)
+    assert quick.hyperparameters == {"n_epochs": 2, "batch_size": 2,
+                                     "learning_rate_multiplier": 2.0}
+    assert full.hyperparameters["batch_size"] == demo.BATCH_SIZE
     assert full.estimate_s > quick.estimate_s > 0
-    assert "minute" in full.describe()
+    assert "minute" in full.describe() and "no class over 60%" in quick.describe()
+
+
+def test_the_quick_subset_caps_the_majority_class(tmp_path: Path) -> None:
+    labels = ["ham"] * 9 + ["spam"] + ["ham"] * 5 + ["spam"] * 3 + ["ham"] * 2
+    src = write_jsonl(tmp_path / "train.jsonl", [chat(f"message {i}", y)
+                                                 for i, y in enumerate(labels)])
+    out = demo.subset(src, tmp_path / "out.jsonl", 10, cap=0.6)
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    answers = [k["messages"][-1]["content"] for k in kept]
+    assert answers.count("ham") == 6 and answers.count("spam") == 4  # 6 = 60 % of 10
+    texts = [k["messages"][1]["content"] for k in kept]
+    assert texts == sorted(texts, key=lambda t: int(t.split()[1]))  # file order kept
+    assert texts[:6] == [f"message {i}" for i in range(6)]
+    assert demo.subset(src, tmp_path / "few.jsonl", 3).read_text().count("\n") == 3

@@ -149,6 +149,22 @@ def test_too_few_steps_is_inconclusive() -> None:
     assert d.verdict == "inconclusive"
 
 
+def test_a_spike_that_comes_back_down_is_noise_not_divergence() -> None:
+    # the quick demo's shape: the loss falls to ~0, a batch of the rare class sends it back
+    # up to the starting level for a step, and it settles again
+    steps = np.arange(1, 41)
+    loss = np.r_[[5.5, 4.2, 1.0, 0.02, 0.05, 0.03, 0.01, 0.005, 0.006, 0.02],
+                 [0.05, 0.1, 0.3, 0.8, 6.5, 0.4, 1.2, 0.3, 0.9, 0.2],
+                 np.tile([0.05, 0.3, 0.02, 0.01, 0.6], 4)]
+    ids = {f.id for f in diagnose(TrainingRun(train_loss=Series(steps, loss))).findings}
+    assert "loss_diverging" not in ids
+    # the same run, but the loss stays up after the spike: diverging, from where it rose
+    risen = np.r_[loss[:14], np.full(26, 4.5)]
+    d = diagnose(TrainingRun(train_loss=Series(steps, risen)))
+    div = next(f for f in d.findings if f.id == "loss_diverging")
+    assert 10 <= div.details["step"] <= 16
+
+
 def test_nan_loss_is_divergence_at_its_step() -> None:
     train = list(np.linspace(2, 1, 50)) + [float("nan")] * 5
     d = diagnose(_run(train))

@@ -146,3 +146,10 @@ def test_real_smollm2_loads_offline_with_a_working_output_embedding(
         out = model.generate(ids, max_new_tokens=24, do_sample=False)
     answer = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
     assert "4" in answer  # a sane model, not random logits
+    # the conversion is kept as an ordinary checkpoint, which loads to the same model
+    kept = list((home / "models").iterdir())
+    assert len(kept) == 1 and (kept[0] / "model.safetensors").is_file()
+    again, _ = models.load_model(models.resolve(models.SMOLLM2))
+    assert not getattr(again, "is_quantized", False)
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, again(ids).logits)

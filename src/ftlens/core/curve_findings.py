@@ -83,7 +83,7 @@ def _diverging(step: int, nonfinite: bool, train: Smoothed) -> Finding:
     return Finding(
         "loss_diverging", "fail", f"training diverged at step {step}", what,
         "lower the learning-rate multiplier (e.g. halve it), and check for broken or extreme "
-        "examples near that step")
+        "examples near that step", details={"step": step, "nonfinite": nonfinite})
 
 
 def _noisy(train: Smoothed, s0: float, s1: float, learning: bool) -> Finding | None:

@@ -58,14 +58,19 @@ def _finite(series: Series) -> tuple[np.ndarray, np.ndarray, int | None]:
 
 
 def _explosion(s: Smoothed) -> int | None:
-    """First step where the smoothed loss climbs past EXPLOSION x its running minimum."""
+    """The step from which the smoothed loss stays past EXPLOSION x its running minimum (and
+    has given back at least half of what was gained) until the end of the run. A rise that
+    comes back down — e.g. the spikes of a rare class in small batches — is noise, not
+    divergence."""
     if len(s.smooth) < 5:
         return None
     running = np.minimum.accumulate(s.smooth)
-    # past 1.5x the lowest loss, and giving back at least half of what was gained
     floor = np.maximum(EXPLOSION * running + s.band, running + 0.5 * (s.smooth[0] - running))
-    over = np.flatnonzero((s.smooth > floor) & (running > 0))
-    return int(s.steps[over[0]]) if len(over) else None
+    over = (s.smooth > floor) & (running > 0)
+    if not over[-1]:
+        return None
+    below = np.flatnonzero(~over)
+    return int(s.steps[below[-1] + 1 if len(below) else 0])
 
 
 def _overfit(train: Smoothed, valid: Smoothed) -> Overfit | None:

@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,12 +123,62 @@ def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
         torch.manual_seed(seed)
         model = LlamaForCausalLM(tiny_config(len(tok)))
     elif source.kind == "gguf":
-        model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file,
-                                                     dtype=torch.float32)
+        model = _load_gguf(source)
     else:
         model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
     check_output_embedding(model, tok)
     return model, tok
+
+
+def converted_dir(source: ModelSource) -> Path:
+    """Where the fp32 conversion of a GGUF model is kept (it exists once converted)."""
+    assert source.gguf_file is not None
+    gguf = Path(source.path) / source.gguf_file
+    return ftlens_home() / "models" / f"{gguf.stem}-{gguf.stat().st_size}"
+
+
+def _load_gguf(source: ModelSource) -> Any:
+    """The GGUF model dequantised to fp32. Converting takes ~25 s on 2 cores (transformers
+    parses the whole GGUF twice), so the result is kept under FTLENS_HOME as an ordinary
+    checkpoint (~540 MB for SmolLM2-135M) that loads in a second or two."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    cache = converted_dir(source)
+    if (cache / "config.json").exists():
+        return AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
+    with _no_gguf_bar():
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            source.path, gguf_file=source.gguf_file, dtype=torch.float32)
+    # dequantised to fp32 on load, yet still flagged as GGUF-quantised (which makes it
+    # unsaveable): it is an ordinary fp32 model
+    model.hf_quantizer, model.is_quantized = None, False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    try:
+        tmp.rename(cache)
+    except OSError:  # another process cached it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model
+
+
+@contextmanager
+def _no_gguf_bar() -> Iterator[None]:
+    """transformers converts a GGUF under a tqdm bar of its own, which its
+    ``disable_progress_bar`` does not reach; switch that one off too."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is None:
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
 
 
 def check_output_embedding(model: Any, tokenizer: Any) -> None:
