@@ -88,13 +88,18 @@ def load_tokenizer(source: ModelSource) -> Any:
     if (cache / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(cache)
     tok = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
-    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-    tok.save_pretrained(tmp)
-    try:
-        tmp.rename(cache)
-    except OSError:  # another process cached it first
-        shutil.rmtree(tmp, ignore_errors=True)
+    _keep(tok, cache)
     return tok
+
+
+def _keep(obj: Any, folder: Path) -> None:
+    """``obj.save_pretrained(folder)``, atomically: a reader finds all of it or nothing."""
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    obj.save_pretrained(tmp)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process kept it first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def tiny_config(vocab_size: int, *, layers: int = 2, hidden: int = 64) -> Any:
@@ -155,12 +160,7 @@ def _load_gguf(source: ModelSource) -> Any:
     model.hf_quantizer, model.is_quantized = None, False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    try:
-        tmp.rename(cache)
-    except OSError:  # another process cached it first
-        shutil.rmtree(tmp, ignore_errors=True)
+    _keep(model, cache)
     return model
 
 
