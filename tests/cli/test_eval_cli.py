@@ -283,9 +283,11 @@ def wait_for(cache: Path, n: int, proc: subprocess.Popen[str]) -> None:
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
 def test_a_killed_run_resumes_from_the_cache(tmp_path: Path, how: str) -> None:
+    # 4 workers at 50 ms: the 240 requests left after the first 60 take 3 s, so the signal
+    # lands mid-run even when this process is slow to send it
     data = write_data(tmp_path / "big.jsonl", 300)
     cache, out = tmp_path / "c.sqlite", tmp_path / "p.jsonl"
-    with FakeOpenAI(latency=0.02) as server:
+    with FakeOpenAI(latency=0.05) as server:
         proc = start_eval(server, data, cache, out)
         wait_for(cache, 60, proc)
         proc.send_signal(getattr(signal, how))
