@@ -270,7 +270,14 @@ def start_eval(server: FakeOpenAI, data: Path, cache: Path, out: Path) -> subpro
         [sys.executable, "-m", "ftlens", "eval", "--model", "tuned", "--data", str(data),
          "--base-url", server.base_url, "--cache", str(cache), "--out", str(out),
          "--concurrency", "4", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+        preexec_fn=_ctrl_c_as_in_a_terminal)
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """The child gets SIGINT's default action, as a command typed in a terminal does: when
+    the tests themselves run in the background of a script, they inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(cache: Path, n: int, proc: subprocess.Popen[str]) -> None:
@@ -283,11 +290,9 @@ def wait_for(cache: Path, n: int, proc: subprocess.Popen[str]) -> None:
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
 def test_a_killed_run_resumes_from_the_cache(tmp_path: Path, how: str) -> None:
-    # 4 workers at 50 ms: the 240 requests left after the first 60 take 3 s, so the signal
-    # lands mid-run even when this process is slow to send it
     data = write_data(tmp_path / "big.jsonl", 300)
     cache, out = tmp_path / "c.sqlite", tmp_path / "p.jsonl"
-    with FakeOpenAI(latency=0.05) as server:
+    with FakeOpenAI(latency=0.02) as server:
         proc = start_eval(server, data, cache, out)
         wait_for(cache, 60, proc)
         proc.send_signal(getattr(signal, how))
