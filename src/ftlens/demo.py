@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +37,17 @@ FULL_HYPERPARAMETERS = {"n_epochs": 2, "batch_size": BATCH_SIZE}
 class Plan:
     """How big the demo run is and about how long it should take here."""
 
-    n_train: int  # examples trained on (the first n of train.jsonl, or a capped subset)
+    train_lines: tuple[int, ...]  # lines of train.jsonl trained on (all, or a capped subset)
     n_valid: int
     n_test: int
     hyperparameters: dict[str, Any]  # as the fine-tuning job gets them
     class_cap: float | None  # no class takes more than this share of the training examples
     train_tokens: int  # tokens of those examples, once
     estimate_s: float
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_lines)
 
     @property
     def epochs(self) -> int:
@@ -82,7 +86,8 @@ def plan(data: Path, *, quick: bool) -> Plan:
     # start, audit and service; loading the model; training; both models' answers
     seconds = (27 + _conversion_s() + tokens * hyper["n_epochs"] / rate
                + 10 + 2 * n_test * 0.3 * (2 / cores))
-    return Plan(len(chosen), n_valid, n_test, dict(hyper), cap, tokens, seconds)
+    return Plan(tuple(c.line for c in chosen), n_valid, n_test, dict(hyper), cap, tokens,
+                seconds)
 
 
 def _conversion_s() -> float:
@@ -144,21 +149,11 @@ def check_data(data: Path) -> Path:
     return data
 
 
-def subset(src: Path, dst: Path, n: int, cap: float | None = None) -> Path:
-    """The first ``n`` lines of ``src`` (the bundled splits are already shuffled); with
-    ``cap``, the first ``n`` in which no class takes more than that share (:func:`capped`)."""
+def subset(src: Path, dst: Path, lines: Iterable[int]) -> Path:
+    """The given (1-based) lines of ``src``, in file order."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    lines = src.read_bytes().split(b"\n")  # only "\n" ends a JSONL line (not U+2028 etc.)
-    if lines and lines[-1] == b"":
-        lines.pop()
-    if cap is None:
-        kept = lines[:n]
-    else:
-        from ftlens.io.chat_dataset import read_conversations
-
-        convs = read_conversations(src)
-        kept = [lines[convs[i].line - 1] for i in capped(convs, n, cap)]
-    dst.write_bytes(b"".join(line + b"\n" for line in kept))
+    rows = src.read_bytes().split(b"\n")  # only "\n" ends a JSONL line (not U+2028 etc.)
+    dst.write_bytes(b"".join(rows[i - 1] + b"\n" for i in sorted(lines)))
     return dst
 
 
@@ -188,9 +183,10 @@ def run_demo(data: Path, out_dir: Path, hooks: Hooks, *, quick: bool = False,
     p = plan(data, quick=quick)
     out_dir.mkdir(parents=True, exist_ok=True)
     split = out_dir / "data"
-    train = subset(data / "train.jsonl", split / "train.jsonl", p.n_train, p.class_cap)
-    valid = subset(data / "valid.jsonl", split / "valid.jsonl", p.n_valid)
-    test = subset(data / "test.jsonl", split / "test.jsonl", p.n_test)
+    # the bundled splits are already shuffled: valid and test are their first lines
+    train = subset(data / "train.jsonl", split / "train.jsonl", p.train_lines)
+    valid = subset(data / "valid.jsonl", split / "valid.jsonl", range(1, p.n_valid + 1))
+    test = subset(data / "test.jsonl", split / "test.jsonl", range(1, p.n_test + 1))
 
     hooks.say("1/5 auditing the data")
     audit = _audit(train, valid, test)

@@ -76,11 +76,15 @@ def test_the_quick_subset_caps_the_majority_class(tmp_path: Path) -> None:
     labels = ["ham"] * 9 + ["spam"] + ["ham"] * 5 + ["spam"] * 3 + ["ham"] * 2
     src = write_jsonl(tmp_path / "train.jsonl", [chat(f"message {i}", y)
                                                  for i, y in enumerate(labels)])
-    out = demo.subset(src, tmp_path / "out.jsonl", 10, cap=0.6)
+    from ftlens.io.chat_dataset import read_conversations
+
+    convs = read_conversations(src)
+    chosen = [convs[i].line for i in demo.capped(convs, 10, 0.6)]
+    out = demo.subset(src, tmp_path / "out.jsonl", chosen)
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     answers = [k["messages"][-1]["content"] for k in kept]
     assert answers.count("ham") == 6 and answers.count("spam") == 4  # 6 = 60 % of 10
     texts = [k["messages"][1]["content"] for k in kept]
     assert texts == sorted(texts, key=lambda t: int(t.split()[1]))  # file order kept
     assert texts[:6] == [f"message {i}" for i in range(6)]
-    assert demo.subset(src, tmp_path / "few.jsonl", 3).read_text().count("\n") == 3
+    assert demo.subset(src, tmp_path / "few.jsonl", range(1, 4)).read_text().count("\n") == 3
