@@ -12,6 +12,9 @@ its own process) answers every chat completion after a simulated latency. Measur
    SDK, HTTP, JSON, cache writer thread) during (1), and wall time per request against a
    zero-latency endpoint; AsyncOpenAI's bare ``post`` (no cache, no runner) measured alongside
    shows what the runner itself adds. Target: < 2 ms.
+4. what the SDK alone allows: AsyncOpenAI's bare ``post`` (no cache, no runner) at the same
+   concurrency and latency; and the ceiling of this machine and endpoint: a minimal aiohttp
+   client (no SDK, no cache).
 
 The runner's client is ``AsyncOpenAI`` on the SDK's aiohttp transport (``openai[aiohttp]``).
 
@@ -103,6 +106,31 @@ def run_bare(url: str, n: int, concurrency: int, tag: str) -> tuple[float, float
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def run_minimal(url: str, n: int, concurrency: int, tag: str) -> tuple[float, float]:
+    """The same requests from a bare aiohttp session (the transport under the SDK): what the
+    machine and the endpoint allow a client with next to no overhead."""
+    import aiohttp
+
+    payloads = [orjson.dumps(b) for b in bodies(n, tag)]
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench-key"}
+
+    async def main() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            todo = iter(payloads)
+
+            async def worker() -> None:
+                for p in todo:
+                    async with session.post(f"{url}/chat/completions", data=p,
+                                            headers=headers) as r:
+                        orjson.loads(await r.read())
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    cpu, start = time.process_time(), time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
 def run_sequential(url: str, n: int, tag: str) -> float:
     """The plain SDK loop: ``OpenAI().chat.completions.create`` one request after another."""
     from openai import OpenAI
@@ -146,6 +174,8 @@ def main() -> None:
         wall, cpu = run_runner(slow.url, args.n, c, "runner")
         server_cpu = slow.cpu() - server_cpu
         rate = args.n / wall
+        s_wall, s_cpu = run_bare(slow.url, args.n, c, "bare-slow")
+        m_wall, m_cpu = run_minimal(slow.url, args.n, c, "minimal")
         run_runner(fast.url, 200, c, "warm-up")
         z_wall, z_cpu = run_runner(fast.url, args.n, c, "zero")
         b_wall, b_cpu = run_bare(fast.url, args.n, c, "bare")
@@ -159,6 +189,12 @@ def main() -> None:
           f"theoretical, {rate / seq_rate:.1f}x the sequential loop")
     print(f"  client CPU {cpu * ms:.2f} ms/request; server process CPU "
           f"{server_cpu * ms:.2f} ms/request")
+    print(f"  bare AsyncOpenAI post, no runner ({args.n} requests): {args.n / s_wall:.0f} req/s "
+          f"= {args.n / s_wall / theory:.1%} of theoretical, client CPU {s_cpu * ms:.2f} "
+          "ms/request")
+    print(f"  ceiling: bare aiohttp client, no SDK ({args.n} requests): {args.n / m_wall:.0f} "
+          f"req/s = {args.n / m_wall / theory:.1%} of theoretical, client CPU "
+          f"{m_cpu * ms:.2f} ms/request")
     print(f"zero latency, concurrency {c} ({args.n} requests):")
     print(f"  eval runner: {args.n / z_wall:.0f} req/s, wall {z_wall * ms:.2f} ms/request, "
           f"client CPU {z_cpu * ms:.2f} ms/request")

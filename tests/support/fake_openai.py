@@ -196,6 +196,7 @@ class FakeOpenAI:
     async def _answer(self, request_line: str, headers: Mapping[str, str], raw: bytes,
                       writer: asyncio.StreamWriter) -> bool:
         """Write one response; False to close the connection."""
+        arrived = time.monotonic()
         if not request_line.startswith("POST") or "/chat/completions" not in request_line:
             writer.write(_response(404, _error(404, "no such route", "not_found")))
             await writer.drain()
@@ -220,9 +221,10 @@ class FakeOpenAI:
         if fault is not None:
             self.events.append((time.monotonic(), key, fault))
             return await self._fault(fault, writer)
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        writer.write(_response(200, completion(body, self.oracle(body))))
+        answer = _response(200, completion(body, self.oracle(body)))
+        if self.latency:  # the answer leaves ``latency`` after the request came in
+            await asyncio.sleep(self.latency - (time.monotonic() - arrived))
+        writer.write(answer)
         await writer.drain()
         self.ok[key] += 1
         return True
