@@ -311,3 +311,9 @@ def test_batch_normalisation_and_fingerprints_match_one_at_a_time(texts: list[st
     keys = fingerprints(texts)
     assert keys.dtype == np.uint64
     assert keys.tolist() == [fingerprint(t) for t in texts]
+
+
+def test_batch_normalisation_with_a_separator_inside_an_ascii_text() -> None:
+    texts = ["Hi  there!", "a\0b", "", "  C  "]
+    assert normalized_all(texts) == [b"hi there", b"a b", b"", b"c"]
+    assert fingerprints(texts).tolist() == [fingerprint(t) for t in texts]

@@ -238,10 +238,13 @@ def plain_view(messages: Sequence[Message]) -> ExampleView | None:
     return _view(messages, messages)
 
 
-def _view(pairs: Sequence[Message], messages: Sequence[dict[str, Any] | Message],
-          tool_answer: bool = False) -> ExampleView | None:
-    """The view of checked messages, given as ``pairs`` (role, text). ``tool_answer``: the last
-    assistant message is a tool call, so the example has no plain-text label."""
+Summary = tuple[str, str | None, bool, bool]  # the first four fields of an ExampleView
+
+
+def summarize(pairs: Sequence[Message]) -> Summary:
+    """``(input_text, label, has_system, has_user)`` of checked messages, as in their
+    :class:`ExampleView`, except that ``label`` is None only when there is no assistant
+    message. The scanner calls this for every plain line, without building the view."""
     inputs: list[str] = []
     label: str | None = None
     has_system = has_user = False
@@ -255,10 +258,18 @@ def _view(pairs: Sequence[Message], messages: Sequence[dict[str, Any] | Message]
         elif role == "user":
             has_user = True
         inputs += (role, m.content)
+    return "\x1f".join(inputs), None if label is None else label.strip(), has_system, has_user
+
+
+def _view(pairs: Sequence[Message], messages: Sequence[dict[str, Any] | Message],
+          tool_answer: bool = False) -> ExampleView | None:
+    """The view of checked messages, given as ``pairs`` (role, text). ``tool_answer``: the last
+    assistant message is a tool call, so the example has no plain-text label."""
+    text, label, has_system, has_user = summarize(pairs)
     if label is None:
         return None
-    answer = None if tool_answer else label.strip()
-    return ExampleView("\x1f".join(inputs), answer, has_system, has_user, pairs, messages)
+    return ExampleView(text, None if tool_answer else label, has_system, has_user, pairs,
+                       messages)
 
 
 NO_ASSISTANT = FormatIssue(

@@ -103,6 +103,7 @@ class NearSearch:
         self._texts: dict[Place, str] = {}  # of the indexed examples
         self._found: list[NearPair] = []
         self._train_seen = False
+        self._indexed: set[str] = set()  # splits with examples in the index
 
     def add(self, split: str, items: Sequence[tuple[int, str]], sigs: np.ndarray) -> None:
         held_out = split != "train"
@@ -112,11 +113,16 @@ class NearSearch:
         if not len(items) or (not held_out and self._lsh is None):
             return  # nothing to add, or nothing to look up
         lsh = self._index(sigs.shape[1])
+        # Nothing to look up while the index holds only this split (the first held-out one).
+        look_up = bool(self._indexed - {split})
+        if held_out:
+            self._indexed.add(split)
         for (line, text), row in zip(items, sigs, strict=True):
             place, sig = (split, line), Signature(row)
-            for other in lsh.query(sig):
-                if other[0] != split:
-                    self._confirm(place, text, other)
+            if look_up:
+                for other in lsh.query(sig):
+                    if other[0] != split:
+                        self._confirm(place, text, other)
             if held_out:
                 lsh.insert(place, sig, check_duplication=False)
                 self._texts[place] = text

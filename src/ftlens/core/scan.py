@@ -12,7 +12,6 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -22,16 +21,16 @@ from ftlens.core.chat_format import (
     ExampleView,
     FormatIssue,
     Message,
+    Summary,
     check_example,
     plain_view,
+    summarize,
 )
 from ftlens.core.minhash import NUM_PERM, signatures
 from ftlens.core.text import fingerprints, normalized_bytes
 from ftlens.core.tokens import chat_token_count, token_upper_bound
 
 _FULL = 1 << 32
-# ExampleView fields, read for a whole batch in C
-_INPUT_TEXT, _LABEL, _HAS_SYSTEM, _HAS_USER, _, _MESSAGES = map(itemgetter, range(6))
 _BATCH = 4096  # examples fingerprinted together
 
 
@@ -74,7 +73,7 @@ class SplitScan:
         self.over_limit: list[tuple[int, int]] = []  # (line, tokens) of examples over the limit
         self.near: list[tuple[int, str]] = []  # (line, text) chosen for near-duplicate search
         self.near_signatures = np.empty((0, NUM_PERM), dtype=np.uint64)  # one row per `near`
-        self._pending: list[tuple[int, ExampleView, int]] = []  # (line, view, chars) to flush
+        self._pending: list[_Pending] = []  # examples to flush
 
     def finish(self) -> None:
         """Process the examples still pending, compute the MinHash signatures of the
@@ -107,44 +106,45 @@ class SplitScan:
             for p in problems:
                 self.add_issue(p.at(line))
             return
-        self._pending.append((line, view, view.chars))
+        self._pending.append((line, view[:4], view.chars, view.messages, view))
         if len(self._pending) >= _BATCH:
             self._flush()
 
     def add_plain(self, line: int, messages: Sequence[Message], size: int) -> None:
         """One line of ``size`` bytes that the reader already decoded as a non-empty list of
-        plain messages with valid roles and string contents."""
-        view = plain_view(messages)
-        if view is None:
+        plain messages with valid roles and string contents. Its view is built only if it is
+        sampled (the common case costs one :func:`summarize`)."""
+        summary = summarize(messages)
+        if summary[1] is None:
             self.add_issue(NO_ASSISTANT.at(line))
             return
         # Every character of the strings takes at least one byte of the line: the size bounds
         # the characters that the token count covers.
-        self._pending.append((line, view, size))
+        self._pending.append((line, summary, size, messages, None))
         if len(self._pending) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        """Fingerprint the pending examples together, then keep what each one contributes.
-        ``_pending`` holds (line, view, chars): ``chars`` is at least the number of characters
-        of ``view.token_parts``."""
+        """Fingerprint the pending examples together, then keep what each one contributes."""
         if not self._pending:
             return
-        lines, views, chars = zip(*self._pending, strict=True)
+        lines, summaries, chars, messages, views = zip(*self._pending, strict=True)
         self._pending = []
-        keys = fingerprints(list(map(_INPUT_TEXT, views)))
+        texts, labels, has_system, has_user = zip(*summaries, strict=True)
+        keys = fingerprints(texts)
         self.lines.extend(lines)
         self.keys.frombytes(keys.tobytes())
-        self.label_ids.extend(self._label_ids(list(map(_LABEL, views))))
-        for code, flag in (("no_system", _HAS_SYSTEM), ("no_user", _HAS_USER)):
-            for i in np.flatnonzero(~np.fromiter(map(flag, views), bool, len(views))).tolist():
-                self._warn(code, lines[i])
-        self._tokens(lines, views, keys, chars)
+        self.label_ids.extend(self._label_ids(labels))
+        for code, flags in (("no_system", has_system), ("no_user", has_user)):
+            if not all(flags):
+                for i in np.flatnonzero(~np.array(flags, bool)).tolist():
+                    self._warn(code, lines[i])
+        batch = _Batch(lines, messages, views)
+        self._tokens(batch, keys, chars)
         for i in np.flatnonzero((keys & 0xFFFFFFFF) < self._near_cut).tolist():
-            self.near.append((lines[i], views[i].near_text))
+            self.near.append((lines[i], batch.view(i).near_text))
 
-    def _tokens(self, lines: Sequence[int], views: Sequence[ExampleView], keys: np.ndarray,
-                chars: Sequence[int]) -> None:
+    def _tokens(self, batch: _Batch, keys: np.ndarray, chars: Sequence[int]) -> None:
         """Count the tokens of the sampled examples, and of every example that the cheap
         bound cannot rule out being over the context limit."""
         if self._count is None:
@@ -153,16 +153,16 @@ class SplitScan:
         sampled = (keys >> 32) < self._token_cut
         todo = sampled
         if limit is not None:
-            n_messages = np.fromiter(map(len, map(_MESSAGES, views)), np.int64, len(views))
+            n_messages = np.fromiter(map(len, batch.messages), np.int64, len(batch.messages))
             todo = todo | (token_upper_bound(np.array(chars, np.int64), n_messages) > limit)
         for i in np.flatnonzero(todo).tolist():
-            view = views[i]
+            view = batch.view(i)
             n = chat_token_count(view.token_parts, view.n_messages, view.n_names,
                                  self._count_cached)
             if sampled[i]:
                 self.token_counts.append(n)
             if limit is not None and n > limit:
-                self.over_limit.append((lines[i], n))
+                self.over_limit.append((batch.lines[i], n))
 
     def _count_cached(self, text: str) -> int:
         """Token count, remembered for the strings that repeat (roles, system prompts, labels)."""
@@ -211,3 +211,24 @@ class SplitScan:
         self.over_limit.extend(other.over_limit)
         self.near.extend(other.near)
         self.near_signatures = np.concatenate([self.near_signatures, other.near_signatures])
+
+
+# (line, summary, chars, messages, view): ``chars`` is at least the number of characters of the
+# example's token parts; ``view`` is None for a plain line (built on demand).
+_Pending = tuple[int, Summary, int, Sequence[Any], ExampleView | None]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The examples of one flush, for the few that are looked at closely."""
+
+    lines: Sequence[int]
+    messages: Sequence[Sequence[Any]]
+    views: Sequence[ExampleView | None]
+
+    def view(self, i: int) -> ExampleView:
+        view = self.views[i]
+        if view is None:
+            view = plain_view(self.messages[i])
+            assert view is not None  # it has an assistant message: add_plain checked
+        return view

@@ -47,9 +47,13 @@ def fingerprints(texts: Sequence[str]) -> np.ndarray:
 def normalized_all(texts: Sequence[str]) -> list[bytes]:
     """``normalized_bytes`` of every text. The ASCII ones are normalised together, in a few
     passes over their NUL-separated concatenation, rather than one by one."""
+    if not texts:
+        return []
     joined = "\0".join(texts)
-    if joined.isascii() and joined.count("\0") == len(texts) - 1:  # the usual case: all
-        return _normalized_ascii(joined)
+    if joined.isascii():  # the usual case: all ASCII
+        normalized = _normalized_ascii(joined)
+        if len(normalized) == len(texts):  # else a text holds a NUL, the separator
+            return normalized
     simple = [t.isascii() and "\0" not in t for t in texts]
     batch = iter(_normalized_ascii("\0".join([t for t, ok in zip(texts, simple, strict=True)
                                               if ok])))
@@ -63,11 +67,13 @@ def _normalized_ascii(joined: str) -> list[bytes]:
     if not data:
         return [b""]
     # Only spaces and NULs are <= 32 now. Drop every space after a space, a NUL or the start
-    # (runs, leading spaces), then every space before a NUL or the end (trailing spaces).
+    # (runs, leading spaces); then at most one space is left before each NUL and at the end.
     a = np.frombuffer(data, np.uint8)
-    a = a[~((a == 32) & np.concatenate(([True], a[:-1] <= 32)))]
-    a = a[~((a == 32) & np.concatenate((a[1:] == 0, [True])))]
-    return a.tobytes().split(b"\0")
+    after_gap = np.empty(len(a), bool)
+    after_gap[0] = True
+    np.less_equal(a[:-1], 32, out=after_gap[1:])
+    out = a[~((a == 32) & after_gap)].tobytes().replace(b" \0", b"\0")
+    return (out[:-1] if out.endswith(b" ") else out).split(b"\0")
 
 
 def shingles(text: str, width: int = 5) -> set[bytes]:
