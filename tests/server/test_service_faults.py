@@ -8,6 +8,8 @@ import io
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -132,3 +134,41 @@ def test_a_restarted_service_keeps_files_and_jobs(tmp_path: Path) -> None:
         job = client.fine_tuning.jobs.retrieve(interrupted.id)
         assert job.status == "failed" and job.error is not None
         assert job.error.code == "interrupted"
+
+
+_STOPPED_WORKER = '''
+import multiprocessing, sys, time
+from pathlib import Path
+from ftlens.server.worker import worker_main
+
+def holding_a_semaphore(home):
+    lock = multiprocessing.get_context("spawn").RLock()  # as tqdm's lock in a training job
+    worker_main(home)
+
+if __name__ == "__main__":
+    home = Path(sys.argv[1])
+    proc = multiprocessing.get_context("spawn").Process(
+        target=holding_a_semaphore, args=(str(home),), daemon=True)
+    proc.start()
+    deadline = time.monotonic() + 60
+    while not (home / "ftlens.db").exists():  # the worker is polling for jobs
+        assert time.monotonic() < deadline and proc.is_alive()
+        time.sleep(0.05)
+    proc.terminate()  # what Supervisor.stop does
+    proc.join(30)
+    print("exit code", proc.exitcode)
+'''
+
+
+def test_a_stopped_worker_releases_what_it_holds(tmp_path: Path) -> None:
+    """Stopping the service ends each worker through SIGTERM's handler, so the semaphores a job
+    created (tqdm's lock, torch's) are released, not reported as leaked at exit."""
+    script = tmp_path / "stop_worker.py"
+    script.write_text(_STOPPED_WORKER)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "home")], cwd=root,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert done.returncode == 0, done.stderr
+    assert "exit code 143" in done.stdout  # 128 + SIGTERM: left through SystemExit
+    assert "leaked" not in done.stderr, done.stderr

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -30,7 +32,11 @@ def fine_tuned_name(job: dict[str, Any]) -> str:
 
 
 def worker_main(home: str) -> None:
-    """A worker process: run queued jobs until killed."""
+    """A worker process: run queued jobs until stopped."""
+    # The supervisor stops a worker with SIGTERM. Leaving through SystemExit (exit code 143)
+    # runs multiprocessing's finalizers, which release the semaphores that tqdm and torch
+    # created; killed outright, they were reported as leaked when the service exited.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     store = Store(Path(home))
     while True:
         job = store.claim_next_job(os.getpid())
@@ -38,6 +44,11 @@ def worker_main(home: str) -> None:
             time.sleep(POLL_SECONDS)
             continue
         run_job(store, job)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    sys.exit(128 + signum)
 
 
 def run_job(store: Store, job: dict[str, Any]) -> None:
@@ -182,7 +193,10 @@ class Supervisor:
             if proc.is_alive():
                 proc.terminate()
         for proc in self.procs:
-            proc.join(timeout=10)
+            proc.join(timeout=10)  # SIGTERM lands between two steps of Python code
+            if proc.is_alive():  # stuck in a long native call (a model load, a step)
+                proc.kill()
+                proc.join()
         for job in self.store.list_jobs():
             if job["status"] == "running":
                 _fail(self.store, job["id"], "interrupted",
