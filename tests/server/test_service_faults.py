@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import openai
@@ -21,8 +23,10 @@ from openai import OpenAI
 from tests.server.test_sdk_lifecycle import TRAIN
 from tests.support.service import KEY, Service, serve
 
+from ftlens.server import worker
 from ftlens.server.app import create_app
 from ftlens.server.store import Store
+from ftlens.server.worker import Supervisor
 
 
 def test_every_route_needs_the_key(service: Service) -> None:
@@ -172,3 +176,41 @@ def test_a_stopped_worker_releases_what_it_holds(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "exit code 143" in done.stdout  # 128 + SIGTERM: left through SystemExit
     assert "leaked" not in done.stderr, done.stderr
+
+
+def _ignore_sigterm(ready: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as if stuck in a long native call
+    ready.set()
+    while True:
+        time.sleep(0.1)
+
+
+def test_stop_kills_a_worker_that_does_not_leave(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    stuck = ctx.Process(target=_ignore_sigterm, args=(ready,), daemon=True)
+    stuck.start()
+    assert ready.wait(30)
+    supervisor = Supervisor(Store(tmp_path), n=0)
+    supervisor.stop_timeout_s = 0.5
+    supervisor.procs = [stuck]
+    supervisor.stop()
+    assert not stuck.is_alive() and stuck.exitcode == -signal.SIGKILL
+
+
+def _sigterm_self(worker_pid_is_mine: bool) -> None:
+    worker._WORKER_PID = os.getpid() if worker_pid_is_mine else os.getppid()
+    signal.signal(signal.SIGTERM, worker._exit_on_sigterm)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+
+@pytest.mark.parametrize(("mine", "code"), [(True, 128 + signal.SIGTERM),
+                                            (False, -signal.SIGTERM)])
+def test_the_sigterm_handler_acts_only_in_the_worker_itself(mine: bool, code: int) -> None:
+    """A worker leaves through SystemExit; a process that a job forked from it (and that
+    inherited the handler) dies of the signal as usual."""
+    proc = multiprocessing.get_context("fork").Process(target=_sigterm_self, args=(mine,))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == code

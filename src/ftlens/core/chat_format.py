@@ -228,14 +228,8 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
         if type(role) is not str or role not in ROLES or type(text) is not str:
             return _check_messages_fully(messages)
         pairs.append(Pair(role, text))
-    view = plain_view(pairs)
+    view = _view(pairs, pairs)
     return ([], view) if view is not None else ([NO_ASSISTANT], None)
-
-
-def plain_view(messages: Sequence[Message]) -> ExampleView | None:
-    """The view of a non-empty conversation already known to be plain messages with valid
-    roles (the reader's schema checked them); None when it has no assistant message."""
-    return _view(messages, messages)
 
 
 Summary = tuple[str, str | None, bool, bool]  # the first four fields of an ExampleView

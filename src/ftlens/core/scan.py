@@ -23,7 +23,6 @@ from ftlens.core.chat_format import (
     Message,
     Summary,
     check_example,
-    plain_view,
     summarize,
 )
 from ftlens.core.minhash import NUM_PERM, signatures
@@ -139,7 +138,7 @@ class SplitScan:
             if not all(flags):
                 for i in np.flatnonzero(~np.array(flags, bool)).tolist():
                     self._warn(code, lines[i])
-        batch = _Batch(lines, messages, views)
+        batch = _Batch(lines, summaries, messages, list(views))
         self._tokens(batch, keys, chars)
         for i in np.flatnonzero((keys & 0xFFFFFFFF) < self._near_cut).tolist():
             self.near.append((lines[i], batch.view(i).near_text))
@@ -223,12 +222,13 @@ class _Batch:
     """The examples of one flush, for the few that are looked at closely."""
 
     lines: Sequence[int]
+    summaries: Sequence[Summary]
     messages: Sequence[Sequence[Any]]
-    views: Sequence[ExampleView | None]
+    views: list[ExampleView | None]  # a plain line's view is built once, when first needed
 
     def view(self, i: int) -> ExampleView:
         view = self.views[i]
-        if view is None:
-            view = plain_view(self.messages[i])
-            assert view is not None  # it has an assistant message: add_plain checked
+        if view is None:  # a plain line: its view from the summary taken in add_plain
+            messages = self.messages[i]
+            view = self.views[i] = ExampleView(*self.summaries[i], messages, messages)
         return view

@@ -36,6 +36,8 @@ def worker_main(home: str) -> None:
     # The supervisor stops a worker with SIGTERM. Leaving through SystemExit (exit code 143)
     # runs multiprocessing's finalizers, which release the semaphores that tqdm and torch
     # created; killed outright, they were reported as leaked when the service exited.
+    global _WORKER_PID
+    _WORKER_PID = os.getpid()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     store = Store(Path(home))
     while True:
@@ -46,8 +48,14 @@ def worker_main(home: str) -> None:
         run_job(store, job)
 
 
+_WORKER_PID = 0
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    if os.getpid() != _WORKER_PID:  # a process forked by a job inherited the handler
+        os.kill(os.getpid(), signum)
+        return
     sys.exit(128 + signum)
 
 
@@ -145,6 +153,8 @@ def _fail(store: Store, job_id: str, code: str, message: str, detail: str = "") 
 class Supervisor:
     """Starts ``n`` worker processes and keeps them alive (see the module docstring)."""
 
+    stop_timeout_s = 10.0  # how long stop() waits for a worker to leave after SIGTERM
+
     def __init__(self, store: Store, n: int = 1) -> None:
         self.store, self.n = store, n
         self.procs: list[Any] = []
@@ -180,20 +190,24 @@ class Supervisor:
             for i, proc in enumerate(self.procs):
                 if proc.is_alive():
                     continue
+                how = ("was stopped by SIGTERM from outside the service"
+                       if proc.exitcode in (-signal.SIGTERM, 128 + signal.SIGTERM)
+                       else f"exited unexpectedly (exit code {proc.exitcode})")
                 for job in self.store.list_jobs():
                     if job["status"] == "running" and job["worker"] == proc.pid:
                         _fail(self.store, job["id"], "worker_crashed",
-                              f"the training worker exited unexpectedly (exit code "
-                              f"{proc.exitcode})")
+                              f"the training worker {how}")
                 self.procs[i] = self._spawn()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()  # it no longer replaces workers, nor reads their exit codes
         for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()
         for proc in self.procs:
-            proc.join(timeout=10)  # SIGTERM lands between two steps of Python code
+            proc.join(timeout=self.stop_timeout_s)  # SIGTERM lands between Python steps
             if proc.is_alive():  # stuck in a long native call (a model load, a step)
                 proc.kill()
                 proc.join()
