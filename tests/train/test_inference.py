@@ -120,3 +120,17 @@ def test_max_tokens_and_stop_strings() -> None:
     assert cut.text == out.text[:out.text.find(stop)]
     kept = "".join(lp.token for lp in cut.logprobs)
     assert cut.text.startswith(kept) and len(cut.logprobs) < out.completion_tokens
+
+
+def test_progress_follows_each_step_of_the_rows_that_ask() -> None:
+    model, tok = models.load_model(models.resolve(models.TINY))  # untrained: rarely stops
+    req = GenerationRequest(LONG, max_tokens=6, temperature=1.0, seed=5)
+    heard: list[tuple[str, int]] = []
+    out, other = generate(model, tok, [req, req],
+                          [lambda text, tokens: heard.append((text, len(tokens))), None])
+    assert other.text == out.text
+    # one report per step while the row is still generating: its tokens so far
+    assert [n for _, n in heard] == list(range(1, len(heard) + 1))
+    assert len(heard) >= out.completion_tokens - 1
+    for text, _ in heard:  # the answer so far (a split UTF-8 character may still change)
+        assert out.text.startswith(text.rstrip("\ufffd"))

@@ -204,21 +204,48 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         if not pool.exists(model):
             raise ApiError(404, f"The model {model!r} does not exist", param="model",
                            code="model_not_found")
-        completion = await batcher.complete(model, req)
         ident, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
         if not stream:
+            completion = await batcher.complete(model, req)
             return wire.completion_object(ident, created, model, completion, logprobs)
-        chunks = wire.completion_chunks(ident, created, model, completion, logprobs,
-                                        include_usage)
-
-        async def events() -> AsyncIterator[bytes]:
-            for item in chunks:
-                yield b"data: " + json.dumps(item).encode() + b"\n\n"
-            yield b"data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return await _stream(batcher, model, req,
+                             wire.ChunkStream(ident, created, model, logprobs, req.stop),
+                             include_usage)
 
     return app
+
+
+async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
+                  chunks: wire.ChunkStream, include_usage: bool) -> StreamingResponse:
+    """Server-sent events that carry each token as soon as it is final. A request that fails
+    before its first token still gets an error status, as without streaming."""
+    loop = asyncio.get_running_loop()
+    steps: asyncio.Queue[tuple[str, list[Any]] | None] = asyncio.Queue()
+
+    def tell(text: str, tokens: list[Any]) -> None:  # from the inference thread
+        loop.call_soon_threadsafe(steps.put_nowait, (text, tokens))
+
+    task = loop.create_task(batcher.complete(model, req, tell))
+    task.add_done_callback(lambda _: steps.put_nowait(None))  # after every step's news
+    first = await steps.get()
+    if first is None:
+        task.result()  # raises the error
+
+    def sse(item: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(item).encode() + b"\n\n"
+
+    async def events() -> AsyncIterator[bytes]:
+        yield sse(chunks.start())
+        step = first
+        while step is not None:
+            for item in chunks.advance(*step):
+                yield sse(item)
+            step = await steps.get()
+        for item in chunks.end(task.result(), include_usage):
+            yield sse(item)
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 def _errors(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.server.store import Store
-from ftlens.train.infer import Completion, GenerationRequest
+from ftlens.train.infer import Completion, GenerationRequest, Progress
 
 BASE_MODELS = ("smollm2-135m-instruct", "tiny-random-llama")
 
@@ -62,14 +62,17 @@ class Batcher:
     def __init__(self, pool: ModelPool, max_batch: int = 16, window_s: float = 0.005) -> None:
         self.pool, self.max_batch, self.window_s = pool, max_batch, window_s
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ftlens-inference")
-        self._pending: dict[str, list[tuple[GenerationRequest, asyncio.Future[Completion]]]] = {}
+        self._pending: dict[str, list[_Waiting]] = {}
         self._draining: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def complete(self, model: str, request: GenerationRequest) -> Completion:
+    async def complete(self, model: str, request: GenerationRequest,
+                       progress: Progress | None = None) -> Completion:
+        """The completion of ``request``, decoded in a batch with those that arrive meanwhile.
+        ``progress`` (called from the inference thread) follows it step by step."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Completion] = loop.create_future()
-        self._pending.setdefault(model, []).append((request, future))
+        self._pending.setdefault(model, []).append((request, future, progress))
         if model not in self._draining:
             self._draining.add(model)
             task = loop.create_task(self._drain(model))
@@ -86,23 +89,28 @@ class Batcher:
                 batch, queue[:] = queue[:self.max_batch], queue[self.max_batch:]
                 try:
                     results = await loop.run_in_executor(
-                        self._executor, self._run, model, [r for r, _ in batch])
+                        self._executor, self._run, model, [r for r, _, _ in batch],
+                        [p for _, _, p in batch])
                 except Exception as exc:  # every waiting request gets the error
-                    for _, future in batch:
+                    for _, future, _ in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
+                for (_, future, _), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
         finally:
             self._draining.discard(model)
 
-    def _run(self, model: str, requests: list[GenerationRequest]) -> list[Completion]:
+    def _run(self, model: str, requests: list[GenerationRequest],
+             progress: list[Progress | None]) -> list[Completion]:
         from ftlens.train.infer import generate
 
         net, tok = self.pool.get(model)
-        return generate(net, tok, requests)
+        return generate(net, tok, requests, progress)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_Waiting = tuple[GenerationRequest, "asyncio.Future[Completion]", Progress | None]

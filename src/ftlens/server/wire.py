@@ -105,28 +105,58 @@ def usage(c: Completion) -> dict[str, int]:
             "total_tokens": c.prompt_tokens + c.completion_tokens}
 
 
-def completion_chunks(ident: str, created: int, model: str, c: Completion, logprobs: bool,
-                      include_usage: bool) -> list[dict[str, Any]]:
-    """The streamed form of a completion: a role chunk, one chunk per token (with its
-    logprobs), the finish chunk and, if asked, a usage chunk."""
-    head = {"id": ident, "object": "chat.completion.chunk", "created": created,
-            "model": model, "system_fingerprint": "ftlens"}
+class ChunkStream:
+    """The streamed form of one completion, built while it is generated: a role chunk, one
+    chunk per token (with its logprobs) as soon as its text is final, the finish chunk and, if
+    asked, a usage chunk. Text that could still turn out to begin a stop string is held back
+    until it cannot (a stop string cuts the answer where it begins)."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None,
-              lps: Sequence[TokenLogprob] = ()) -> dict[str, Any]:
-        return {**head, "choices": [{
+    def __init__(self, ident: str, created: int, model: str, logprobs: bool,
+                 stops: Sequence[str] = ()) -> None:
+        self.head = {"id": ident, "object": "chat.completion.chunk", "created": created,
+                     "model": model, "system_fingerprint": "ftlens"}
+        self.logprobs, self.stops = logprobs, [s for s in stops if s]
+        self.sent_tokens, self.sent_text = 0, ""
+
+    def start(self) -> dict[str, Any]:
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def advance(self, text: str, tokens: Sequence[TokenLogprob], final: bool = False
+                ) -> list[dict[str, Any]]:
+        """Chunks for what became final in ``text`` (the answer so far, ``tokens`` its tokens);
+        with ``final``, everything not sent yet."""
+        safe = len(text) if final else len(text) - _held_back(text, self.stops)
+        out = []
+        while self.sent_tokens < len(tokens):
+            token = tokens[self.sent_tokens]
+            end = len(self.sent_text) + len(token.token)
+            if end > safe or text[len(self.sent_text):end] != token.token:
+                break  # not final yet, or a token that only decodes with the next ones
+            out.append(self._chunk({"content": token.token}, lps=[token]))
+            self.sent_tokens, self.sent_text = self.sent_tokens + 1, text[:end]
+        if final and len(self.sent_text) < len(text):  # split UTF-8: the rest in one chunk
+            out.append(self._chunk({"content": text[len(self.sent_text):]},
+                                   lps=tokens[self.sent_tokens:]))
+            self.sent_tokens, self.sent_text = len(tokens), text
+        return out
+
+    def end(self, c: Completion, include_usage: bool) -> list[dict[str, Any]]:
+        out = self.advance(c.text, c.logprobs, final=True)
+        out.append(self._chunk({}, finish=c.finish_reason))
+        if include_usage:
+            out.append({**self.head, "choices": [], "usage": usage(c)})
+        return out
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None,
+               lps: Sequence[TokenLogprob] = ()) -> dict[str, Any]:
+        shown = lps if self.logprobs else ()
+        return {**self.head, "choices": [{
             "index": 0, "delta": delta, "finish_reason": finish,
-            "logprobs": ({"content": [_token(t) for t in lps], "refusal": None}
-                         if lps else None)}]}
+            "logprobs": ({"content": [_token(t) for t in shown], "refusal": None}
+                         if shown else None)}]}
 
-    out = [chunk({"role": "assistant", "content": ""})]
-    tokens = list(c.logprobs)
-    if "".join(t.token for t in tokens) == c.text:
-        out += [chunk({"content": t.token}, lps=[t] if logprobs else ())
-                for t in tokens]
-    elif c.text:  # tokens that only decode together (split UTF-8): one chunk
-        out.append(chunk({"content": c.text}, lps=tokens if logprobs else ()))
-    out.append(chunk({}, finish=c.finish_reason))
-    if include_usage:
-        out.append({**head, "choices": [], "usage": usage(c)})
-    return out
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that begins some stop string."""
+    return max((k for s in stops for k in range(min(len(s) - 1, len(text)), 0, -1)
+                if text.endswith(s[:k])), default=0)

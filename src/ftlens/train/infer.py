@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,10 @@ class Completion:
     logprobs: list[TokenLogprob]
 
 
+# Told the text so far and its tokens after every step of a row still generating (streaming).
+Progress = Callable[[str, list[TokenLogprob]], None]
+
+
 def prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> list[int]:
     """The chat template's rendering of ``messages`` followed by the assistant's turn opener."""
     plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
@@ -74,9 +78,10 @@ class _Row:
         self.rng: Any = None
 
 
-def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest]
-             ) -> list[Completion]:
-    """One completion per request, all decoded in one batch."""
+def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
+             progress: Sequence[Progress | None] = ()) -> list[Completion]:
+    """One completion per request, all decoded in one batch. ``progress[i]``, if given, hears
+    about request ``i`` after each step that added to it."""
     import torch
 
     if not requests:
@@ -105,6 +110,9 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest]
             cache = out[cache_kw] if cache_kw in out else out["past_key_values"]
             logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
             chosen = [_step(row, logp[i], tokenizer, eos) for i, row in enumerate(rows)]
+            for row, tell in zip(rows, progress, strict=False):
+                if tell is not None and row.ids and row.finish is None:
+                    tell(row.text, list(row.logprobs))
             if all(row.finish is not None for row in rows):
                 break
             ids = torch.tensor([[t] for t in chosen], device=device)
