@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftlens.client.endpoint import check_base_url
 from ftlens.errors import BackendError, ConfigError, MissingDependencyError
 
 LOCAL_URL = "http://127.0.0.1:8000/v1"
@@ -50,6 +51,8 @@ def connect(base_url: str | None = None, *, use_openai: bool = False,
         yield Connection(openai.OpenAI(api_key=key, max_retries=3), "https://api.openai.com/v1",
                        False)
         return
+    if base_url:
+        check_base_url(base_url)
     key = os.environ.get("FTLENS_API_KEY") or os.environ.get(api_key_env) or "ftlens"
     if base_url or _reachable(LOCAL_URL, key) or not embedded_ok:
         url = base_url or LOCAL_URL

@@ -110,6 +110,14 @@ def test_train_with_an_unreachable_endpoint_fails_cleanly(data: tuple[Path, Path
     assert "Traceback" not in proc.stderr
 
 
+def test_train_refuses_a_base_url_that_is_not_a_url(data: tuple[Path, Path]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ftlens", "train", str(data[0]), "--model",
+                           "tiny-random-llama", "--base-url", "127.0.0.1:8000/v1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "is not an http(s) URL" in proc.stderr
+    assert "uploading" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+
+
 def test_bad_arguments_fail_before_any_service_starts(tmp_path: Path) -> None:
     missing = CliRunner().invoke(cli, ["train", str(tmp_path / "nope.jsonl"), "--model",
                                        "tiny-random-llama"])

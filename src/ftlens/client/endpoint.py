@@ -74,10 +74,7 @@ def endpoint_from_cli(*, base_url: str | None, use_openai: bool, key_env: str, t
         raise ConfigError("no endpoint to ask", hint=f"pass --base-url URL ({SERVE_HINT}) or "
                           "--openai for the OpenAI API")
     url = OPENAI_URL if use_openai else str(base_url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--base-url {public_endpoint(url)!r} is not an http(s) URL",
-                          hint="e.g. --base-url http://127.0.0.1:8000/v1")
+    check_base_url(url)
     if timeout <= 0:
         raise ConfigError(f"--timeout {timeout:g} must be positive", hint="e.g. --timeout 60")
     key = environ.get(key_env, "")
@@ -88,6 +85,14 @@ def endpoint_from_cli(*, base_url: str | None, use_openai: bool, key_env: str, t
                               "--api-key-env)")
         key = NO_KEY
     return Endpoint(url, key, key_env, timeout)
+
+
+def check_base_url(url: str) -> None:
+    """A clear error for a ``--base-url`` that is not an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {public_endpoint(url)!r} is not an http(s) URL",
+                          hint="e.g. --base-url http://127.0.0.1:8000/v1")
 
 
 def _server_message(exc: Any) -> str:
