@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -90,20 +91,16 @@ def run_bare(url: str, n: int, concurrency: int, tag: str) -> tuple[float, float
 
     async def main() -> None:
         client = Endpoint(url, "bench-key", timeout=30).client()
-        todo = iter(payloads)
 
-        async def worker() -> None:
-            for p in todo:
-                r = await client.post("/chat/completions", content=p, cast_to=httpx2.Response,
-                                      options={"headers": {"Content-Type": "application/json"}})
-                orjson.loads(r.content)
+        async def send(p: bytes) -> bytes:
+            r = await client.post("/chat/completions", content=p, cast_to=httpx2.Response,
+                                  options={"headers": {"Content-Type": "application/json"}})
+            return bytes(r.content)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await _fan_out(payloads, concurrency, send)
         await client.close()
 
-    cpu, start = time.process_time(), time.perf_counter()
-    asyncio.run(main())
-    return time.perf_counter() - start, time.process_time() - cpu
+    return _timed(main)
 
 
 def run_minimal(url: str, n: int, concurrency: int, tag: str) -> tuple[float, float]:
@@ -116,16 +113,31 @@ def run_minimal(url: str, n: int, concurrency: int, tag: str) -> tuple[float, fl
 
     async def main() -> None:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            todo = iter(payloads)
 
-            async def worker() -> None:
-                for p in todo:
-                    async with session.post(f"{url}/chat/completions", data=p,
-                                            headers=headers) as r:
-                        orjson.loads(await r.read())
+            async def send(p: bytes) -> bytes:
+                async with session.post(f"{url}/chat/completions", data=p,
+                                        headers=headers) as r:
+                    return await r.read()
 
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            await _fan_out(payloads, concurrency, send)
 
+    return _timed(main)
+
+
+async def _fan_out(payloads: list[bytes], concurrency: int,
+                   send: Callable[[bytes], Awaitable[bytes]]) -> None:
+    """``concurrency`` workers send the payloads in turn and decode every answer."""
+    todo = iter(payloads)
+
+    async def worker() -> None:
+        for p in todo:
+            orjson.loads(await send(p))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def _timed(main: Callable[[], Coroutine[Any, Any, None]]) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) of ``asyncio.run(main())``."""
     cpu, start = time.process_time(), time.perf_counter()
     asyncio.run(main())
     return time.perf_counter() - start, time.process_time() - cpu

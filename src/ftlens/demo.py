@@ -11,9 +11,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftlens.errors import ConfigError, FtlensError
+
+if TYPE_CHECKING:
+    from ftlens.io.chat_dataset import Conversation
 
 MODEL = "smollm2-135m-instruct"
 REPO_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spam"
@@ -100,7 +103,7 @@ def _conversion_s() -> float:
     return 0.0 if done else CONVERT_S
 
 
-def capped(conversations: Sequence[Any], n: int, cap: float) -> list[int]:
+def capped(conversations: Sequence[Conversation], n: int, cap: float) -> list[int]:
     """Indices of the first ``n`` conversations in which no answer (class) takes more than
     ``cap`` of the places: the majority class stops being taken at its share, the others
     fill the rest in file order."""
@@ -108,7 +111,7 @@ def capped(conversations: Sequence[Any], n: int, cap: float) -> list[int]:
     taken: Counter[str] = Counter()
     chosen = []
     for i, conv in enumerate(conversations):
-        label = str(conv.messages[-1].get("content") or "").strip()
+        label = str(conv.label)
         if taken[label] < limit:
             taken[label] += 1
             chosen.append(i)

@@ -18,6 +18,7 @@ from ftlens.io.chat_jsonl import BOM, line_issue, open_checked
 class Conversation:
     line: int  # 1-based line in its file
     messages: list[dict[str, Any]]
+    label: str | None  # the final assistant answer, as the audit reads it (None: a tool call)
 
 
 def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conversation]:
@@ -43,7 +44,7 @@ def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conve
             issues, view = check_example(obj)
             problem = (issues[0].message, issues[0].hint) if issues else None
             if view is not None and not issues:
-                out.append(Conversation(number, obj["messages"]))
+                out.append(Conversation(number, obj["messages"], view.label))
         if problem is not None:
             n_bad += 1
             if first is None:

@@ -31,6 +31,9 @@ def fine_tuned_name(job: dict[str, Any]) -> str:
     return f"ft:{job['model']}:ftlens:{job.get('suffix') or ''}:{job['id'][6:14]}"
 
 
+_WORKER_PID = 0  # set in the worker process itself
+
+
 def worker_main(home: str) -> None:
     """A worker process: run queued jobs until stopped."""
     # The supervisor stops a worker with SIGTERM. Leaving through SystemExit (exit code 143)
@@ -46,9 +49,6 @@ def worker_main(home: str) -> None:
             time.sleep(POLL_SECONDS)
             continue
         run_job(store, job)
-
-
-_WORKER_PID = 0
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

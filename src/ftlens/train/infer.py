@@ -111,7 +111,7 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
             logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
             chosen = [_step(row, logp[i], tokenizer, eos) for i, row in enumerate(rows)]
             for row, tell in zip(rows, progress, strict=False):
-                if tell is not None and row.ids and row.finish is None:
+                if tell is not None and row.finish is None:
                     tell(row.text, list(row.logprobs))
             if all(row.finish is not None for row in rows):
                 break
