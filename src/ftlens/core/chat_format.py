@@ -235,10 +235,21 @@ def _check_messages(messages: list[Any]) -> tuple[list[FormatIssue], ExampleView
 Summary = tuple[str, str | None, bool, bool]  # the first four fields of an ExampleView
 
 
-def summarize(pairs: Sequence[Message]) -> Summary:
+def summarize(pairs: Sequence[Message]) -> Summary | None:
     """``(input_text, label, has_system, has_user)`` of checked messages, as in their
-    :class:`ExampleView`, except that ``label`` is None only when there is no assistant
-    message. The scanner calls this for every plain line, without building the view."""
+    :class:`ExampleView` (whose label is None also for a tool call); None when there is no
+    assistant message. The scanner calls this for every plain line, without building the
+    view, so the two usual shapes — system, user, assistant and user, assistant — are taken
+    without the loop."""
+    if len(pairs) == 3:
+        system, user, answer = pairs
+        if (system.role, user.role, answer.role) == ("system", "user", "assistant"):
+            return (f"system\x1f{system.content}\x1fuser\x1f{user.content}",
+                    answer.content.strip(), True, True)
+    elif len(pairs) == 2:
+        user, answer = pairs
+        if (user.role, answer.role) == ("user", "assistant"):
+            return f"user\x1f{user.content}", answer.content.strip(), False, True
     inputs: list[str] = []
     label: str | None = None
     has_system = has_user = False
@@ -252,16 +263,19 @@ def summarize(pairs: Sequence[Message]) -> Summary:
         elif role == "user":
             has_user = True
         inputs += (role, m.content)
-    return "\x1f".join(inputs), None if label is None else label.strip(), has_system, has_user
+    if label is None:
+        return None
+    return "\x1f".join(inputs), label.strip(), has_system, has_user
 
 
 def _view(pairs: Sequence[Message], messages: Sequence[dict[str, Any] | Message],
           tool_answer: bool = False) -> ExampleView | None:
     """The view of checked messages, given as ``pairs`` (role, text). ``tool_answer``: the last
     assistant message is a tool call, so the example has no plain-text label."""
-    text, label, has_system, has_user = summarize(pairs)
-    if label is None:
+    summary = summarize(pairs)
+    if summary is None:
         return None
+    text, label, has_system, has_user = summary
     return ExampleView(text, None if tool_answer else label, has_system, has_user, pairs,
                        messages)
 

@@ -72,7 +72,13 @@ class SplitScan:
         self.over_limit: list[tuple[int, int]] = []  # (line, tokens) of examples over the limit
         self.near: list[tuple[int, str]] = []  # (line, text) chosen for near-duplicate search
         self.near_signatures = np.empty((0, NUM_PERM), dtype=np.uint64)  # one row per `near`
-        self._pending: list[_Pending] = []  # examples to flush
+        # The examples waiting to be fingerprinted together, column by column; ``_views``
+        # holds the views already built (of lines that are not plain), by position.
+        self._lines: list[int] = []
+        self._summaries: list[Summary] = []
+        self._chars: list[int] = []  # at least the characters of the token parts
+        self._messages: list[Sequence[Any]] = []
+        self._views: dict[int, ExampleView] = {}
 
     def finish(self) -> None:
         """Process the examples still pending, compute the MinHash signatures of the
@@ -105,30 +111,48 @@ class SplitScan:
             for p in problems:
                 self.add_issue(p.at(line))
             return
-        self._pending.append((line, view[:4], view.chars, view.messages, view))
-        if len(self._pending) >= _BATCH:
+        self._views[len(self._lines)] = view
+        self._lines.append(line)
+        self._summaries.append(view[:4])
+        self._chars.append(view.chars)
+        self._messages.append(view.messages)
+        if len(self._lines) >= _BATCH:
             self._flush()
 
-    def add_plain(self, line: int, messages: Sequence[Message], size: int) -> None:
-        """One line of ``size`` bytes that the reader already decoded as a non-empty list of
-        plain messages with valid roles and string contents. Its view is built only if it is
-        sampled (the common case costs one :func:`summarize`)."""
-        summary = summarize(messages)
-        if summary[1] is None:
-            self.add_issue(NO_ASSISTANT.at(line))
-            return
+    def add_plain(self, first_line: int, messages: Sequence[Sequence[Message]],
+                  sizes: Sequence[int]) -> None:
+        """Consecutive lines from ``first_line``, of ``sizes`` bytes, that the reader already
+        decoded as non-empty lists of plain messages with valid roles and string contents.
+        Their views are built only for the few that are sampled: the common case costs one
+        :func:`summarize` per line."""
+        summaries = list(map(summarize, messages))
+        lines: Sequence[int] = range(first_line, first_line + len(messages))
+        if not all(summaries):  # None: no assistant message, not an example
+            for line, summary in zip(lines, summaries, strict=True):
+                if summary is None:
+                    self.add_issue(NO_ASSISTANT.at(line))
+            keep = [i for i, summary in enumerate(summaries) if summary is not None]
+            lines = [lines[i] for i in keep]
+            messages = [messages[i] for i in keep]
+            sizes = [sizes[i] for i in keep]
+            summaries = [summaries[i] for i in keep]
+        self._lines.extend(lines)
+        self._summaries.extend(summaries)  # type: ignore[arg-type]  # the Nones are gone
         # Every character of the strings takes at least one byte of the line: the size bounds
         # the characters that the token count covers.
-        self._pending.append((line, summary, size, messages, None))
-        if len(self._pending) >= _BATCH:
+        self._chars.extend(sizes)
+        self._messages.extend(messages)
+        if len(self._lines) >= _BATCH:
             self._flush()
 
     def _flush(self) -> None:
         """Fingerprint the pending examples together, then keep what each one contributes."""
-        if not self._pending:
+        if not self._lines:
             return
-        lines, summaries, chars, messages, views = zip(*self._pending, strict=True)
-        self._pending = []
+        lines, summaries, chars = self._lines, self._summaries, self._chars
+        batch = _Batch(lines, summaries, self._messages, self._views)
+        self._lines, self._summaries, self._chars, self._messages = [], [], [], []
+        self._views = {}
         texts, labels, has_system, has_user = zip(*summaries, strict=True)
         keys = fingerprints(texts)
         self.lines.extend(lines)
@@ -138,7 +162,6 @@ class SplitScan:
             if not all(flags):
                 for i in np.flatnonzero(~np.array(flags, bool)).tolist():
                     self._warn(code, lines[i])
-        batch = _Batch(lines, summaries, messages, list(views))
         self._tokens(batch, keys, chars)
         for i in np.flatnonzero((keys & 0xFFFFFFFF) < self._near_cut).tolist():
             self.near.append((lines[i], batch.view(i).near_text))
@@ -212,11 +235,6 @@ class SplitScan:
         self.near_signatures = np.concatenate([self.near_signatures, other.near_signatures])
 
 
-# (line, summary, chars, messages, view): ``chars`` is at least the number of characters of the
-# example's token parts; ``view`` is None for a plain line (built on demand).
-_Pending = tuple[int, Summary, int, Sequence[Any], ExampleView | None]
-
-
 @dataclass(frozen=True)
 class _Batch:
     """The examples of one flush, for the few that are looked at closely."""
@@ -224,10 +242,10 @@ class _Batch:
     lines: Sequence[int]
     summaries: Sequence[Summary]
     messages: Sequence[Sequence[Any]]
-    views: list[ExampleView | None]  # a plain line's view is built once, when first needed
+    views: dict[int, ExampleView]  # a plain line's view is built once, when first needed
 
     def view(self, i: int) -> ExampleView:
-        view = self.views[i]
+        view = self.views.get(i)
         if view is None:  # a plain line: its view from the summary taken in add_plain
             messages = self.messages[i]
             view = self.views[i] = ExampleView(*self.summaries[i], messages, messages)
