@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ftlens.core.dedup import NearPair, NearSearch, near_duplicate_pairs, same_input_groups
-from ftlens.core.minhash import signatures
+from ftlens.core.minhash import WIDTH, permutations, signatures
 from ftlens.core.text import (
     fingerprint,
     fingerprints,
@@ -145,6 +145,18 @@ def test_same_input_groups_three_way_and_duplicates_inside_a_leak() -> None:
     assert len(result.leaks()) == 1
     assert len(result.duplicates("train")) == 1
     assert result.duplicates("valid") == []
+
+
+def test_same_input_groups_come_in_file_order() -> None:
+    # keys that sort opposite to the lines: the groups still come train first, then by line
+    keys = {"test": np.array([5, 9, 1], np.uint64), "train": np.array([9, 7, 7, 5, 1], np.uint64)}
+    lines = {"test": np.array([1, 2, 3], np.uint32), "train": np.array([1, 2, 3, 4, 5], np.uint32)}
+    labels = {"test": ["a", "b", "c"], "train": ["d", "e", "f", "g", "h"]}
+    groups = same_input_groups(keys, lines, labels).groups
+    assert [g.places for g in groups] == [
+        (("train", 1), ("test", 2)), (("train", 2), ("train", 3)), (("train", 4), ("test", 1)),
+        (("train", 5), ("test", 3))]
+    assert [g.labels for g in groups] == [("d", "b"), ("e", "f"), ("g", "a"), ("h", "c")]
 
 
 def test_same_input_groups_empty_and_unique() -> None:
@@ -288,6 +300,30 @@ def test_near_duplicate_recall_and_precision_on_random_texts() -> None:
             jaccard(shingles(dict(queries)[p.a[1]]), shingles(held_text[p.b[1]])))
     assert len(found & high) >= 0.97 * len(high)
     assert len(found & truth) >= 0.85 * len(truth)
+
+
+def _signature_by_definition(norm: bytes, num_perm: int) -> list[int]:
+    """For each hash function i: the least (a_i * h(s) + b_i) mod 2^64 >> 32 over the text's
+    shingles s (``WIDTH`` bytes, big-endian; a shorter text is one shingle padded with NULs),
+    h(s) = s * MIX mod 2^64 >> 32."""
+    a, b = permutations(num_perm)
+    padded = norm.ljust(WIDTH, b"\0")
+    values = {int.from_bytes(padded[i : i + WIDTH], "big")
+              for i in range(len(padded) - WIDTH + 1)}
+    hashed = [(v * 0x9E3779B97F4A7C15 % 2**64) >> 32 for v in values]
+    return [min((int(ai) * h + int(bi)) % 2**64 >> 32 for h in hashed)
+            for ai, bi in zip(a, b, strict=True)]
+
+
+def test_signatures_follow_the_definition_across_batches_and_long_texts() -> None:
+    rng = random.Random(5)
+    norms = [b"", b"ab", b"abcde"] + [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randrange(1, 60))).encode()
+        for _ in range(300)]  # ~50,000 shingles: a dozen batches
+    norms.insert(100, b"x" * 9000)  # longer than one batch: taken in parts
+    sigs = signatures(norms, 8)
+    assert sigs.shape == (len(norms), 8)
+    assert [row.tolist() for row in sigs] == [_signature_by_definition(n, 8) for n in norms]
 
 
 @settings(max_examples=200, deadline=None)

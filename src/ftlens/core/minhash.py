@@ -29,8 +29,11 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 
 
 def permute(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(values), len(a))``: every shingle under every hash function."""
-    return (_hash32(values)[:, None] * a[None, :] + b[None, :]) >> _SHIFT
+    """``(len(a), len(values))``: every shingle under every hash function, before the final
+    shift (which is monotonic, so a minimum can be taken first and shifted after)."""
+    out = np.multiply.outer(a, _hash32(values))
+    out += b[:, None]
+    return out
 
 
 def _hash32(values: np.ndarray) -> np.ndarray:
@@ -54,7 +57,10 @@ def signatures(norms: Sequence[bytes], num_perm: int = NUM_PERM, seed: int = 1) 
             rows += max(1, len(norms[stop]) - WIDTH + 1)
             stop += 1
         values, seg_starts = _windows(norms[start:stop])
-        out[start:stop] = np.minimum.reduceat(permute(values, a, b), seg_starts, axis=0)
+        # minima along the rows, each hash function's values contiguous: ~3x faster than
+        # across columns
+        out[start:stop] = (np.minimum.reduceat(permute(values, a, b), seg_starts, axis=1)
+                           >> _SHIFT).T
         start = stop
     return out
 
@@ -65,7 +71,7 @@ def _long_signature(norm: bytes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     step = _ROWS_PER_BATCH
     for lo in range(0, len(norm) - WIDTH + 1, step):
         values, _ = _windows([norm[lo : lo + step + WIDTH - 1]])
-        sig = np.minimum(sig, permute(values, a, b).min(axis=0))
+        sig = np.minimum(sig, permute(values, a, b).min(axis=1) >> _SHIFT)
     return sig
 
 
