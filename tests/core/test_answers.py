@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ftlens.core.answers import (
@@ -127,6 +127,7 @@ def test_parsing_never_raises_and_answers_a_label_or_none(labels: list[str], ans
 @settings(max_examples=100, deadline=None)
 @given(labels=_labels, a=st.integers(0, 5), b=st.integers(0, 5))
 def test_two_different_labels_are_ambiguous(labels: list[str], a: int, b: int) -> None:
+    assume("or" not in labels)  # else "x or x" names two labels
     x, y = labels[a % len(labels)], labels[b % len(labels)]
     got = LabelParser(tuple(labels))(f"{x} or {y}")
     assert got == (x if x == y else None)
