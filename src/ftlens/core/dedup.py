@@ -62,7 +62,7 @@ def same_input_groups(
     split_of = np.concatenate([np.full(len(keys[s]), i, dtype=np.int32)
                                for i, s in enumerate(splits)])
     index_in = np.concatenate([np.arange(len(keys[s])) for s in splits])
-    order = np.argsort(all_keys, kind="stable")
+    order = np.argsort(all_keys)  # each group's members are sorted below
     sorted_keys = all_keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     sizes = np.diff(np.r_[starts, len(sorted_keys)])
