@@ -193,50 +193,61 @@ def _scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     """Most lines are plain chat examples: msgspec parses and checks those against a schema in
     C, a block of lines per call. Any other line — broken, or using names, weights, tools — is
     parsed with orjson and checked rule by rule, so its problems are reported precisely."""
-    starts, ends = _line_bounds(buf)
-    if first_line == 1 and buf.startswith(BOM):
-        scan.bom = True
-        starts[0] = len(BOM)
-    scan.n_lines += len(starts)
-    shaped = _object_shaped(buf, starts, ends)
-    decode = msgspec.json.Decoder(_PlainExample)
-    view = memoryview(buf)
+    lines = _Lines(buf, first_line, scan)
+    for lo in range(0, len(lines.starts), _BLOCK):
+        lines.read(lo, min(len(lines.starts), lo + _BLOCK))
 
-    def line(i: int) -> bool:
-        return _scan_line(decode, buf[starts[i] : ends[i]], first_line + i, scan)
 
-    def read(lo: int, hi: int) -> None:
+class _Lines:
+    """The lines of one buffer, fed to a scan (a class, not closures: a recursive closure is a
+    reference cycle that would hold the buffer until the paused collector runs)."""
+
+    def __init__(self, buf: bytes, first_line: int, scan: SplitScan) -> None:
+        self.buf, self.view, self.first_line, self.scan = buf, memoryview(buf), first_line, scan
+        self.starts, self.ends = _line_bounds(buf)
+        if first_line == 1 and buf.startswith(BOM):
+            scan.bom = True
+            self.starts[0] = len(BOM)
+        scan.n_lines += len(self.starts)
+        self.shaped = _object_shaped(buf, self.starts, self.ends)
+        self.decode = msgspec.json.Decoder(_PlainExample)
+
+    def read(self, lo: int, hi: int) -> None:
         """Lines ``lo`` to ``hi`` (indices), in as few blocks as the odd lines among them
         allow. msgspec's error says where the first odd line is: the lines before it are read
         as a block, it and the lines after it one by one until one is plain again. Where the
         error does not say, each half is tried, down to ``_MIN_BLOCK`` lines."""
+        starts, ends, shaped = self.starts, self.ends, self.shaped
         odd = False  # the line before ``lo`` was not plain
         while lo < hi:
             if odd or not shaped[lo]:
-                odd = not line(lo)
+                odd = not self.line(lo)
                 lo += 1
                 continue
             run = shaped[lo:hi]
             end = hi if run.all() else lo + int(np.argmin(run))  # the first line not shaped
-            messages, bad = _decode_block(decode, view, starts[lo:end], ends[lo:end])
+            messages, bad = _decode_block(self.decode, self.view, starts[lo:end], ends[lo:end])
             if messages is not None:
-                scan.add_plain(first_line + lo, messages, (ends[lo:end] - starts[lo:end]).tolist())
+                self.scan.add_plain(self.first_line + lo, messages,
+                                    (ends[lo:end] - starts[lo:end]).tolist())
             elif bad is not None:
                 if bad:
-                    read(lo, lo + bad)
-                odd = not line(lo + bad)
+                    self.read(lo, lo + bad)
+                odd = not self.line(lo + bad)
                 end = lo + bad + 1
             elif end - lo > _MIN_BLOCK:
                 mid = (lo + end) // 2
-                read(lo, mid)
-                read(mid, end)
+                self.read(lo, mid)
+                self.read(mid, end)
             else:
                 for i in range(lo, end):
-                    line(i)
+                    self.line(i)
             lo = end
 
-    for lo in range(0, len(starts), _BLOCK):
-        read(lo, min(len(starts), lo + _BLOCK))
+    def line(self, i: int) -> bool:
+        """Line ``i`` on its own; whether it was plain."""
+        return _scan_line(self.decode, self.buf[self.starts[i] : self.ends[i]],
+                          self.first_line + i, self.scan)
 
 
 _BLOCK = 1024  # lines decoded by one msgspec call
