@@ -98,7 +98,7 @@ def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: s
     # The collector is paused here too: what arrives (and what on_scan builds) is acyclic.
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("fork")) as pool, \
-            _gc_paused():
+            gc_paused():
         for part, size in pool.map(_scan_chunk, jobs):
             if on_scan:
                 on_scan(part)
@@ -127,8 +127,10 @@ def _scan_chunk(job: tuple[str, int, int, int, str, ScanOptions, str | None]
     scan = SplitScan(split, path, options, _count(encoding))
     with open(path, "rb") as f:
         f.seek(start)
-        scan_lines(f.read(end - start), first, scan)
-    scan.finish()
+        buf = f.read(end - start)
+    with gc_paused():
+        scan_lines(buf, first, scan)
+        scan.finish()
     return scan, end - start
 
 
@@ -163,12 +165,14 @@ def scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     The cyclic garbage collector is paused meanwhile: parsed lines are acyclic and freed by
     reference counting, and its passes over millions of short-lived objects cost a third of
     the time."""
-    with _gc_paused():
+    with gc_paused():
         _scan_lines(buf, first_line, scan)
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (for work on many acyclic objects: its full passes
+    over millions of them cost more than the work)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
