@@ -276,6 +276,21 @@ def test_parallel_scan_equals_single_process(tmp_path: Path, make_line: Callable
     assert multi.near == single.near
 
 
+def test_parallel_scan_takes_a_byte_order_mark_only_at_the_start_of_the_file(
+        tmp_path: Path, make_line: Callable[..., str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. files with a BOM each, concatenated: every line starts with one, so some line
+    # starts a chunk; only the first is the file's BOM, the others break their lines
+    rows = [b"\xef\xbb\xbf" + make_line(f"m{i}", "ham").encode() for i in range(300)]
+    path = write(tmp_path, b"\n".join(rows) + b"\n")
+    monkeypatch.setattr(chat_jsonl, "CHUNK_BYTES", 2 << 10)
+    monkeypatch.setattr(chat_jsonl, "PARALLEL_MIN_BYTES", 1)
+    multi = scan_file(path, "train", ScanOptions(), None, workers=2)
+    single = scan_file(path, "train", ScanOptions(), None, workers=1)
+    assert multi.bom and single.bom
+    assert list(multi.lines) == list(single.lines) == [1]
+    assert multi.issue_counts == single.issue_counts == {"invalid_json": 299}
+
+
 def test_parallel_scan_keeps_issue_cap(tmp_path: Path, make_line: Callable[..., str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [("not json" if i % 2 else make_line(f"m{i}", "ham")) for i in range(400)]

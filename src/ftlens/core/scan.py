@@ -214,6 +214,16 @@ class SplitScan:
         if len(kept) < self.options.keep_issues:
             kept.append(line)
 
+    def renumber(self, offset: int) -> None:
+        """Add ``offset`` to every line number (a chunk scanned as if it began the file)."""
+        self.lines = array("I", (np.frombuffer(self.lines, np.uint32) + np.uint32(offset))
+                           .tobytes())
+        self.issues = [issue.at(issue.line + offset) for issue in self.issues]
+        self.warning_lines = {code: [line + offset for line in lines]
+                              for code, lines in self.warning_lines.items()}
+        self.over_limit = [(line + offset, n) for line, n in self.over_limit]
+        self.near = [(line + offset, text) for line, text in self.near]
+
     def merge(self, other: SplitScan) -> None:
         """Append a scan of a later chunk of the same file (its line numbers already global)."""
         self.n_lines += other.n_lines
