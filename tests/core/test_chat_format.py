@@ -255,6 +255,29 @@ def test_token_parts_of_plain_example() -> None:
     assert Counter(view.token_parts) == Counter(["system", "S", "user", "U", "assistant", " A "])
 
 
+def test_a_tool_call_nested_too_deep_for_json_still_counts() -> None:
+    nested: Any = {"k": "v"}
+    for _ in range(5000):
+        nested = [nested]
+    issues, view = check_example(conv(user("q"), {"role": "assistant", "tool_calls": nested}))
+    assert issues == [] and view is not None
+    assert view.token_parts == ("user", "q", "assistant", "k v")
+    assert view.chars == len("userqassistantk v")
+
+
+@pytest.mark.parametrize("message", [
+    {"role": "ROLE", "content": "x"}, {"role": "assistant", "content": "x", "weight": "ROLE"}])
+def test_a_value_nested_too_deep_for_repr_is_still_named(message: dict[str, Any]) -> None:
+    nested: Any = ["x"]
+    for _ in range(5000):
+        nested = [nested]
+    issues, view = check_example(conv({k: nested if v == "ROLE" else v
+                                       for k, v in message.items()}))
+    assert view is None
+    assert issues[0].code in {"unknown_role", "invalid_weight"}
+    assert "[[[" in issues[0].message and len(issues[0].message) < 120
+
+
 def test_content_parts_join_text_parts_with_newlines() -> None:
     content = [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
     _, view = check_example(conv({"role": "user", "content": content}, asst()))

@@ -148,15 +148,19 @@ def test_same_input_groups_three_way_and_duplicates_inside_a_leak() -> None:
 
 
 def test_same_input_groups_come_in_file_order() -> None:
-    # keys that sort opposite to the lines: the groups still come train first, then by line
-    keys = {"test": np.array([5, 9, 1], np.uint64), "train": np.array([9, 7, 7, 5, 1], np.uint64)}
-    lines = {"test": np.array([1, 2, 3], np.uint32), "train": np.array([1, 2, 3, 4, 5], np.uint32)}
-    labels = {"test": ["a", "b", "c"], "train": ["d", "e", "f", "g", "h"]}
+    # keys that sort opposite to the lines: groups and members still come in the splits' order
+    # as given, then by line
+    keys = {"train": np.array([9, 7, 7, 5, 1], np.uint64), "test": np.array([5, 9, 1], np.uint64)}
+    lines = {"train": np.array([1, 2, 3, 4, 5], np.uint32), "test": np.array([1, 2, 3], np.uint32)}
+    labels = {"train": ["d", "e", "f", "g", "h"], "test": ["a", "b", "c"]}
     groups = same_input_groups(keys, lines, labels).groups
     assert [g.places for g in groups] == [
         (("train", 1), ("test", 2)), (("train", 2), ("train", 3)), (("train", 4), ("test", 1)),
         (("train", 5), ("test", 3))]
     assert [g.labels for g in groups] == [("d", "b"), ("e", "f"), ("g", "a"), ("h", "c")]
+    held_out_first = same_input_groups(dict(reversed(keys.items())), lines, labels).groups
+    assert [g.places[0] for g in held_out_first] == [("test", 1), ("test", 2), ("test", 3),
+                                                      ("train", 2)]
 
 
 def test_same_input_groups_empty_and_unique() -> None:

@@ -9,6 +9,7 @@ The happy path allocates little: this runs once per line on files of millions of
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -103,8 +104,29 @@ def _token_parts(messages: Sequence[dict[str, Any] | Message]) -> list[str]:
         name = msg.get("name")
         if isinstance(name, str):
             parts.append(name)
-        parts.extend(json.dumps(msg[k], sort_keys=True) for k in _TOOL_KEYS if msg.get(k))
+        parts.extend(_json_text(msg[k]) for k in _TOOL_KEYS if msg.get(k))
     return parts
+
+
+def _json_text(value: Any) -> str:
+    """A tool call as the JSON text whose tokens count. One nested too deeply for ``json`` (a
+    broken file, not a real call) counts as its keys and values joined, found without
+    recursion."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except RecursionError:
+        leaves: list[str] = []
+        todo = [value]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, dict):
+                leaves += item.keys()
+                todo += item.values()
+            elif isinstance(item, list):
+                todo += item
+            else:
+                leaves.append(str(item))
+        return " ".join(leaves)
 
 
 def _issue(code: str, message: str, hint: str) -> tuple[list[FormatIssue], None]:
@@ -309,9 +331,13 @@ def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], Examp
     return ([], view) if view is not None else ([NO_ASSISTANT], None)
 
 
+_SHALLOW = reprlib.Repr()  # containers nested a few levels deep at most: no recursion limit
+_SHALLOW.maxlevel = 3
+
+
 def _short(value: Any, limit: int = 40) -> str:
     """``repr`` of a user value, cut so that one huge value cannot flood the report."""
-    text = repr(value)
+    text = _SHALLOW.repr(value) if isinstance(value, list | dict) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

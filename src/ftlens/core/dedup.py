@@ -53,8 +53,8 @@ def same_input_groups(
 ) -> ExactResult:
     """Group examples of every split by input fingerprint. ``labels[split][i]`` is the label
     of the i-th example. Sorting makes this O(n log n) in numpy; only groups are touched in
-    Python. Groups come in file order (train, valid, test; then line), not in the fingerprints'
-    arbitrary order."""
+    Python. Groups and their members come in file order (splits as given, then line), not in
+    the fingerprints' arbitrary order."""
     splits = list(keys)
     if not splits:
         return ExactResult(())
@@ -68,13 +68,14 @@ def same_input_groups(
     sizes = np.diff(np.r_[starts, len(sorted_keys)])
     groups = []
     for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
-        members = sorted(
-            ((splits[split_of[m]], int(lines[splits[split_of[m]]][index_in[m]]),
-              labels[splits[split_of[m]]][index_in[m]]) for m in order[start : start + size]),
-            key=lambda member: (SPLIT_ORDER.index(member[0]), member[1]))
-        groups.append(SameInputGroup(tuple((split, line) for split, line, _ in members),
+        # members in file order: splits as given, then line
+        members = sorted([(int(split_of[m]), int(lines[splits[split_of[m]]][index_in[m]]),
+                           labels[splits[split_of[m]]][index_in[m]])
+                          for m in order[start : start + size]], key=lambda member: member[:2])
+        groups.append(SameInputGroup(tuple((splits[s], line) for s, line, _ in members),
                                      tuple(label for _, _, label in members)))
-    groups.sort(key=lambda g: [(SPLIT_ORDER.index(split), line) for split, line in g.places])
+    order_of = {split: i for i, split in enumerate(splits)}
+    groups.sort(key=lambda g: (order_of[g.places[0][0]], g.places[0][1]))
     return ExactResult(tuple(groups))
 
 

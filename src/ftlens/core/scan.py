@@ -30,7 +30,7 @@ from ftlens.core.text import fingerprints, normalized_bytes
 from ftlens.core.tokens import chat_token_count, token_upper_bound
 
 _FULL = 1 << 32
-_BATCH = 4096  # examples fingerprinted together
+_BATCH = 4096  # pending examples that make a flush (fingerprinted together; a block may add more)
 
 
 @dataclass(frozen=True)

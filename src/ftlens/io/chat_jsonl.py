@@ -1,8 +1,10 @@
 """Read chat fine-tuning JSONL into a :class:`~ftlens.core.scan.SplitScan`.
 
-Bytes are read, not text, so that one bad byte costs one line, not the file: each line is parsed
-with orjson; undecodable lines and a leading byte-order mark are reported with their line number.
-Large files are cut into newline-aligned chunks scanned by worker processes (one per core).
+Bytes are read, not text, so that one bad byte costs one line, not the file. Plain examples are
+decoded and checked by msgspec against a schema, a block of lines per call; every other line is
+parsed with orjson and checked rule by rule. Undecodable lines and a leading byte-order mark are
+reported with their line number. Large files are cut into newline-aligned chunks scanned by
+worker processes (one per core).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _scan_chunk(job: tuple[str, int, int, str, ScanOptions, str | None]
         f.seek(start)
         buf = f.read(end - start)
     with gc_paused():
-        scan_lines(buf, 1, scan, file_start=start == 0)
+        _scan_lines(buf, 1, scan, file_start=start == 0)
         scan.finish()
     return scan, end - start
 
@@ -211,12 +213,17 @@ class _Lines:
         scan.n_lines += len(self.starts)
         self.shaped = _object_shaped(buf, self.starts, self.ends)
         self.decode = msgspec.json.Decoder(_PlainExample)
+        # msgspec skips the fields it does not need without checking their bytes: lines with
+        # bytes that are not UTF-8 go to orjson, which reports them
+        self.undecodable = _undecodable(buf, self.starts, self.ends)
+        self.shaped[list(self.undecodable)] = False
 
     def read(self, lo: int, hi: int) -> None:
         """Lines ``lo`` to ``hi`` (indices), in as few blocks as the odd lines among them
         allow. msgspec's error says where the first odd line is: the lines before it are read
         as a block, it and the lines after it one by one until one is plain again. Where the
-        error does not say, each half is tried, down to ``_MIN_BLOCK`` lines."""
+        error does not say (rare: a line holding two values), the rest of the run is read one
+        by one."""
         starts, ends, shaped = self.starts, self.ends, self.shaped
         odd = False  # the line before ``lo`` was not plain
         while lo < hi:
@@ -235,10 +242,6 @@ class _Lines:
                     self.read(lo, lo + bad)
                 odd = not self.line(lo + bad)
                 end = lo + bad + 1
-            elif end - lo > _MIN_BLOCK:
-                mid = (lo + end) // 2
-                self.read(lo, mid)
-                self.read(mid, end)
             else:
                 for i in range(lo, end):
                     self.line(i)
@@ -246,15 +249,34 @@ class _Lines:
 
     def line(self, i: int) -> bool:
         """Line ``i`` on its own; whether it was plain."""
-        return _scan_line(self.decode, self.buf[self.starts[i] : self.ends[i]],
-                          self.first_line + i, self.scan)
+        return _scan_line(None if i in self.undecodable else self.decode,
+                          self.buf[self.starts[i] : self.ends[i]], self.first_line + i, self.scan)
 
 
 _BLOCK = 1024  # lines decoded by one msgspec call
-_MIN_BLOCK = 16  # lines read one by one when msgspec's error does not say which line failed
 _VALUE_INDEX = re.compile(r" - at `\$\[(\d+)\]")  # "... - at `$[12].messages[0]`"
 _BYTE_OFFSET = re.compile(r"\(byte (\d+)\)$")  # "JSON is malformed: ... (byte 203)"
-_FAST_ERRORS = (msgspec.MsgspecError, ValueError)  # ValueError: undecodable UTF-8
+# ValueError: undecodable UTF-8; RecursionError: nesting deeper than msgspec goes (orjson then
+# reads the line, or reports it)
+_FAST_ERRORS = (msgspec.MsgspecError, ValueError, RecursionError)
+
+
+def _undecodable(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> set[int]:
+    """The lines that are not valid UTF-8 (a chunk is checked whole first: almost always fine)."""
+    if buf.isascii():
+        return set()
+    try:
+        buf.decode("utf-8")
+        return set()
+    except UnicodeDecodeError:
+        pass
+    bad = set()
+    for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        try:
+            buf[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            bad.add(i)
+    return bad
 
 
 def _line_bounds(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -295,7 +317,7 @@ def _decode_block(decode: msgspec.json.Decoder, buf: memoryview, starts: np.ndar
         match = _BYTE_OFFSET.search(str(exc))
         line = int(np.searchsorted(ends - starts[0], int(match[1]))) if match else None
         return None, _hint(line, len(starts))
-    except ValueError:  # undecodable UTF-8
+    except (ValueError, RecursionError):
         return None, None
     messages = [e.messages for e in examples]
     if len(messages) != len(starts):  # some line holds two values, which one is not said
@@ -311,12 +333,12 @@ def _hint(index: int | None, n: int) -> int | None:
     return index if index is not None and 0 <= index < n else None
 
 
-def _scan_line(decode: msgspec.json.Decoder, raw: bytes, number: int, scan: SplitScan
+def _scan_line(decode: msgspec.json.Decoder | None, raw: bytes, number: int, scan: SplitScan
                ) -> bool:
-    """One line, on its own: a plain example if msgspec takes it (True), else parsed by orjson
-    and checked rule by rule."""
+    """One line, on its own: a plain example if msgspec (``decode``) takes it (True), else
+    parsed by orjson and checked rule by rule."""
     try:
-        messages = decode.decode(raw).messages
+        messages = None if decode is None else decode.decode(raw).messages
     except _FAST_ERRORS:
         messages = None
     if messages:
