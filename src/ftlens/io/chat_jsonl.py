@@ -154,17 +154,14 @@ def _chunks(path: Path) -> Iterator[tuple[int, int]]:
             start = end
 
 
-def scan_lines(buf: bytes, first_line: int, scan: SplitScan, *,
-               file_start: bool | None = None) -> None:
+def scan_lines(buf: bytes, first_line: int, scan: SplitScan) -> None:
     """Feed every line of ``buf`` (which starts at line ``first_line``) to ``scan``.
-    ``file_start``: ``buf`` begins the file, where a byte-order mark may be (default: when
-    ``first_line`` is 1).
 
     The cyclic garbage collector is paused meanwhile: parsed lines are acyclic and freed by
     reference counting, and its passes over millions of short-lived objects cost a third of
     the time."""
     with gc_paused():
-        _scan_lines(buf, first_line, scan, first_line == 1 if file_start is None else file_start)
+        _scan_lines(buf, first_line, scan, file_start=first_line == 1)
 
 
 @contextmanager
@@ -192,7 +189,9 @@ class _PlainExample(msgspec.Struct, gc=False):
 
 
 def _scan_lines(buf: bytes, first_line: int, scan: SplitScan, file_start: bool) -> None:
-    """Most lines are plain chat examples: msgspec parses and checks those against a schema in
+    """``file_start``: ``buf`` begins its file, where a byte-order mark may be.
+
+    Most lines are plain chat examples: msgspec parses and checks those against a schema in
     C, a block of lines per call. Any other line — broken, or using names, weights, tools — is
     parsed with orjson and checked rule by rule, so its problems are reported precisely."""
     lines = _Lines(buf, first_line, scan, file_start)
