@@ -1,9 +1,13 @@
-"""The streamed form of a completion, built while it is generated (``wire.ChunkStream``)."""
+"""The streamed form of a completion, built while it is generated (``wire.ChunkStream``), and
+its events (``app._stream``)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
+from ftlens.server.app import _stream
 from ftlens.server.wire import ChunkStream
 from ftlens.train.infer import Completion, TokenLogprob
 
@@ -50,10 +54,48 @@ def test_held_back_text_goes_out_when_it_stops_looking_like_a_stop_string() -> N
     assert _content(stream.advance("aSTAY", [a, st, ay])) == ["ST", "AY"]
 
 
-def test_tokens_that_only_decode_together_go_out_in_one_final_chunk() -> None:
+def test_a_character_split_across_tokens_goes_out_whole_as_soon_as_it_is_complete() -> None:
+    stream = ChunkStream("chatcmpl-1", 0, "m", logprobs=True)
+    a, h1, h2, b = _tok("a"), _tok("\ufffd"), _tok("\ufffd"), _tok("b")
+    assert _content(stream.advance("a", [a])) == ["a"]
+    assert stream.advance("a\ufffd", [a, h1]) == []  # half of "é": held back
+    chunks = stream.advance("aé", [a, h1, h2])
+    assert _content(chunks) == ["é"]
+    assert len(chunks[0]["choices"][0]["logprobs"]["content"]) == 2
+    assert _content(stream.advance("aéb", [a, h1, h2, b])) == ["b"]  # and on, token by token
+    assert _content(stream.end(Completion("aéb", "stop", 3, 4, [a, h1, h2, b]), False)) == [
+        None]
+
+
+def test_tokens_that_only_decode_together_go_out_in_one_chunk() -> None:
     stream = ChunkStream("chatcmpl-1", 0, "m", logprobs=True)
     halves = [_tok("\ufffd"), _tok("\ufffd")]  # the two bytes of "é", decoded one by one
-    assert stream.advance("é", halves) == []
+    chunks = stream.advance("é", halves)
+    assert _content(chunks) == ["é"]
+    assert len(chunks[0]["choices"][0]["logprobs"]["content"]) == 2
     end = stream.end(Completion("é", "stop", 3, 2, halves), include_usage=False)
-    assert _content(end) == ["é", None]
-    assert len(end[0]["choices"][0]["logprobs"]["content"]) == 2
+    assert _content(end) == [None]
+
+
+class _FailsAfterOneToken:
+    """A batcher whose generation breaks after its first token (a fault that the real model
+    does not make on demand)."""
+
+    async def complete(self, model: str, req: Any, progress: Any) -> Completion:
+        progress("He", [_tok("He")])
+        await asyncio.sleep(0)
+        raise RuntimeError("the device went away")
+
+
+def test_an_error_after_the_first_chunk_goes_out_as_an_error_event() -> None:
+    async def run() -> list[bytes]:
+        stream = ChunkStream("chatcmpl-1", 0, "m", logprobs=False)
+        response = await _stream(_FailsAfterOneToken(), "m", None, stream,  # type: ignore[arg-type]
+                                 include_usage=False)
+        return [part async for part in response.body_iterator]  # type: ignore[misc]
+
+    events = [json.loads(e.removeprefix(b"data: ")) for e in asyncio.run(run())]
+    assert [e["choices"][0]["delta"].get("content") for e in events[:-1]] == ["", "He"]
+    assert events[-1] == {"error": {
+        "message": "internal error: RuntimeError: the device went away", "type": "server_error",
+        "param": None, "code": None}}  # and no [DONE]

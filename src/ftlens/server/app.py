@@ -27,7 +27,7 @@ from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
 from ftlens.server.worker import Supervisor
 from ftlens.train.hyperparams import Hyperparameters
-from ftlens.train.infer import MAX_TOP_LOGPROBS, GenerationRequest
+from ftlens.train.infer import MAX_TOP_LOGPROBS, Completion, GenerationRequest
 
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
             "evals")
@@ -225,8 +225,13 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
     def tell(text: str, tokens: list[Any]) -> None:  # from the inference thread
         loop.call_soon_threadsafe(steps.put_nowait, (text, tokens))
 
+    def done(task: asyncio.Task[Completion]) -> None:  # after every step's news
+        if not task.cancelled():
+            task.exception()  # seen, even if the client has gone and nobody asks again
+        steps.put_nowait(None)
+
     task = loop.create_task(batcher.complete(model, req, tell))
-    task.add_done_callback(lambda _: steps.put_nowait(None))  # after every step's news
+    task.add_done_callback(done)
     first = await steps.get()
     if first is None:
         task.result()  # raises the error
@@ -236,12 +241,17 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
 
     async def events() -> AsyncIterator[bytes]:
         yield sse(chunks.start())
-        step = first
-        while step is not None:
-            for item in chunks.advance(*step):
-                yield sse(item)
-            step = await steps.get()
-        for item in chunks.end(task.result(), include_usage):
+        try:
+            step = first
+            while step is not None:
+                for item in chunks.advance(*step):
+                    yield sse(item)
+                step = await steps.get()
+            end = chunks.end(task.result(), include_usage)
+        except Exception as exc:  # the status is sent: the error goes as an event (the SDK
+            yield sse(_api_error(exc).body())  # raises it as APIError)
+            return
+        for item in end:
             yield sse(item)
         yield b"data: [DONE]\n\n"
 
@@ -267,8 +277,14 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
-        return _error(ApiError(500, f"internal error: {type(exc).__name__}: {exc}",
-                               type="server_error"))
+        return _error(_api_error(exc))
+
+
+def _api_error(exc: Exception) -> ApiError:
+    """``exc`` as answered to the client: itself if it is an ApiError, else a server error."""
+    if isinstance(exc, ApiError):
+        return exc
+    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
 
 
 def _error(exc: ApiError) -> JSONResponse:

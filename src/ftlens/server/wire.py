@@ -124,8 +124,10 @@ class ChunkStream:
     def advance(self, text: str, tokens: Sequence[TokenLogprob], final: bool = False
                 ) -> list[dict[str, Any]]:
         """Chunks for what became final in ``text`` (the answer so far, ``tokens`` its tokens);
-        with ``final``, everything not sent yet."""
-        safe = len(text) if final else len(text) - _held_back(text, self.stops)
+        with ``final``, everything not sent yet. A character whose bytes have not all come yet
+        decodes as U+FFFD: trailing ones are held back too."""
+        safe = len(text) if final else min(len(text) - _held_back(text, self.stops),
+                                           len(text.rstrip("\ufffd")))
         out = []
         while self.sent_tokens < len(tokens):
             token = tokens[self.sent_tokens]
@@ -134,7 +136,7 @@ class ChunkStream:
                 break  # not final yet, or a token that only decodes with the next ones
             out.append(self._chunk({"content": token.token}, lps=[token]))
             self.sent_tokens, self.sent_text = self.sent_tokens + 1, text[:end]
-        if final and len(self.sent_text) < len(text):  # split UTF-8: the rest in one chunk
+        if safe == len(text) > len(self.sent_text):  # tokens that decode together: one chunk
             out.append(self._chunk({"content": text[len(self.sent_text):]},
                                    lps=tokens[self.sent_tokens:]))
             self.sent_tokens, self.sent_text = len(tokens), text
