@@ -108,12 +108,11 @@ def capped(conversations: Sequence[Conversation], n: int, cap: float) -> list[in
     ``cap`` of the places: the majority class stops being taken at its share, the others
     fill the rest in file order."""
     limit = max(1, int(n * cap))
-    taken: Counter[str] = Counter()
+    taken: Counter[str | None] = Counter()  # None: a tool call, its own class
     chosen = []
     for i, conv in enumerate(conversations):
-        label = str(conv.label)
-        if taken[label] < limit:
-            taken[label] += 1
+        if taken[conv.label] < limit:
+            taken[conv.label] += 1
             chosen.append(i)
             if len(chosen) == n:
                 break

@@ -58,6 +58,10 @@ class ModelPool:
         return model, tok
 
 
+# a request, its answer, and who hears about its steps
+_Waiting = tuple[GenerationRequest, "asyncio.Future[Completion]", Progress | None]
+
+
 class Batcher:
     def __init__(self, pool: ModelPool, max_batch: int = 16, window_s: float = 0.005) -> None:
         self.pool, self.max_batch, self.window_s = pool, max_batch, window_s
@@ -112,5 +116,3 @@ class Batcher:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-
-_Waiting = tuple[GenerationRequest, "asyncio.Future[Completion]", Progress | None]

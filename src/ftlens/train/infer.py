@@ -81,7 +81,8 @@ class _Row:
 def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
              progress: Sequence[Progress | None] = ()) -> list[Completion]:
     """One completion per request, all decoded in one batch. ``progress[i]``, if given, hears
-    about request ``i`` after each step that added to it."""
+    about request ``i`` after each step that added to it and did not finish it (its
+    completion tells the rest)."""
     import torch
 
     if not requests:
