@@ -13,12 +13,15 @@ import openai
 import pytest
 from click.testing import CliRunner
 from openai import OpenAI
+from tests.support.cli_run import helpers
 from tests.support.service import KEY, Service, free_port
 from tests.support.toy_chat import TOY, chat, write_jsonl
 
 from ftlens.cli import cli
 from ftlens.cli.train import _loopback
 from ftlens.server.embedded import embedded_service
+
+_, _, run_main = helpers("serve")
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +158,20 @@ def test_serve_binds_loopback_and_requires_its_key(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/v1" in output and "bearer key required" in output
     assert KEY not in output
     assert (tmp_path / "ftlens.db").exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such file"), ("", "the API key file is empty"),
+    ("  \nsecond line\n", "the API key file is empty")])
+def test_serve_refuses_an_unusable_key_file(tmp_path: Path, content: str | None, message: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = tmp_path / "key"
+    if content is not None:
+        key_file.write_text(content)
+    code, _, err = run_main(["--api-key-file", str(key_file), "--home", str(tmp_path / "h")],
+                            capsys)
+    assert code == 2 and message in err and str(key_file) in err and "Traceback" not in err
+    assert not (tmp_path / "h").exists()  # refused before the service touched its home
 
 
 def test_only_loopback_counts_as_private() -> None:

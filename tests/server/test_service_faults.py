@@ -123,12 +123,13 @@ def test_a_restarted_service_keeps_files_and_jobs(tmp_path: Path) -> None:
     with contextlib.contextmanager(serve)(tmp_path, workers=0) as svc:
         client = OpenAI(base_url=svc.url, api_key="x", max_retries=0)
         train = client.files.create(file=("t.jsonl", io.BytesIO(TRAIN)), purpose="fine-tune")
+        interrupted = client.fine_tuning.jobs.create(model="tiny-random-llama",
+                                                     training_file=train.id)
         queued = client.fine_tuning.jobs.create(model="tiny-random-llama",
                                                 training_file=train.id,
                                                 hyperparameters={"n_epochs": 1})
-        interrupted = client.fine_tuning.jobs.create(model="tiny-random-llama",
-                                                     training_file=train.id)
-    Store(tmp_path).update_job(interrupted.id, status="running")  # as if cut off mid-run
+    store = Store(tmp_path)  # as if a worker was cut off while running the first job
+    assert store.claim_next_job(4242, store.take_ownership())["id"] == interrupted.id  # type: ignore[index]
     with contextlib.contextmanager(serve)(tmp_path, workers=1) as svc:
         client = OpenAI(base_url=svc.url, api_key="x", max_retries=0)
         assert client.files.retrieve(train.id).filename == "t.jsonl"
@@ -147,7 +148,7 @@ from ftlens.server.worker import worker_main
 
 def holding_a_semaphore(home):
     lock = multiprocessing.get_context("spawn").RLock()  # as tqdm's lock in a training job
-    worker_main(home)
+    worker_main(home, "owner-token")
 
 if __name__ == "__main__":
     home = Path(sys.argv[1])

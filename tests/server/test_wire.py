@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from ftlens.server.app import _stream
+from ftlens.server.store import Store
 from ftlens.server.wire import ChunkStream
 from ftlens.train.infer import Completion, TokenLogprob
 
@@ -84,18 +86,18 @@ class _FailsAfterOneToken:
     async def complete(self, model: str, req: Any, progress: Any) -> Completion:
         progress("He", [_tok("He")])
         await asyncio.sleep(0)
-        raise RuntimeError("the device went away")
+        raise RuntimeError("the device /opt/site/dev0 went away")
 
 
-def test_an_error_after_the_first_chunk_goes_out_as_an_error_event() -> None:
+def test_an_error_after_the_first_chunk_goes_out_as_an_error_event(tmp_path: Path) -> None:
     async def run() -> list[bytes]:
         stream = ChunkStream("chatcmpl-1", 0, "m", logprobs=False)
         response = await _stream(_FailsAfterOneToken(), "m", None, stream,  # type: ignore[arg-type]
-                                 include_usage=False)
+                                 include_usage=False, store=Store(tmp_path))
         return [part async for part in response.body_iterator]  # type: ignore[misc]
 
     events = [json.loads(e.removeprefix(b"data: ")) for e in asyncio.run(run())]
     assert [e["choices"][0]["delta"].get("content") for e in events[:-1]] == ["", "He"]
     assert events[-1] == {"error": {
-        "message": "internal error: RuntimeError: the device went away", "type": "server_error",
-        "param": None, "code": None}}  # and no [DONE]
+        "message": "internal error: RuntimeError: the device dev0 went away",
+        "type": "server_error", "param": None, "code": None}}  # and no [DONE]

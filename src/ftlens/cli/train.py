@@ -15,24 +15,33 @@ from ftlens.cli import render
               help="Interface to bind. Anything but loopback should come with --api-key.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--api-key", envvar="FTLENS_API_KEY",
-              help="Require 'Authorization: Bearer KEY' on every request (or $FTLENS_API_KEY).")
+              help="Require 'Authorization: Bearer KEY' on every request. Prefer "
+                   "$FTLENS_API_KEY or --api-key-file: a key on the command line is visible "
+                   "to every local user in `ps`.")
+@click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the bearer key from this file (its first line).")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path),
               help="Where files, jobs and models live. Default: $FTLENS_HOME or ~/.ftlens.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Job worker processes (jobs run one at a time per worker).")
 @click.option("--max-upload-mb", default=512, show_default=True, type=click.IntRange(1))
-def serve(host: str, port: int, api_key: str | None, home: Path | None, workers: int,
-          max_upload_mb: int) -> None:
+def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
+          home: Path | None, workers: int, max_upload_mb: int) -> None:
     """Serve the OpenAI fine-tuning API on open models.
 
     Code written for OpenAI's fine-tuning API runs unchanged against it: files, fine-tuning
     jobs (events, checkpoints, cancel, pause, resume), models and chat completions with
     logprobs. Base models: smollm2-135m-instruct (offline, packaged) and tiny-random-llama.
 
+    One service owns a home (--home, $FTLENS_HOME) at a time; a second one on the same home
+    refuses to start. Its job workers stop with it, however it stops.
+
     \b
     Examples:
       ftlens serve
-      ftlens serve --port 9000 --api-key "$(openssl rand -hex 16)"
+      openssl rand -hex 16 > ~/.ftlens-key && chmod 600 ~/.ftlens-key
+      ftlens serve --port 9000 --api-key-file ~/.ftlens-key
+      FTLENS_API_KEY=... ftlens serve --host 0.0.0.0
     \b
     Then, in Python:
       from openai import OpenAI
@@ -48,6 +57,8 @@ def serve(host: str, port: int, api_key: str | None, home: Path | None, workers:
         raise MissingDependencyError(exc.name or "fastapi", extra="serve") from None
     from ftlens.train.models import ftlens_home
 
+    if api_key_file is not None:
+        api_key = _read_key(api_key_file)
     err = render.stderr()
     if not _loopback(host) and not api_key:
         err.print(f"[bold yellow]warning:[/] serving on {host} without --api-key: anyone who "
@@ -59,6 +70,20 @@ def serve(host: str, port: int, api_key: str | None, home: Path | None, workers:
               f"{', bearer key required' if api_key else ''})", highlight=False,
               soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _read_key(path: Path) -> str:
+    from ftlens.errors import ConfigError
+    from ftlens.io.chat_jsonl import open_checked
+
+    with open_checked(path).open("rb") as raw:
+        lines = raw.read(64 << 10).decode("utf-8", "replace").splitlines()
+    key = lines[0].strip() if lines else ""
+    if not key:
+        raise ConfigError(f"{path}: the API key file is empty",
+                          hint="write the key on its first line, e.g. "
+                               "`openssl rand -hex 16 > FILE`")
+    return key
 
 
 def _loopback(host: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import secrets
 import time
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import read_conversations
 from ftlens.server import wire
+from ftlens.server.home import HomeLock, partial_path
 from ftlens.server.inference import BASE_MODELS, Batcher, ModelPool
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
@@ -29,6 +31,7 @@ from ftlens.server.worker import Supervisor
 from ftlens.train.hyperparams import Hyperparameters
 from ftlens.train.infer import MAX_TOP_LOGPROBS, Completion, GenerationRequest
 
+log = logging.getLogger("ftlens.server")
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
             "evals")
 MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
@@ -36,8 +39,14 @@ MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
 
 def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
                max_upload_bytes: int = 512 << 20) -> FastAPI:
-    """The service over ``home``. ``workers=0`` runs no job workers (jobs stay queued)."""
+    """The service over ``home``. ``workers=0`` runs no job workers (jobs stay queued).
+
+    The app owns ``home`` from here until its lifespan ends: a second service on the same home
+    raises :class:`~ftlens.errors.ConfigError` before it changes anything."""
+    lock = HomeLock(home)
+    lock.acquire()
     store = Store(home)
+    store.sweep_files()
     pool = ModelPool(store)
     batcher = Batcher(pool)
     supervisor = Supervisor(store, workers)
@@ -46,14 +55,17 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if workers:
             supervisor.start()
-        yield
-        batcher.close()
-        if workers:
-            supervisor.stop()
+        try:
+            yield
+        finally:
+            batcher.close()
+            if workers:
+                supervisor.stop()
+            lock.release()
 
     app = FastAPI(title="ftlens", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.supervisor = store, supervisor
-    _errors(app)
+    _errors(app, store)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -68,7 +80,11 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         if length and length.isdigit() and int(length) > max_upload_bytes + (1 << 20):
             return _error(ApiError(413, f"request body over the {max_upload_bytes >> 20} MiB "
                                         "upload limit", code="file_too_large"))
-        return await call_next(request)
+        try:
+            return await call_next(request)
+        except Exception as exc:  # answered here: re-raised past this point, the connection
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return _error(_api_error(exc, store))  # would be reset before the client reads
 
     # files -------------------------------------------------------------------------------
     @app.post("/v1/files")
@@ -79,19 +95,16 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
                            param="purpose")
         file_id = new_id("file")
         path = store.file_path(file_id)
-        size = await _save_upload(file, path, max_upload_bytes)
-        name = Path(file.filename or "upload.jsonl").name
-        examples = None
-        if purpose == "fine-tune":
-            try:
-                examples = len(await asyncio.to_thread(read_conversations, path))
-            except DataError as exc:
-                path.unlink(missing_ok=True)
-                where = f"{name}, line {exc.line}: " if exc.line else f"{name}: "
-                hint = (exc.hint or "").replace(str(path), name)  # no server paths
-                raise ApiError(400, where + exc.message + (f" (how to fix: {hint})" if hint
-                                                           else ""),
-                               param="file", code="invalid_file") from None
+        partial = partial_path(path)  # a kill midway leaves only this, swept at start
+        try:
+            size = await _save_upload(file, partial, max_upload_bytes)
+            name = Path(file.filename or "upload.jsonl").name
+            examples = None
+            if purpose == "fine-tune":
+                examples = await _count_examples(partial, name)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
         return wire.file_object(store.add_file(file_id, name, purpose, size, examples))
 
     @app.get("/v1/files")
@@ -126,7 +139,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         store.add_job(job)
         store.add_event(job["id"], f"Validating training file: {job['training_file']}")
         created = wire.job_object(_job(store, job["id"]))
-        store.update_job(job["id"], status="queued")
+        store.queue_job(job["id"])
         store.add_event(job["id"], "Files validated, moving job to queued state")
         return created
 
@@ -146,8 +159,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
     def cancel_job(job_id: str) -> dict[str, Any]:
         job = _job(store, job_id)
-        if job["status"] in ("validating_files", "queued", "paused"):
-            store.update_job(job_id, status="cancelled", finished_at=now())
+        if store.cancel_idle_job(job_id):
             store.add_event(job_id, "The job has been cancelled")
         elif not store.set_control(job_id, "cancel", when=("running",)):
             raise ApiError(400, f"the job is {job['status']} and cannot be cancelled",
@@ -166,10 +178,9 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     @app.post("/v1/fine_tuning/jobs/{job_id}/resume")
     def resume_job(job_id: str) -> dict[str, Any]:
         job = _job(store, job_id)
-        if job["status"] != "paused":
+        if job["status"] != "paused" or not store.queue_job(job_id):
             raise ApiError(400, f"only a paused job can be resumed; this one is "
                                 f"{job['status']}", param="fine_tuning_job_id")
-        store.update_job(job_id, status="queued")
         store.add_event(job_id, "The job has been resumed and queued")
         return wire.job_object(_job(store, job_id))
 
@@ -210,13 +221,14 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
             return wire.completion_object(ident, created, model, completion, logprobs)
         return await _stream(batcher, model, req,
                              wire.ChunkStream(ident, created, model, logprobs, req.stop),
-                             include_usage)
+                             include_usage, store)
 
     return app
 
 
 async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
-                  chunks: wire.ChunkStream, include_usage: bool) -> StreamingResponse:
+                  chunks: wire.ChunkStream, include_usage: bool, store: Store
+                  ) -> StreamingResponse:
     """Server-sent events that carry each token as soon as it is final. A request that fails
     before its first token still gets an error status, as without streaming."""
     loop = asyncio.get_running_loop()
@@ -249,7 +261,7 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
                 step = await steps.get()
             end = chunks.end(task.result(), include_usage)
         except Exception as exc:  # the status is sent: the error goes as an event (the SDK
-            yield sse(_api_error(exc).body())  # raises it as APIError)
+            yield sse(_api_error(exc, store).body())  # raises it as APIError)
             return
         for item in end:
             yield sse(item)
@@ -258,7 +270,7 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def _errors(app: FastAPI) -> None:
+def _errors(app: FastAPI, store: Store) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc)
@@ -277,14 +289,16 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
-        return _error(_api_error(exc))
+        return _error(_api_error(exc, store))
 
 
-def _api_error(exc: Exception) -> ApiError:
-    """``exc`` as answered to the client: itself if it is an ApiError, else a server error."""
+def _api_error(exc: Exception, store: Store) -> ApiError:
+    """``exc`` as answered to the client: itself if it is an ApiError, else a server error
+    (without the server's paths)."""
     if isinstance(exc, ApiError):
         return exc
-    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
+    return ApiError(500, store.public_text(f"internal error: {type(exc).__name__}: {exc}"),
+                    type="server_error")
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -301,14 +315,24 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
+async def _count_examples(path: Path, name: str) -> int:
+    """How many valid chat examples an uploaded fine-tune file holds; a 400 naming the line of
+    the first bad one (by the file's own name, never the server's path)."""
+    try:
+        return len(await asyncio.to_thread(read_conversations, path))
+    except DataError as exc:
+        where = f"{name}, line {exc.line}: " if exc.line else f"{name}: "
+        hint = (exc.hint or "").replace(str(path), name)
+        raise ApiError(400, where + exc.message + (f" (how to fix: {hint})" if hint else ""),
+                       param="file", code="invalid_file") from None
+
+
 async def _save_upload(file: UploadFile, path: Path, limit: int) -> int:
     size = 0
     with path.open("wb") as out:
         while chunk := await file.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                out.close()
-                path.unlink(missing_ok=True)
                 raise ApiError(413, f"the file is over the {limit >> 20} MiB upload limit",
                                param="file", code="file_too_large")
             out.write(chunk)

@@ -2,7 +2,13 @@
 directory, both under the service home. Every process and thread opens its own connection.
 
 Ids are generated here and checked against a strict pattern before any lookup, so a path can
-never be built from user input."""
+never be built from user input.
+
+A job's status changes only through the transitions below, each one conditional UPDATE, so a
+job's row never contradicts itself (:func:`job_problems` states the rules). The service that
+owns the home writes a fresh owner token at start; a worker claims and finishes jobs only
+under its own service's token and only a job it is running, so a worker left over from a
+killed service can neither take new jobs nor overwrite what the new service decided."""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ftlens.server.home import partial_path, sweep_files
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -31,6 +39,7 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job_id TEXT, created_at INTEGER,
     level TEXT, message TEXT, type TEXT, data TEXT);
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS checkpoints (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job_id TEXT, created_at INTEGER,
     step INTEGER, name TEXT UNIQUE, metrics TEXT, path TEXT);
@@ -40,6 +49,13 @@ PATTERNS = {"file": re.compile(r"file-[0-9a-f]{24}"), "ftjob": re.compile(r"ftjo
             "ftevent": re.compile(r"ftevent-[0-9a-f]{24}"),
             "ftckpt": re.compile(r"ftckpt-[0-9a-f]{24}")}
 JSON_COLUMNS = ("hyperparameters", "metadata", "error", "result_files", "data", "metrics")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.$~])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)")
+STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed",
+            "cancelled")
+TERMINAL = ("succeeded", "failed", "cancelled")
+IDLE = ("validating_files", "queued", "paused")  # cancelled at once, no worker involved
+# What a finished job's row holds besides its status: the rest is reset.
+_FINISH = {"control": None, "estimated_finish": None}
 
 
 def new_id(kind: str) -> str:
@@ -81,6 +97,26 @@ class Store:
         if not valid_id("file", file_id):
             raise KeyError(file_id)
         return self.files_dir / file_id
+
+    def write_file(self, file_id: str, data: bytes) -> None:
+        """A file's bytes, written under a temporary name and renamed into place."""
+        path = self.file_path(file_id)
+        partial = partial_path(path)
+        partial.write_bytes(data)
+        partial.replace(path)
+
+    def sweep_files(self) -> list[str]:
+        """Remove unregistered leftovers from the files folder (the home's owner, at start)."""
+        with self.connect() as db:
+            ids = {r[0] for r in db.execute("SELECT id FROM files")}
+        return sweep_files(self.files_dir, ids)
+
+    def public_text(self, text: str) -> str:
+        """``text`` as a client may see it: no absolute path of this machine (a path inside
+        the home becomes relative to ``$FTLENS_HOME``, any other its last part)."""
+        for home in {str(self.home.resolve()), str(self.home)}:
+            text = text.replace(home + "/", "$FTLENS_HOME/").replace(home, "$FTLENS_HOME")
+        return _ABSOLUTE_PATH.sub(lambda m: m.group(1), text)
 
     def add_file(self, file_id: str, filename: str, purpose: str, size: int,
                  examples: int | None = None) -> dict[str, Any]:
@@ -127,32 +163,67 @@ class Store:
         return self._all("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC")
 
     def update_job(self, job_id: str, **values: Any) -> None:
-        sets = ", ".join(f"{k} = :{k}" for k in values)
-        row = {k: _dump(k, v) for k, v in values.items()}
+        """Progress of a job (estimated finish, trained tokens): never its status."""
+        assert "status" not in values and "error" not in values, "use a transition"
+        self._update(job_id, values, "1")
+
+    # job transitions ---------------------------------------------------------------------
+    def take_ownership(self) -> str:
+        """A new owner token for the service starting on this home (it holds the home's lock)."""
+        token = secrets.token_hex(8)
         with self.connect() as db:
-            db.execute(f"UPDATE jobs SET {sets} WHERE id = :id", {**row, "id": job_id})
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('owner', ?)", (token,))
+        return token
+
+    def queue_job(self, job_id: str) -> bool:
+        """validating_files -> queued, or paused -> queued (resume)."""
+        return self._update(job_id, {"status": "queued"},
+                            "status IN ('validating_files', 'paused')")
+
+    def cancel_idle_job(self, job_id: str) -> bool:
+        """A job no worker runs (validating, queued, paused) -> cancelled."""
+        marks = ", ".join(f"'{s}'" for s in IDLE)
+        return self._update(job_id, {"status": "cancelled", "finished_at": now(), **_FINISH},
+                            f"status IN ({marks})")
 
     def set_control(self, job_id: str, control: str, *, when: tuple[str, ...]) -> bool:
         """Ask a job to stop (``cancel``/``pause``) if its status is one of ``when``."""
-        marks = ", ".join("?" * len(when))
-        with self.connect() as db:
-            cur = db.execute(f"UPDATE jobs SET control = ? WHERE id = ? AND status IN ({marks})",
-                             (control, job_id, *when))
-            return cur.rowcount == 1
+        marks = ", ".join(f"'{s}'" for s in when if s in STATUSES)
+        return self._update(job_id, {"control": control}, f"status IN ({marks})")
 
-    def claim_next_job(self, worker: int) -> dict[str, Any] | None:
-        """The oldest queued job, marked running by ``worker`` (a pid) in one transaction."""
+    def claim_next_job(self, worker: int, owner: str) -> dict[str, Any] | None:
+        """The oldest queued job, marked running by ``worker`` (a pid) in one transaction;
+        nothing when ``owner`` is no longer the home's owner token."""
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT id FROM jobs WHERE status = 'queued' "
-                             "ORDER BY created_at, rowid LIMIT 1").fetchone()
-            if row is None:
-                db.execute("COMMIT")
-                return None
-            db.execute("UPDATE jobs SET status = 'running', worker = ? WHERE id = ?",
-                       (worker, row["id"]))
+            row = db.execute("SELECT id FROM jobs WHERE status = 'queued' AND "
+                             "(SELECT value FROM meta WHERE key = 'owner') = ? "
+                             "ORDER BY created_at, rowid LIMIT 1", (owner,)).fetchone()
+            if row is not None:
+                db.execute("UPDATE jobs SET status = 'running', worker = ?, control = NULL "
+                           "WHERE id = ?", (worker, row["id"]))
             db.execute("COMMIT")
-        return self.get_job(row["id"])
+        return None if row is None else self.get_job(row["id"])
+
+    def finish_job(self, job_id: str, status: str, *, worker: int | None = None,
+                   owner: str | None = None, error: dict[str, Any] | None = None,
+                   **values: Any) -> bool:
+        """running -> succeeded, failed, cancelled or paused. With ``worker`` and ``owner``
+        (the worker itself), only while the job is still that worker's under that owner;
+        without them (the service, after a worker died), whoever ran it. False if the job
+        was not in that state any more (nothing is written then)."""
+        assert status in (*TERMINAL, "paused")
+        assert (error is not None) == (status == "failed")
+        assert (status == "succeeded") == bool(values.get("fine_tuned_model"))
+        row = {**values, **_FINISH, "status": status, "error": error}
+        if status in TERMINAL:
+            row["finished_at"] = now()
+        where, args = "status = 'running'", {}
+        if worker is not None:
+            where += (" AND worker = :_worker AND "
+                      "(SELECT value FROM meta WHERE key = 'owner') = :_owner")
+            args = {"_worker": worker, "_owner": owner}
+        return self._update(job_id, row, where, args)
 
     # events and checkpoints --------------------------------------------------------------
     def add_event(self, job_id: str, message: str, *, type: str = "message",
@@ -192,6 +263,15 @@ class Store:
         return None
 
     # helpers -----------------------------------------------------------------------------
+    def _update(self, job_id: str, values: dict[str, Any], where: str,
+                args: dict[str, Any] | None = None) -> bool:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        row = {k: _dump(k, v) for k, v in values.items()}
+        with self.connect() as db:
+            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = :_id AND ({where})",
+                             {**row, **(args or {}), "_id": job_id})
+            return cur.rowcount == 1
+
     def _one(self, sql: str, args: tuple[Any, ...]) -> dict[str, Any] | None:
         rows = self._all(sql, args)
         return rows[0] if rows else None
@@ -210,3 +290,21 @@ def _load(row: dict[str, Any]) -> dict[str, Any]:
         if row.get(key) is not None:
             row[key] = json.loads(row[key])
     return row
+
+
+def job_problems(job: dict[str, Any]) -> list[str]:
+    """How a job's row contradicts itself (empty when it does not)."""
+    status, problems = job["status"], []
+    if status not in STATUSES:
+        problems.append(f"unknown status {status!r}")
+    if (job["error"] is not None) != (status == "failed"):
+        problems.append(f"{status} with error {job['error']!r}")
+    if (job["finished_at"] is not None) != (status in TERMINAL):
+        problems.append(f"{status} with finished_at {job['finished_at']!r}")
+    if (job["fine_tuned_model"] is not None) != (status == "succeeded"):
+        problems.append(f"{status} with fine_tuned_model {job['fine_tuned_model']!r}")
+    if job["control"] is not None and status != "running":
+        problems.append(f"{status} with a pending {job['control']!r}")
+    if status == "running" and job["worker"] is None:
+        problems.append("running without a worker")
+    return problems

@@ -4,11 +4,18 @@ A worker claims the oldest queued job, runs the local engine on it, and writes i
 checkpoints, result file and outcome to the store. The supervisor (in the API process) starts
 the workers, restarts one that dies, and marks the job it was running ``failed``; at start-up it
 marks jobs interrupted by a previous shutdown ``failed`` and leaves queued ones queued.
+
+Workers die with their service. Each holds the read end of a pipe whose only write end the
+supervisor keeps; when the service process ends, however it ends (``kill -9`` included), the
+kernel closes that end, the worker's read returns end-of-file and the worker kills itself. It
+also claims and finishes jobs only under its service's owner token (see ``store``), so even in
+the moment before it notices, a new service's decisions stand.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -34,21 +41,31 @@ def fine_tuned_name(job: dict[str, Any]) -> str:
 _WORKER_PID = 0  # set in the worker process itself
 
 
-def worker_main(home: str) -> None:
-    """A worker process: run queued jobs until stopped."""
+def worker_main(home: str, owner: str, lifeline: Any = None) -> None:
+    """A worker process: run queued jobs until stopped. ``lifeline``: the read end of the
+    supervisor's pipe (see the module docstring)."""
     # The supervisor stops a worker with SIGTERM. Leaving through SystemExit (exit code 143)
     # runs multiprocessing's finalizers, which release the semaphores that tqdm and torch
     # created; killed outright, they were reported as leaked when the service exited.
     global _WORKER_PID
     _WORKER_PID = os.getpid()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if lifeline is not None:
+        threading.Thread(target=_die_with_service, args=(lifeline,), name="ftlens-lifeline",
+                         daemon=True).start()
     store = Store(Path(home))
     while True:
-        job = store.claim_next_job(os.getpid())
+        job = store.claim_next_job(os.getpid(), owner)
         if job is None:
             time.sleep(POLL_SECONDS)
             continue
-        run_job(store, job)
+        run_job(store, job, owner)
+
+
+def _die_with_service(lifeline: Any) -> None:
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv()  # nothing is ever sent: this returns when the service is gone
+    os.kill(os.getpid(), signal.SIGKILL)  # at once, even inside a long native call
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -59,7 +76,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
-def run_job(store: Store, job: dict[str, Any]) -> None:
+def run_job(store: Store, job: dict[str, Any], owner: str) -> None:
     from ftlens.train.config import TrainConfig
     from ftlens.train.engine import train
     from ftlens.train.hyperparams import Hyperparameters
@@ -77,27 +94,26 @@ def run_job(store: Store, job: dict[str, Any]) -> None:
             seed=job["seed"] or 0, resume_from=job["resume_from"])
         result = train(config, callbacks=[follow], should_stop=follow.control)
     except FtlensError as exc:
-        _fail(store, job_id, "invalid_request", exc.render())
+        _fail(store, job_id, "invalid_request", exc.render(), owner=owner)
         return
     except Exception as exc:  # the job fails, the worker lives on
         _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}",
-              detail=traceback.format_exc())
+              detail=traceback.format_exc(), owner=owner)
         return
+    def finish(status: str, message: str, **values: Any) -> None:
+        if store.finish_job(job_id, status, worker=os.getpid(), owner=owner,
+                            trained_tokens=result.trained_tokens, **values):
+            store.add_event(job_id, message)
+
     if result.status == "succeeded":
         results = _result_file(store, Path(result.out_dir) / "results.csv")
-        store.update_job(job_id, status="succeeded", finished_at=now(), control=None,
-                         fine_tuned_model=fine_tuned_name(job), estimated_finish=None,
-                         trained_tokens=result.trained_tokens, result_files=[results])
-        store.add_event(job_id, "The job has successfully completed")
+        finish("succeeded", "The job has successfully completed",
+               fine_tuned_model=fine_tuned_name(job), result_files=[results])
     elif result.status == "paused":
         last = result.checkpoints[-1]["path"] if result.checkpoints else None
-        store.update_job(job_id, status="paused", control=None, resume_from=last,
-                         trained_tokens=result.trained_tokens, estimated_finish=None)
-        store.add_event(job_id, "The job has been paused")
+        finish("paused", "The job has been paused", resume_from=last)
     else:
-        store.update_job(job_id, status="cancelled", finished_at=now(), control=None,
-                         trained_tokens=result.trained_tokens, estimated_finish=None)
-        store.add_event(job_id, "The job has been cancelled")
+        finish("cancelled", "The job has been cancelled")
 
 
 class _Follow:
@@ -135,16 +151,19 @@ def _result_file(store: Store, csv_path: Path) -> str:
     """Register the result CSV as a ``fine-tune-results`` file, base64-encoded like OpenAI's."""
     file_id = new_id("file")
     data = base64.b64encode(csv_path.read_bytes())
-    store.file_path(file_id).write_bytes(data)
+    store.write_file(file_id, data)
     store.add_file(file_id, "step_metrics.csv", "fine-tune-results", len(data))
     return file_id
 
 
-def _fail(store: Store, job_id: str, code: str, message: str, detail: str = "") -> None:
-    store.update_job(job_id, status="failed", finished_at=now(), control=None,
-                     estimated_finish=None, error={"code": code, "message": message,
-                                                   "param": None})
-    store.add_event(job_id, f"Fine-tuning job failed: {message}", level="error")
+def _fail(store: Store, job_id: str, code: str, message: str, detail: str = "",
+          owner: str | None = None) -> None:
+    """Fail a running job: from its worker (with ``owner``) or from the service."""
+    error = {"code": code, "message": store.public_text(message), "param": None}
+    worker = os.getpid() if owner is not None else None
+    if not store.finish_job(job_id, "failed", error=error, worker=worker, owner=owner):
+        return  # no longer running (or no longer this worker's): its state stands
+    store.add_event(job_id, f"Fine-tuning job failed: {error['message']}", level="error")
     if detail:
         (store.jobs_dir / job_id).mkdir(parents=True, exist_ok=True)
         (store.jobs_dir / job_id / "error.txt").write_text(detail, encoding="utf-8")
@@ -157,7 +176,9 @@ class Supervisor:
 
     def __init__(self, store: Store, n: int = 1) -> None:
         self.store, self.n = store, n
+        self.owner = ""
         self.procs: list[Any] = []
+        self._lifelines: dict[Any, Any] = {}  # worker process -> its pipe's write end
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -168,9 +189,10 @@ class Supervisor:
                 _fail(self.store, job["id"], "interrupted",
                       "the service stopped while the job was running; create it again")
             elif job["status"] == "validating_files":
-                self.store.update_job(job["id"], status="queued")
+                self.store.queue_job(job["id"])
 
     def start(self) -> None:
+        self.owner = self.store.take_ownership()
         self.recover()
         self.procs = [self._spawn() for _ in range(self.n)]
         self._thread = threading.Thread(target=self._watch, name="ftlens-supervisor",
@@ -179,11 +201,19 @@ class Supervisor:
 
     def _spawn(self) -> Any:
         ctx = multiprocessing.get_context("spawn")
-        proc = ctx.Process(target=worker_main, args=(str(self.store.home),),
+        reader, writer = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=worker_main, args=(str(self.store.home), self.owner, reader),
                            name="ftlens-worker", daemon=True)
         proc.start()
+        reader.close()  # the worker's copy is the only read end left
+        self._lifelines[proc] = writer
         (self.store.home / "worker.pid").write_text(str(proc.pid))
         return proc
+
+    def _cut_lifeline(self, proc: Any) -> None:
+        writer = self._lifelines.pop(proc, None)
+        if writer is not None:
+            writer.close()
 
     def _watch(self) -> None:
         while not self._stop.wait(1.0):
@@ -197,6 +227,7 @@ class Supervisor:
                     if job["status"] == "running" and job["worker"] == proc.pid:
                         _fail(self.store, job["id"], "worker_crashed",
                               f"the training worker {how}")
+                self._cut_lifeline(proc)
                 self.procs[i] = self._spawn()
 
     def stop(self) -> None:
@@ -211,6 +242,7 @@ class Supervisor:
             if proc.is_alive():  # stuck in a long native call (a model load, a step)
                 proc.kill()
                 proc.join()
+            self._cut_lifeline(proc)  # after the join: SIGTERM's orderly exit comes first
         for job in self.store.list_jobs():
             if job["status"] == "running":
                 _fail(self.store, job["id"], "interrupted",
