@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.support.curve_generator import KINDS, generate
 
+from ftlens.core.curve_findings import levels
 from ftlens.core.curves import diagnose
 from ftlens.core.run import Series, TrainingRun
 from ftlens.core.smoothing import ema, smooth, trend, zero_phase
+from ftlens.io.training_logs import read_run
 
 SEEDS = range(35)  # per kind; overfitting gets OVERFIT_SEEDS: 310 curves in all
 OVERFIT_SEEDS = range(100)
@@ -65,6 +68,8 @@ def test_noisy_but_decreasing_is_never_stuck(verdicts: list) -> None:
     ("noise", "loss_noisy", 1.0),
     ("diverging", "loss_diverging", 1.0),
     ("memorising", "memorization", 0.9),
+    ("memorising_spiky", "memorization", 1.0),
+    ("noisy_short", "loss_decreasing", 0.85),
 ])
 def test_each_kind_gets_its_finding(verdicts: list, kind: str, finding: str,
                                     share: float) -> None:
@@ -72,11 +77,33 @@ def test_each_kind_gets_its_finding(verdicts: list, kind: str, finding: str,
     assert sum(finding in ids for ids in runs) >= share * len(runs)
 
 
-@pytest.mark.parametrize("kind", ["clean", "noisy_decreasing", "memorising"])
+@pytest.mark.parametrize("kind", ["clean", "noisy_decreasing", "memorising",
+                                  "memorising_spiky"])
 def test_learning_runs_are_not_called_stuck_or_diverging(verdicts: list, kind: str) -> None:
     for truth, ids, _ in verdicts:
         if truth.kind == kind:
             assert not ids & {"loss_stuck", "loss_diverging"}, (truth, ids)
+
+
+def test_a_likely_trend_with_a_large_fall_is_never_stuck(verdicts: list) -> None:
+    """Mann–Kendall p < 0.05 and medians 30 % lower: learning (or, under p 0.01–0.05 with a
+    small fall, 'falls only'); never 'nothing is being learned'."""
+    judged = 0
+    for _, ids, d in verdicts:
+        lv = levels(d.train.raw)
+        if d.train_trend.p_value < 0.05 and d.train_trend.tau < 0 and lv.drop >= 0.3:
+            judged += 1
+            assert ids & {"loss_decreasing", "loss_diverging"}, d.findings
+            assert "loss_stuck" not in ids, d.findings
+        assert all("nothing is being learned" not in f.evidence or lv.drop < 0.3
+                   for f in d.findings)
+    assert judged >= 200
+
+
+def test_short_noisy_runs_never_diverge(verdicts: list) -> None:
+    for truth, ids, _ in verdicts:
+        if truth.kind == "noisy_short":
+            assert "loss_diverging" not in ids
 
 
 def test_verdicts_follow_the_findings(verdicts: list) -> None:
@@ -249,3 +276,48 @@ def test_diagnose_never_raises_and_always_explains(train: list[float],
     assert d.findings and d.verdict in ("ready", "not_ready", "inconclusive")
     for f in d.findings:
         assert f.title and f.evidence
+
+
+# --- real-shaped runs (fixtures written by us, shaped like OpenAI result files) ------------
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "curves"
+
+
+def test_a_run_at_zero_loss_with_a_few_spikes_is_memorising() -> None:
+    """Training loss 0.0 on most steps after step 40, eight spikes up to 1.48: the smoothed
+    end (~0.12) is pulled up by them, the median of the last tenth is 0."""
+    d = diagnose(read_run(FIXTURES / "openai_memorised.csv"))
+    found = {f.id: f for f in d.findings}
+    assert "memorization" in found and "loss_stuck" not in found
+    assert found["memorization"].details["end_loss"] == 0.0
+    assert "median of the last 12 steps" in found["memorization"].evidence
+    assert d.verdict == "inconclusive"  # the curves alone cannot vouch for it
+
+
+def test_a_noisy_run_whose_loss_fell_61_percent_is_learning() -> None:
+    """Batch size 1, 64 steps, Mann–Kendall p = 0.038, medians 61 % lower: learning, noisy,
+    never 'nothing is being learned'."""
+    d = diagnose(read_run(FIXTURES / "openai_noisy_falling.csv"))
+    found = {f.id: f for f in d.findings}
+    assert "loss_stuck" not in found and "loss_decreasing" in found, found
+    assert "loss_noisy" in found
+    assert "61% lower" in found["loss_decreasing"].evidence
+    assert all("nothing is being learned" not in f.evidence for f in d.findings)
+
+
+@pytest.mark.parametrize("last", [0.0, 9.0])
+def test_the_end_level_is_not_pulled_by_the_last_point(last: float) -> None:
+    rng = np.random.default_rng(3)
+    y = np.abs(2 * np.exp(-np.arange(200) / 40) + 0.3 + rng.normal(0, 0.02, 200))
+    y[-1] = last
+    d = diagnose(TrainingRun(train_loss=Series(np.arange(1, 201), y), source="synthetic"))
+    evidence = next(f.evidence for f in d.findings if f.id == "loss_decreasing")
+    assert "→ 0.3" in evidence, evidence
+
+
+def test_a_small_but_significant_fall_is_not_called_nothing_learned() -> None:
+    t = np.arange(1, 401)
+    y = 2.0 - 0.1 * t / 400 + np.random.default_rng(5).normal(0, 0.01, 400)  # ~5 % lower
+    d = diagnose(TrainingRun(train_loss=Series(t, y), source="synthetic"))
+    stuck = next(f for f in d.findings if f.id == "loss_stuck")
+    assert stuck.title.startswith("training loss falls only ") and stuck.details["drop"] < 0.1
+    assert "too little is being learned" in stuck.evidence

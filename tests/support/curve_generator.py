@@ -12,7 +12,8 @@ import numpy as np
 
 from ftlens.core.run import Series, TrainingRun
 
-KINDS = ("clean", "overfit", "noise", "noisy_decreasing", "stuck", "diverging", "memorising")
+KINDS = ("clean", "overfit", "noise", "noisy_decreasing", "stuck", "diverging", "memorising",
+         "memorising_spiky", "noisy_short")
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,27 @@ def generate(kind: str, seed: int, n_steps: int | None = None) -> tuple[Training
         acc = np.clip(1 - train / start * 0.5, 0, 1)
         acc = np.where(t > n * 0.6, np.maximum(acc, 0.995), acc)
         truth.update(memorising=True)
+    elif kind == "memorising_spiky":  # batch size 1 at loss 0.0, a rare example spiking
+        train = np.where(t > n * rng.uniform(0.3, 0.5), 0.0, _decay(t, start, 0.0, tau * 0.3))
+        spikes = rng.random(n) < rng.uniform(0.03, 0.08)
+        train = np.where(spikes & (train == 0.0), rng.uniform(0.3, 1.5, n), train)
+        valid = _decay(vsteps, start * 1.05, end * 1.3, 0.08 * n)
+        sigma = 0.0
+        acc = np.where(train == 0.0, 1.0, np.clip(1 - train / start, 0, 1))
+        truth.update(memorising=True)
+    elif kind == "noisy_short":  # batch size 1, a few dozen steps, per-example losses
+        n = int(rng.integers(40, 121))
+        t = np.arange(1, n + 1)
+        vsteps = t[9::10]
+        fall = rng.uniform(0.5, 0.75)
+        train = _decay(t, start, start * (1 - fall), n / 4)
+        valid = _decay(vsteps, start * 1.05, start * (1 - fall) * 1.1, n / 4)
+        train = train * rng.lognormal(0, rng.uniform(0.5, 0.8), n)
+        sigma = 0.0
+        truth.update(noisy=True)
     noisy_train = train + rng.normal(0, sigma, n)
     noisy_valid = valid + rng.normal(0, vsigma, len(vsteps))
-    if kind != "memorising":
+    if not kind.startswith("memorising"):
         noisy_train = np.where(np.isnan(train), np.nan, np.abs(noisy_train))
     run = TrainingRun(
         train_loss=Series(t, noisy_train), valid_loss=Series(vsteps, noisy_valid),

@@ -11,6 +11,9 @@ from ftlens.core.run import Series
 from ftlens.core.smoothing import Smoothed, Trend, trend
 
 MIN_DROP = 0.10
+LARGE_DROP = 0.30  # a fall this large with Mann–Kendall p < 0.05 is learning, however noisy
+MK_STRONG, MK_WEAK = 0.01, 0.05  # Mann–Kendall p-values: a clear trend, a likely one
+END_SHARE = 0.10  # start and end levels: medians of the first and last tenth of the steps
 NOISE_TO_DROP = 0.1  # raw spread / total smoothed drop: large relative to the trend
 NOISE_TO_LEVEL = 0.05  # ...and at least this much of the final loss
 NEAR_ZERO_LOSS = 0.05
@@ -29,6 +32,31 @@ def _f(x: float) -> str:
     return f"{x:.4g}"
 
 
+@dataclass(frozen=True)
+class Levels:
+    """Where the training loss starts and ends: the medians of the first and last tenth of
+    the logged steps (at least 3 each), so a few spikes or the last point cannot move them."""
+
+    start: float
+    end: float
+    window: int  # how many steps each median covers
+
+    @property
+    def drop(self) -> float:
+        return (self.start - self.end) / abs(self.start) if self.start else 0.0
+
+    @property
+    def text(self) -> str:
+        change = f"{self.drop:.0%} lower" if self.drop >= 0 else f"{-self.drop:.0%} higher"
+        return (f"training loss {_f(self.start)} → {_f(self.end)} (medians of the first and "
+                f"last {self.window} steps; {change})")
+
+
+def levels(raw: np.ndarray) -> Levels:
+    k = min(len(raw), max(3, round(END_SHARE * len(raw))))
+    return Levels(float(np.median(raw[:k])), float(np.median(raw[-k:])), k)
+
+
 def curve_findings(*, train: Smoothed, valid: Smoothed | None, train_trend: Trend,
                    overfit: Overfit | None, exploded: int | None, nonfinite: bool,
                    train_accuracy: Series | None, best_step: int | None, best_from: str,
@@ -38,29 +66,26 @@ def curve_findings(*, train: Smoothed, valid: Smoothed | None, train_trend: Tren
         return [Finding("too_few_steps", "warn", f"only {n} logged steps",
                         "a loss curve needs at least 3 points to judge", "log every step",
                         inconclusive=True)]
-    s0, s1 = float(train.smooth[0]), float(train.smooth[-1])
-    drop = (s0 - s1) / abs(s0) if s0 else 0.0
+    lv = levels(train.raw)
     out: list[Finding] = []
     if exploded is not None:
         out.append(_diverging(exploded, nonfinite, train))
-    learning = train_trend.decreasing and drop >= MIN_DROP and exploded is None
-    near_zero = s1 < NEAR_ZERO_LOSS
+    falling = train_trend.tau < 0 and exploded is None
+    learning = falling and lv.drop >= MIN_DROP and (
+        train_trend.p_value < MK_STRONG or (train_trend.p_value < MK_WEAK
+                                            and lv.drop >= LARGE_DROP))
+    trend_text = (f"Theil–Sen slope {train_trend.slope:.3g}/step, Mann–Kendall "
+                  f"p = {train_trend.p_value:.2g}")
     if learning:
-        out.append(Finding(
-            "loss_decreasing", "info", "training loss falls steadily",
-            f"smoothed training loss {_f(s0)} → {_f(s1)} ({drop:.0%} lower; Theil–Sen slope "
-            f"{train_trend.slope:.3g}/step, Mann–Kendall p = {train_trend.p_value:.2g})"))
-    elif not near_zero and exploded is None:
-        out.append(Finding(
-            "loss_stuck", "fail", "training loss is not going down",
-            f"smoothed training loss {_f(s0)} → {_f(s1)} ({drop:.0%} lower; Mann–Kendall "
-            f"p = {train_trend.p_value:.2g}): nothing is being learned",
-            "raise the learning-rate multiplier, check that the assistant answers carry the "
-            "signal (labels, format), or add more and cleaner data"))
-    noisy = _noisy(train, s0, s1, learning)
+        out.append(Finding("loss_decreasing", "info", "training loss falls steadily",
+                           f"{lv.text}; {trend_text}"))
+    elif lv.end >= NEAR_ZERO_LOSS and exploded is None and not _unclear(lv, train_trend):
+        out.append(_stuck(lv, trend_text, falling and train_trend.p_value < MK_WEAK))
+    noisy = _noisy(train, lv, learning, _unclear(lv, train_trend) and exploded is None,
+                   trend_text)
     if noisy is not None:
         out.append(noisy)
-    out += _memorization(train, valid, train_accuracy, s1)
+    out += _memorization(lv, valid, train_accuracy)
     if overfit is not None:
         out.append(_overfitting(overfit, best_step))
     if valid is None:
@@ -86,29 +111,51 @@ def _diverging(step: int, nonfinite: bool, train: Smoothed) -> Finding:
         "examples near that step", details={"step": step, "nonfinite": nonfinite})
 
 
-def _noisy(train: Smoothed, s0: float, s1: float, learning: bool) -> Finding | None:
-    to_level = train.noise / max(abs(s1), 1e-9)
-    to_drop = train.noise / max(s0 - s1, 1e-9)
-    if to_level < NOISE_TO_LEVEL or (learning and to_drop < NOISE_TO_DROP):
+def _stuck(lv: Levels, trend_text: str, significant: bool) -> Finding:
+    if significant:  # it does fall, just not by enough to matter
+        title, judged = (f"training loss falls only {max(lv.drop, 0):.0%}",
+                         "a real but small fall: too little is being learned")
+    else:
+        title, judged = "training loss is not going down", "nothing is being learned"
+    return Finding(
+        "loss_stuck", "fail", title, f"{lv.text}; {trend_text}: {judged}",
+        "raise the learning-rate multiplier, check that the assistant answers carry the "
+        "signal (labels, format), or add more and cleaner data",
+        details={"start": lv.start, "end": lv.end, "drop": lv.drop})
+
+
+def _unclear(lv: Levels, tr: Trend) -> bool:
+    """The medians fell a lot, but the steps are too few or too noisy for the trend test to
+    be sure (p >= 0.05): neither learning nor stuck can be claimed."""
+    return lv.drop >= LARGE_DROP and tr.tau < 0 and tr.p_value >= MK_WEAK
+
+
+def _noisy(train: Smoothed, lv: Levels, learning: bool, unclear: bool, trend_text: str
+           ) -> Finding | None:
+    to_level = train.noise / max(abs(lv.end), 1e-9)
+    to_drop = train.noise / max(lv.start - lv.end, 1e-9)
+    if not unclear and (to_level < NOISE_TO_LEVEL or (learning and to_drop < NOISE_TO_DROP)):
         return None
     judged = ("the smoothed curve still falls clearly, so learning is happening" if learning
+              else f"{lv.text}, but the trend is not significant ({trend_text}): too few or "
+                   "too noisy steps to tell whether it learns" if unclear
               else "the smoothed curve does not fall either")
     return Finding(
         "loss_noisy", "warn", "the loss jumps around a lot",
         f"raw values spread ±{_f(train.noise)} around the smoothed curve ({to_level:.0%} of the "
         f"final loss); {judged}",
         "common with batch size 1: judge the smoothed curve, or raise the batch size / lower "
-        "the learning-rate multiplier for a steadier run")
+        "the learning-rate multiplier for a steadier run", inconclusive=unclear)
 
 
-def _memorization(train: Smoothed, valid: Smoothed | None, accuracy: Series | None,
-                  s1: float) -> list[Finding]:
-    if s1 >= NEAR_ZERO_LOSS:
+def _memorization(lv: Levels, valid: Smoothed | None, accuracy: Series | None
+                  ) -> list[Finding]:
+    if lv.end >= NEAR_ZERO_LOSS:
         return []
     acc = None
     if accuracy is not None and len(accuracy):
         finite = accuracy.values[np.isfinite(accuracy.values)]
-        acc = float(finite[-max(1, len(finite) // 10):].mean()) if len(finite) else None
+        acc = float(np.median(finite[-lv.window:])) if len(finite) else None
         if acc is not None and acc < NEAR_ONE_ACCURACY:
             return []
     if valid is not None and len(valid.raw) >= 6:
@@ -116,12 +163,16 @@ def _memorization(train: Smoothed, valid: Smoothed | None, accuracy: Series | No
         if trend(valid.steps[-k:], valid.raw[-k:]).decreasing:
             return []  # validation still improving: the model generalises
     acc_text = f", token accuracy {acc:.1%}" if acc is not None else ""
-    valid_text = ("no validation to tell" if valid is None else
-                  f"validation loss flat or rising at {_f(float(valid.smooth[-1]))}")
+    valid_text = ("no validation loss tells whether it still generalises" if valid is None
+                  else f"validation loss flat or rising at {_f(float(valid.smooth[-1]))}")
     return [Finding(
         "memorization", "warn", "the model is memorising the training set",
-        f"training loss {_f(s1)}{acc_text}; {valid_text}",
-        "train fewer epochs, lower the learning-rate multiplier, or add more varied data")]
+        f"training loss {_f(lv.end)} (median of the last {lv.window} steps){acc_text}; "
+        f"{valid_text}",
+        "train fewer epochs, lower the learning-rate multiplier, or add more varied data; "
+        "judge it on held-out data before shipping",
+        inconclusive=True,  # the curves cannot vouch for it: held-out data must
+        details={"end_loss": lv.end})]
 
 
 def _overfitting(o: Overfit, best_step: int | None) -> Finding:

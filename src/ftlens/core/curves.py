@@ -59,16 +59,20 @@ def _finite(series: Series) -> tuple[np.ndarray, np.ndarray, int | None]:
 
 def _explosion(s: Smoothed) -> int | None:
     """The step from which the smoothed loss stays past EXPLOSION x its running minimum (and
-    has given back at least half of what was gained) until the end of the run. A rise that
-    comes back down — e.g. the spikes of a rare class in small batches — is noise, not
-    divergence."""
+    has given back at least half of what was gained) until the end of the run, the raw end
+    level is past it too, and the raw values climb significantly from the smoothed low. A rise
+    that comes back down — e.g. the spikes of a rare class in small batches — or a noisy dip
+    below the true level is noise, not divergence."""
     if len(s.smooth) < 5:
         return None
     running = np.minimum.accumulate(s.smooth)
     floor = np.maximum(EXPLOSION * running + s.band, running + 0.5 * (s.smooth[0] - running))
     over = (s.smooth > floor) & (running > 0)
-    if not over[-1]:
-        return None
+    if not over[-1] or cf.levels(s.raw).end <= floor[-1]:
+        return None  # (the raw end level too: a last spike alone pulls the smoothed end)
+    low = int(np.argmin(s.smooth))
+    if not trend(s.steps[low:], s.raw[low:]).increasing:
+        return None  # no significant climb since the low: a noisy dip, not a divergence
     below = np.flatnonzero(~over)
     return int(s.steps[below[-1] + 1 if len(below) else 0])
 
