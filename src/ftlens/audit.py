@@ -12,6 +12,7 @@ from ftlens.core.scan import ScanOptions
 from ftlens.errors import ConfigError
 from ftlens.io import tokenizer
 from ftlens.io.chat_jsonl import estimate_examples, gc_paused, open_checked, scan_files
+from ftlens.io.excerpts import read_excerpts
 
 TOKEN_SAMPLE = 20_000  # examples per split counted exactly; above it, a uniform sample
 NEAR_LIMIT = 20_000  # examples searched for near-duplicates by default
@@ -53,7 +54,8 @@ def audit_files(
         model=spec, tokenizer=tok.description, tokenizer_exact=tok.exact, epochs=epochs,
         price_per_1m=price_per_1m, near_threshold=near_threshold)
     with gc_paused():  # the analysis makes few, acyclic objects next to millions of others
-        return run_audit(scans, audit_options, near=near)
+        return run_audit(scans, audit_options, near=near,
+                         excerpts=lambda places: read_excerpts(paths, places))
 
 
 def _check_options(epochs: int | None, price: float | None, threshold: float) -> None:

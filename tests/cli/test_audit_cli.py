@@ -348,3 +348,61 @@ def test_version() -> None:
     assert proc.returncode == 0
     assert __version__ in proc.stdout
     assert "ftlens" in proc.stdout
+
+
+# --- leakage counted per pair of splits, readable on large files ---------------------------
+
+def _rows(texts: list[str], label: str = "ham") -> str:
+    return "".join(json.dumps({"messages": [
+        {"role": "user", "content": t}, {"role": "assistant", "content": label}]}) + "\n"
+        for t in texts)
+
+
+def _unique(prefix: str, n: int) -> list[str]:
+    """Inputs that share no 5-byte shingle run long enough to be near-duplicates."""
+    return [f"{prefix} {i} " + " ".join(f"w{(i * 7919 + k * 104729) % 99991}" for k in range(8))
+            for i in range(n)]
+
+
+def test_leakage_counts_every_pair_of_splits(tmp_path: Path) -> None:
+    """Planted: 9 test inputs also in train, 4 valid inputs in train, 2 test inputs in valid
+    (one of which is in train too)."""
+    train, valid, test = _unique("tr", 60), _unique("va", 40), _unique("te", 80)
+    test[:9] = train[:9]
+    valid[:4] = train[10:14]
+    test[20:22] = [valid[30], train[0]]  # train[0] is in test already (row 1)
+    valid[5] = train[0]
+    files = {}
+    for name, texts in (("train", train), ("valid", valid), ("test", test)):
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text(_rows(texts))
+    report = audit_json(str(files["train"]), "--valid", str(files["valid"]), "--test",
+                        str(files["test"]))
+    leak = one(report, "leakage")
+    pairs = {(p["other"], p["held_out"]): p for p in leak["details"]["pairs"]}
+    assert {k: (p["rows"], p["of"]) for k, p in pairs.items()} == {
+        ("train", "valid"): (5, 40), ("train", "test"): (10, 80), ("valid", "test"): (3, 80)}
+    assert pairs[("train", "test")]["lines"] == [*range(1, 10), 22]
+    assert pairs[("valid", "test")]["lines"] == [1, 21, 22]  # row 1 = train[0] = valid[5]
+    assert pairs[("train", "valid")]["share"] == 0.125
+    assert leak["title"] == "10 of 80 test inputs (12.5%) also in train"
+    assert "5 of 40 valid inputs (12.5%) also in train" in leak["evidence"]
+    assert "3 of 80 test inputs (3.8%) also in valid" in leak["evidence"]
+
+
+def test_duplicate_and_leakage_evidence_stays_short_on_large_files(tmp_path: Path) -> None:
+    train = _unique("tr", 3000)
+    train[1500:2700] = train[:1200]  # 1,200 duplicate groups
+    test = train[:400] + _unique("te", 100)  # 400 leaked test inputs
+    (tmp_path / "train.jsonl").write_text(_rows(train))
+    (tmp_path / "test.jsonl").write_text(_rows(test))
+    report = audit_json(str(tmp_path / "train.jsonl"), "--test", str(tmp_path / "test.jsonl"))
+    dup, leak = one(report, "duplicates"), one(report, "leakage")
+    assert dup["title"] == "train: 1,200 duplicate examples in 1,200 groups"
+    assert dup["evidence"].endswith("… 1,197 more groups")
+    assert dup["evidence"].startswith('same input (ignoring case, punctuation, spacing): "tr 0 w')
+    assert leak["title"] == "400 of 500 test inputs (80.0%) also in train"
+    assert "… 397 more groups" in leak["evidence"]
+    for finding in (dup, leak):
+        assert len(finding["evidence"]) < 600, finding["evidence"]
+    assert leak["details"]["pairs"][0]["lines"] == list(range(1, 401))  # all of it in --json

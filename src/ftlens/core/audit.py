@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from ftlens.core.dedup import (
     ExactResult,
     NearPair,
     NearSearch,
+    Place,
     near_duplicate_pairs,
     same_input_groups,
 )
@@ -22,6 +23,8 @@ from ftlens.core.labels import LabelReport, label_report
 from ftlens.core.models import ModelSpec
 from ftlens.core.scan import SplitScan
 from ftlens.core.tokens import TokenStats, default_epochs, token_stats
+
+ReadExcerpts = Callable[[Sequence[Place]], Mapping[Place, str]]
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,12 @@ class AuditReport:
 
 
 def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,
-              near: NearSearch | None = None) -> AuditReport:
+              near: NearSearch | None = None, excerpts: ReadExcerpts | None = None
+              ) -> AuditReport:
     """Analyse finished scans. ``scans`` holds ``train`` and optionally ``valid`` and ``test``.
     ``near``: a search already fed every split's near-duplicate candidates (while reading);
-    otherwise it runs here."""
+    otherwise it runs here. ``excerpts``: reads a short excerpt of the input at each of the
+    few places the evidence quotes (the caller reads the files; none: places only)."""
     splits = {s: scans[s] for s in SPLIT_ORDER if s in scans}
     for scan in splits.values():
         scan.finish()
@@ -91,12 +96,13 @@ def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,
         pairs = near_duplicate_pairs(
             {s: (scan.near, scan.near_signatures) for s, scan in splits.items()},
             threshold=options.near_threshold, skip=leaked)
+    quoted = excerpts(af.shown_places(exact, pairs, list(splits))) if excerpts else {}
     findings = [
         *af.format_findings(splits),
         *af.token_findings(tokens, cost, options),
         *af.label_findings(labels),
-        *af.duplicate_findings(splits, exact),
-        *af.near_findings(pairs, splits, options),
+        *af.duplicate_findings(splits, exact, quoted),
+        *af.near_findings(pairs, splits, options, quoted),
     ]
     if "valid" not in splits:
         findings.append(af.no_validation())

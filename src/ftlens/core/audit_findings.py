@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ftlens.core.dedup import ExactResult, NearPair, SameInputGroup
+from ftlens.core.dedup import (
+    ExactResult,
+    NearPair,
+    Place,
+    SameInputGroup,
+    SplitPair,
+    exact_leaks,
+    near_leaks,
+)
 from ftlens.core.findings import Finding
 from ftlens.core.labels import RARE_BELOW, LabelReport
 from ftlens.core.scan import SplitScan
@@ -17,6 +25,8 @@ if TYPE_CHECKING:
 MIN_EXAMPLES = 10  # OpenAI rejects training files with fewer
 IMBALANCE_WARN = 4.0
 SHOW = 5  # line numbers quoted in evidence; details carry more
+SHOW_GROUPS = 3  # groups quoted in evidence, each with an excerpt of its input
+Excerpts = Mapping[Place, str]  # a short excerpt of the input at each place shown
 
 
 def _lines(lines: Sequence[int]) -> str:
@@ -171,11 +181,46 @@ def label_findings(labels: LabelReport | None) -> list[Finding]:
     return out
 
 
-def _group_text(g: SameInputGroup) -> str:
-    return " = ".join(f"{s}:{ln}" for s, ln in g.places)
+def shown_places(exact: ExactResult, near: Sequence[NearPair],
+                 splits: Sequence[str]) -> list[Place]:
+    """The places whose input the evidence quotes (so their excerpts can be read)."""
+    groups = [g for split in splits for g in exact.duplicates(split)[:SHOW_GROUPS]]
+    groups += exact.leaks()[:SHOW_GROUPS] + exact.conflicts()[:SHOW_GROUPS]
+    return [*(g.places[0] for g in groups), *(p.b for p in near[:SHOW_GROUPS])]
 
 
-def duplicate_findings(splits: Mapping[str, SplitScan], exact: ExactResult) -> list[Finding]:
+def _quote(place: Place, excerpts: Excerpts) -> str:
+    text = excerpts.get(place)
+    return f'"{text}" ' if text else ""
+
+
+def _group_text(g: SameInputGroup, excerpts: Excerpts) -> str:
+    return _quote(g.places[0], excerpts) + _places(g.places)
+
+
+def _places(places: Sequence[Place]) -> str:
+    shown = " = ".join(f"{s}:{ln}" for s, ln in places[:SHOW])
+    return shown + (f" = … {len(places) - SHOW} more" if len(places) > SHOW else "")
+
+
+def _first_groups(groups: Sequence[SameInputGroup], excerpts: Excerpts,
+                  label: bool = False) -> str:
+    def one(g: SameInputGroup) -> str:
+        labels = f" ({' vs '.join(sorted({str(lab) for lab in g.labels}))})" if label else ""
+        return _group_text(g, excerpts) + labels
+
+    more = len(groups) - SHOW_GROUPS
+    return "; ".join(map(one, groups[:SHOW_GROUPS])) + (
+        f"; … {more:,} more group{'s' if more > 1 else ''}" if more > 0 else "")
+
+
+def _pairs_text(pairs: Sequence[SplitPair]) -> str:
+    return "; ".join(p.text for p in pairs if p.lines)
+
+
+def duplicate_findings(splits: Mapping[str, SplitScan], exact: ExactResult,
+                       excerpts: Excerpts | None = None) -> list[Finding]:
+    excerpts = excerpts or {}
     out = []
     for split in splits:
         groups = exact.duplicates(split)
@@ -183,28 +228,32 @@ def duplicate_findings(splits: Mapping[str, SplitScan], exact: ExactResult) -> l
             extra = sum(sum(s == split for s, _ in g.places) - 1 for g in groups)
             out.append(Finding(
                 "duplicates", "warn",
-                f"{split}: {_plural(extra, 'duplicate example')}",
+                f"{split}: {_plural(extra, 'duplicate example')} in "
+                f"{_plural(len(groups), 'group')}",
                 f"same input (ignoring case, punctuation, spacing): "
-                f"{'; '.join(_group_text(g) for g in groups[:SHOW])}",
+                f"{_first_groups(groups, excerpts)}",
                 "remove repeats (--write-clean does it): they overweight some examples and "
                 "make the model memorise them", details=_groups(groups, split=split)))
     leaks = exact.leaks()
     if leaks:
+        pairs = exact_leaks(exact, {s: scan.n_examples for s, scan in splits.items()})
+        worst = max(pairs, key=lambda p: (p.share, len(p.lines)))
+        others = [p for p in pairs if p.lines and p is not worst]
         out.append(Finding(
-            "leakage", "fail", f"{_plural(len(leaks), 'input')} shared between splits",
-            f"{'; '.join(_group_text(g) for g in leaks[:SHOW])}: metrics on a held-out set "
-            "that the model trained on are inflated",
-            "remove the shared examples from train (--write-clean does it)",
-            details=_groups(leaks)))
+            "leakage", "fail", worst.text,
+            (f"also {_pairs_text(others)}. " if others else "") +
+            f"Shared inputs: {_first_groups(leaks, excerpts)}. Metrics on a held-out set that "
+            "the model trained on are inflated",
+            "remove the shared examples from train (--write-clean does it), or judge the "
+            "model on the unseen rows only (ftlens metrics/eval --train)",
+            details={**_groups(leaks), "pairs": [p.to_dict() for p in pairs]}))
     conflicts = exact.conflicts()
     if conflicts:
-        shown = "; ".join(
-            f"{_group_text(g)} ({' vs '.join(sorted({str(lab) for lab in g.labels}))})"
-            for g in conflicts[:SHOW])
         out.append(Finding(
             "conflicting_labels", "warn",
             f"{_plural(len(conflicts), 'input')} with different labels",
-            f"the same input is labelled differently: {shown}",
+            f"the same input is labelled differently: "
+            f"{_first_groups(conflicts, excerpts, label=True)}",
             "decide the right label for each and fix the others; contradictory examples cap "
             "the accuracy any model can reach", details=_groups(conflicts)))
     return out
@@ -217,21 +266,27 @@ def _groups(groups: list[SameInputGroup], split: str | None = None) -> dict[str,
 
 
 def near_findings(near: Sequence[NearPair], splits: Mapping[str, SplitScan],
-                  options: AuditOptions) -> list[Finding]:
+                  options: AuditOptions, excerpts: Excerpts | None = None) -> list[Finding]:
+    excerpts = excerpts or {}
     out = []
     if near:
-        shown = "; ".join(f"{p.a[0]}:{p.a[1]} ~ {p.b[0]}:{p.b[1]} ({p.similarity:.2f})"
-                          for p in near[:SHOW])
+        per = near_leaks(near, {s: scan.n_examples for s, scan in splits.items()})
+        shown = "; ".join(f"{_quote(p.b, excerpts)}{p.a[0]}:{p.a[1]} ~ {p.b[0]}:{p.b[1]} "
+                          f"({p.similarity:.2f})" for p in near[:SHOW_GROUPS])
+        more = len(near) - SHOW_GROUPS
+        shown += f"; … {more:,} more pair{'s' if more > 1 else ''}" if more > 0 else ""
+        counts = _pairs_text(per)
         out.append(Finding(
             "near_duplicate_leakage", "warn",
             f"{_plural(len(near), 'near-duplicate pair')} across splits",
-            f"Jaccard similarity ≥ {options.near_threshold:g} of normalised 5-byte shingles: "
-            f"{shown}",
+            f"{counts}, Jaccard similarity ≥ {options.near_threshold:g} of normalised 5-byte "
+            f"shingles: {shown}",
             "paraphrases of held-out examples in train inflate metrics like exact leakage; "
             "remove or rewrite them (--write-clean drops the train side)",
             details={"pairs": [{"a": {"split": p.a[0], "line": p.a[1]},
                                 "b": {"split": p.b[0], "line": p.b[1]},
-                                "similarity": round(p.similarity, 4)} for p in near[:1000]]}))
+                                "similarity": round(p.similarity, 4)} for p in near],
+                     "split_pairs": [p.to_dict() for p in per]}))
     searched = sum(len(s.near) for s in splits.values())
     total = sum(s.n_examples for s in splits.values())
     if len(splits) > 1 and searched < total:

@@ -47,6 +47,61 @@ class ExactResult:
         return [g for g in self.groups if g.conflicting]
 
 
+@dataclass(frozen=True)
+class SplitPair:
+    """How many examples of a held-out split also occur in another split (exactly, or as a
+    near-duplicate). ``other`` comes before ``held_out`` in train, valid, test order."""
+
+    other: str
+    held_out: str
+    lines: tuple[int, ...]  # the held-out split's lines that also occur in ``other``
+    of: int  # examples in the held-out split
+    pairs: int | None = None  # near-duplicate pairs behind ``lines`` (None: exact leakage)
+
+    @property
+    def share(self) -> float:
+        return len(self.lines) / self.of if self.of else 0.0
+
+    @property
+    def text(self) -> str:
+        where = (f"also in {self.other}" if self.pairs is None else
+                 f"are near-duplicates of {self.other} inputs ({self.pairs:,} "
+                 f"pair{'s' if self.pairs != 1 else ''})")
+        return (f"{len(self.lines):,} of {self.of:,} {self.held_out} inputs "
+                f"({self.share:.1%}) {where}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"other": self.other, "held_out": self.held_out, "rows": len(self.lines),
+                "of": self.of, "share": round(self.share, 6), "lines": list(self.lines),
+                **({"pairs": self.pairs} if self.pairs is not None else {})}
+
+
+def split_pairs(sizes: Mapping[str, int]) -> list[tuple[str, str]]:
+    """(other, held_out) for every two splits present: train↔valid, train↔test, valid↔test."""
+    present = [s for s in SPLIT_ORDER if s in sizes]
+    return [(a, b) for i, a in enumerate(present) for b in present[i + 1:]]
+
+
+def exact_leaks(exact: ExactResult, sizes: Mapping[str, int]) -> list[SplitPair]:
+    """Per split pair, the held-out lines whose normalised input also occurs in the other."""
+    out = []
+    for other, held in split_pairs(sizes):
+        lines = sorted({line for g in exact.groups if other in g.splits
+                        for s, line in g.places if s == held})
+        out.append(SplitPair(other, held, tuple(lines), sizes[held]))
+    return out
+
+
+def near_leaks(near: Sequence[NearPair], sizes: Mapping[str, int]) -> list[SplitPair]:
+    """Per split pair, the held-out lines with a near-duplicate in the other, and the pairs."""
+    out = []
+    for other, held in split_pairs(sizes):
+        mine = [p for p in near if p.a[0] == other and p.b[0] == held]
+        out.append(SplitPair(other, held, tuple(sorted({p.b[1] for p in mine})), sizes[held],
+                             pairs=len(mine)))
+    return out
+
+
 def same_input_groups(
     keys: Mapping[str, np.ndarray], lines: Mapping[str, np.ndarray],
     labels: Mapping[str, Sequence[str | None] | np.ndarray],
