@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftlens.core.decision import Decision
 from ftlens.errors import ConfigError, FtlensError
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class DemoResult:
     report_json: Path
     report_md: Path
     fine_tuned_model: str
+    decision: Decision
 
 
 Say = Callable[[str], None]
@@ -215,8 +217,10 @@ def run_demo(data: Path, out_dir: Path, hooks: Hooks, *, quick: bool = False,
         curves = _curves(out_dir / "results.csv")
         write_json(out_dir / "curves.json", curves)
         hooks.say(f"    curves verdict: {curves['verdict']}")
-        hooks.say("4/5 asking the base and the fine-tuned model every test question")
-        evaluation = _evaluate(url, job.fine_tuned_model, model, test, out_dir, hooks)
+        hooks.say("4/5 asking the base and the fine-tuned model every test question (and the "
+                  "tuned one the validation questions, to choose its threshold on)")
+        evaluation = _evaluate(url, job.fine_tuned_model, model, (train, valid, test), out_dir,
+                               hooks)
         write_json(out_dir / "eval.json", evaluation)
     hooks.say("5/5 writing the report")
     return _report(out_dir, job, model, p, [train, valid, test])
@@ -237,13 +241,16 @@ def _curves(csv_path: Path) -> dict[str, Any]:
     return data
 
 
-def _evaluate(url: str, tuned: str, base: str, test: Path, out_dir: Path, hooks: Hooks
-              ) -> dict[str, Any]:
+def _evaluate(url: str, tuned: str, base: str, splits: tuple[Path, Path, Path], out_dir: Path,
+              hooks: Hooks) -> dict[str, Any]:
+    """The test questions, judged on the rows not seen in training, with the threshold chosen
+    on the validation questions (never on the test rows it is judged on)."""
     from ftlens.client.endpoint import NO_KEY, Endpoint
     from ftlens.core.evaluation import EvalOptions
     from ftlens.evalrun import EvalConfig, run_eval
 
-    config = EvalConfig(data=test, model=tuned, baseline=base,
+    train, valid, test = splits
+    config = EvalConfig(data=test, model=tuned, baseline=base, train=train, valid=valid,
                         endpoint=Endpoint(url, NO_KEY, timeout=600),
                         cache=out_dir / "responses.sqlite",
                         out=out_dir / "predictions.jsonl", max_tokens=3, concurrency=16)
@@ -265,4 +272,5 @@ def _report(out_dir: Path, job: Any, base: str, p: Plan, files: list[Path]) -> D
                             "training_examples": p.n_train, "test_examples": p.n_test})
     written = write_report(out_dir)
     return DemoResult(out_dir, written.summary["verdict"], list(written.report.findings),
-                      written.html, written.json, written.markdown, job.fine_tuned_model)
+                      written.html, written.json, written.markdown, job.fine_tuned_model,
+                      written.report.decision)

@@ -29,17 +29,9 @@ from ftlens.core.classification import ClassificationReport, classification_metr
 from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluate
 from ftlens.core.findings import sort_findings
 from ftlens.errors import ConfigError, DataError
-from ftlens.io.chat_dataset import read_conversations
+from ftlens.io.chat_dataset import Example, read_examples
 from ftlens.io.response_cache import ResponseCache
-
-API_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "function_call")
-
-
-@dataclass(frozen=True)
-class Example:
-    line: int
-    prompt: list[dict[str, Any]]
-    truth: str
+from ftlens.leakage import seen_in_training
 
 
 @dataclass(frozen=True)
@@ -54,6 +46,9 @@ class EvalConfig:
     top_logprobs: int = 20  # 0: no probabilities
     concurrency: int = 16
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    train: Path | None = None  # the model's training data: seen test rows are left out
+    valid: Path | None = None  # validation data: checked like train; the threshold is chosen
+    # on the model's answers to it
 
 
 @dataclass(frozen=True)
@@ -90,21 +85,6 @@ class EvalRun:
         out["baseline_metrics"] = (report_to_dict(self.baseline_report)
                                    if self.baseline_report is not None else None)
         return out
-
-
-def read_examples(path: Path) -> list[Example]:
-    """The test examples: prompt = the messages before the final assistant message."""
-    out = []
-    for conv in read_conversations(path):
-        last = conv.messages[-1]
-        if last.get("role") != "assistant":
-            raise DataError(f"the last message is {last.get('role')!r}, not the assistant's "
-                            "answer", path=path, line=conv.line,
-                            expected="the final message to be the assistant's answer (the "
-                            "truth); the messages before it are the prompt")
-        prompt = [{k: m[k] for k in API_MESSAGE_KEYS if k in m} for m in conv.messages[:-1]]
-        out.append(Example(conv.line, prompt, str(last.get("content") or "").strip()))
-    return out
 
 
 def request_body(model: str, prompt: list[dict[str, Any]], config: EvalConfig
@@ -150,33 +130,34 @@ def _check(config: EvalConfig) -> None:
 
 def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None = None
              ) -> EvalRun:
+    """Ask, then judge. With ``config.valid``, the model also answers the validation
+    questions: the threshold is chosen on them and judged on the test rows."""
     _check(config)
     main_path, base_path = _paths(config)
     examples = read_examples(config.data)
+    tuning = read_examples(config.valid) if config.valid and config.top_logprobs > 0 else []
     labels = options.labels or tuple(sorted({e.truth for e in examples}))
-    try:
-        parser = LabelParser(labels)
-    except ValueError as exc:
-        raise ConfigError(str(exc), hint="give distinct labels with --labels") from exc
-    unknown = sorted({e.truth for e in examples} - set(labels))
-    if unknown:
-        raise DataError(f"true labels {unknown[:5]} are not in --labels {list(labels)}",
-                        path=config.data, hint="add them to --labels or drop --labels")
+    parser = _parser(labels, examples, config.data)
     models = [config.model] + ([config.baseline] if config.baseline else [])
     jobs = [Job(request_body(m, e.prompt, config), e.line) for m in models for e in examples]
+    jobs += [Job(request_body(config.model, e.prompt, config), e.line) for e in tuning]
     with ResponseCache(config.cache) as cache:
         runner = Runner(config.endpoint, cache, concurrency=config.concurrency,
                         policy=config.retry, progress=progress)
         responses = asyncio.run(runner.run(jobs))
-    n = len(examples)
-    with_probs = config.top_logprobs > 0
+    n, with_probs = len(examples), config.top_logprobs > 0
     candidate = _answers(config.model, responses[:n], examples, parser, with_probs, main_path)
-    baseline = (_answers(str(config.baseline), responses[n:], examples, parser, with_probs,
-                         base_path) if base_path is not None else None)
-    options = dataclasses.replace(options, labels=labels)
+    baseline = (_answers(str(config.baseline), responses[n:2 * n], examples, parser,
+                         with_probs, base_path) if base_path is not None else None)
+    tune_on = (_answers(config.model, responses[len(models) * n:], tuning, parser, with_probs,
+                        main_path.with_name(f"{main_path.stem}.valid{main_path.suffix}"))
+               if tuning else None)
+    seen = seen_in_training([e.prompt for e in examples], [e.truth for e in examples],
+                            train=config.train, valid=config.valid, where=config.data)
     try:
-        ev = evaluate(candidate.predictions, options,
-                      baseline.predictions if baseline else None)
+        ev = evaluate(candidate.predictions, dataclasses.replace(options, labels=labels),
+                      baseline.predictions if baseline else None, seen=seen,
+                      tune_on=tune_on.predictions if tune_on else None)
     except ValueError as exc:
         raise DataError(str(exc), path=config.data, hint="check --labels and --positive "
                         "against the answers in the data") from exc
@@ -186,6 +167,18 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
                                           baseline.predictions.y_pred, labels=labels)
                    if baseline else None)
     return EvalRun(config, labels, ev, candidate, baseline, base_report, runner.stats)
+
+
+def _parser(labels: tuple[str, ...], examples: Sequence[Example], data: Path) -> LabelParser:
+    try:
+        parser = LabelParser(labels)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="give distinct labels with --labels") from exc
+    unknown = sorted({e.truth for e in examples} - set(labels))
+    if unknown:
+        raise DataError(f"true labels {unknown[:5]} are not in --labels {list(labels)}",
+                        path=data, hint="add them to --labels or drop --labels")
+    return parser
 
 
 def _answers(model: str, responses: Sequence[Mapping[str, Any]], examples: Sequence[Example],
@@ -207,11 +200,12 @@ def _answers(model: str, responses: Sequence[Mapping[str, Any]], examples: Seque
 def _write(path: Path, examples: Sequence[Example], answers: Sequence[Answer],
            probs: np.ndarray | None, labels: Sequence[str]) -> None:
     """One JSON line per example: ``id`` (its line in the data), ``label``, ``prediction``
-    (null when unparseable), ``answer`` (the raw text) and ``probs`` when there are any."""
+    (null when unparseable), ``answer`` (the raw text), ``messages`` (the prompt, so the row
+    can be matched against training data later) and ``probs`` when there are any."""
     lines = []
     for i, (e, a) in enumerate(zip(examples, answers, strict=True)):
         row: dict[str, Any] = {"id": e.line, "label": e.truth, "prediction": a.label,
-                               "answer": a.text}
+                               "answer": a.text, "messages": e.prompt}
         if probs is not None:  # full precision: `ftlens metrics` on the file agrees exactly
             row["probs"] = {lab: float(p) for lab, p in zip(labels, probs[i], strict=True)}
         if a.probs is not None and a.probs.missing:

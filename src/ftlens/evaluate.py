@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluate
 from ftlens.core.requirements import parse_requirement
 from ftlens.core.threshold import Rule
 from ftlens.errors import ConfigError, DataError
-from ftlens.io.predictions import Fields, read_predictions
+from ftlens.io.chat_dataset import read_examples
+from ftlens.io.predictions import Fields, read_prediction_inputs, read_predictions
+from ftlens.leakage import seen_in_training
 
 
 def options_from_cli(
@@ -100,15 +103,62 @@ def align(candidate: Predictions, baseline: Predictions, path: str | Path) -> Pr
     return baseline
 
 
+def check_tuning(options: EvalOptions, elsewhere: bool, flag: str) -> None:
+    """Tuning on other predictions and on a share of the test rows are alternatives."""
+    if elsewhere and (options.tune_split or options.tune_cv):
+        raise ConfigError(f"{flag} chooses the threshold on other rows; --tune-on-split and "
+                          "--tune-cv choose it on the test rows", hint="pick one")
+
+
+def _test_prompts(path: Path, preds: Predictions, data: Path | None) -> list[list[Any]]:
+    if data is None:
+        prompts = read_prediction_inputs(path)
+        if prompts is None:
+            raise DataError("the predictions do not carry their inputs ('messages' on each row)",
+                            path=path, hint="pass --data TEST.jsonl, the test file they were "
+                            "made on (same rows, same order)")
+        return prompts
+    examples = read_examples(data)
+    if len(examples) != len(preds.y_true):
+        raise DataError(f"{len(examples)} test examples but {len(preds.y_true)} predictions",
+                        path=data, expected="the test file the predictions were made on, row "
+                        "for row", hint="pass the matching test file, or predictions written "
+                        "by `ftlens eval` (they carry their inputs)")
+    for n, (e, truth) in enumerate(zip(examples, preds.y_true, strict=True), 1):
+        if e.truth.strip().casefold() != str(truth).strip().casefold():
+            raise DataError(f"row {n}: the test file's answer is {e.truth!r} but the "
+                            f"prediction's label is {truth!r}", path=data, line=e.line,
+                            expected="the same rows in the same order")
+    return [e.prompt for e in examples]
+
+
 def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None = None,
-                   compare_path: str | Path | None = None) -> Evaluation:
+                   compare_path: str | Path | None = None, *, train: Path | None = None,
+                   valid: Path | None = None, data: Path | None = None,
+                   tune_path: Path | None = None) -> Evaluation:
+    """``train``/``valid``: the model's training data; test rows whose input occurs there
+    are left out of the judged metrics (see :func:`ftlens.core.evaluation.evaluate`). The rows'
+    inputs come from the predictions (``messages``, as ``ftlens eval`` writes them) or from
+    ``data``, the test file, matched by position. ``tune_path``: predictions on other rows
+    to choose the threshold on."""
     fields = fields or Fields()
+    check_tuning(options, tune_path is not None, "--tune-on")
     preds = read_predictions(path, fields)
+    tune_on = read_predictions(tune_path, fields) if tune_path is not None else None
     baseline = None
     if compare_path is not None:
         baseline = align(preds, read_predictions(compare_path, fields), compare_path)
+    seen = None
+    if train is not None or valid is not None:
+        prompts = _test_prompts(Path(path), preds, data)
+        seen = seen_in_training(prompts, list(preds.y_true), train=train, valid=valid,
+                                where=data or path)
+    elif data is not None:
+        raise ConfigError("--data only matters with --train or --valid",
+                          hint="add --train TRAIN.jsonl to leave out the test rows seen in "
+                               "training")
     try:
-        return evaluate(preds, options, baseline)
+        return evaluate(preds, options, baseline, seen=seen, tune_on=tune_on)
     except ValueError as exc:
         hint = ("tune on all rows (no --tune-on-split/--tune-cv) or add examples"
                 if "tune the threshold" in str(exc) else

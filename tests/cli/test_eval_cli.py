@@ -332,3 +332,53 @@ def test_help_shows_examples() -> None:
                    "--cache", "--out", "--require", "--json"):
         assert option in result.stdout
     assert "ftlens eval --model" in CliRunner().invoke(cli, ["--help"]).stdout
+
+
+def test_rows_seen_in_training_are_left_out_and_metrics_agree(server: FakeOpenAI, data: Path,
+                                                               tmp_path: Path) -> None:
+    """A train file holding 12 of the 80 test inputs (9 exactly, 3 reworded): eval and metrics
+    on its predictions judge the same 68 unseen rows, and show all rows beside them."""
+    test_rows = [json.loads(line) for line in data.read_text().splitlines()]
+    train_rows = [json.loads(json.dumps(r)) for r in test_rows[:12]]
+    for r in train_rows[9:]:
+        r["messages"][1]["content"] += " ok"
+    train_rows += [{"messages": [{"role": "user", "content": f"other text {i} about trains"},
+                                 {"role": "assistant", "content": "ham"}]} for i in range(20)]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in train_rows))
+    out_path = tmp_path / "preds.jsonl"
+    ev = as_json("--model", "tuned", "--data", str(data), "--base-url", server.base_url,
+                 "--out", str(out_path), "--positive", "spam", "--train", str(train))
+    leak = ev["leakage"]
+    assert (leak["seen_rows"], leak["unseen_rows"]) == (12, 68) and ev["metrics"]["n"] == 68
+    assert [r["row"] for r in leak["rows"]] == list(range(12))
+    assert [r["how"] for r in leak["rows"]] == ["exact"] * 9 + ["near"] * 3
+    assert leak["metrics_all_rows"]["n"] == N
+    assert "leakage_inflates_metrics" in {f["id"] for f in ev["findings"]}
+    rows = [json.loads(line) for line in out_path.read_text().splitlines()]
+    assert rows[0]["messages"] == test_rows[0]["messages"][:2]  # each row carries its input
+    again = cli_run.helpers("metrics")[1](str(out_path), "--positive", "spam", "--train",
+                                          str(train))
+    assert again["metrics"] == ev["metrics"] and again["leakage"] == leak
+
+
+def test_valid_answers_choose_the_threshold(server: FakeOpenAI, data: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    valid = write_data(tmp_path / "valid.jsonl", 60)
+    valid.write_text(valid.read_text().replace("SMS ", "Text message "))  # other inputs
+    out_path = tmp_path / "preds.jsonl"
+    ev = as_json("--model", "tuned", "--data", str(data), "--base-url", server.base_url,
+                 "--positive", "spam", "--valid", str(valid), "--out", str(out_path))
+    t = ev["threshold"]
+    assert t["tuned_on"] == "60 validation rows" and t["held_out"] and t["n_reported"] == N
+    assert "threshold_tuned_on_test" not in {f["id"] for f in ev["findings"]}
+    assert ev["leakage"] is None  # no test input is in the validation file
+    valid_preds = tmp_path / "preds.valid.jsonl"
+    assert len(valid_preds.read_text().splitlines()) == 60
+    again = cli_run.helpers("metrics")[1](str(out_path), "--positive", "spam", "--tune-on",
+                                          str(valid_preds))
+    assert again["threshold"]["chosen"] == t["chosen"]
+    assert again["metrics"] == ev["metrics"]
+    code, _, err = run_main(["--model", "tuned", "--data", str(data), "--base-url",
+                             server.base_url, "--valid", str(valid), "--tune-cv", "5"], capsys)
+    assert code == 2 and "pick one" in err

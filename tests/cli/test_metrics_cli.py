@@ -282,3 +282,39 @@ def test_f1_gates_are_accepted(preds: Path, require: str,
     assert code == 0, err
     met = [f for f in json.loads(out)["findings"] if f["id"] == "requirement_met"]
     assert [f["details"]["requirement"] for f in met] == [require]
+
+
+def _chat_file(path: Path, texts: list[str], labels: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": t}, {"role": "assistant", "content": y}]}) + "\n"
+        for t, y in zip(texts, labels, strict=True)))
+    return path
+
+
+def test_predictions_without_inputs_are_matched_to_the_test_file_by_position(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _rows(n=40)
+    texts = [f"message number {i} about topic {i * 37 % 101}" for i in range(40)]
+    labels = [r["label"] for r in rows]
+    test = _chat_file(tmp_path / "test.jsonl", texts, labels)
+    train = _chat_file(tmp_path / "train.jsonl", [*texts[:5], "unrelated words here"],
+                       [*labels[:5], "ham"])
+    preds = _write(tmp_path / "preds.jsonl", [{k: v for k, v in r.items() if k != "probs"}
+                                              for r in rows])
+    out = as_json(str(preds), "--data", str(test), "--train", str(train))
+    assert out["leakage"]["seen_rows"] == 5 and out["metrics"]["n"] == 35
+    code, _, err = run_main([str(preds), "--train", str(train)], capsys)
+    assert code == 2 and "do not carry their inputs" in err and "--data TEST.jsonl" in err
+    short = _chat_file(tmp_path / "short.jsonl", texts[:30], labels[:30])
+    code, _, err = run_main([str(preds), "--data", str(short), "--train", str(train)], capsys)
+    assert code == 2 and "30 test examples but 40 predictions" in err
+    swapped = _chat_file(tmp_path / "swapped.jsonl", texts, labels[::-1])
+    if labels != labels[::-1]:
+        code, _, err = run_main([str(preds), "--data", str(swapped), "--train", str(train)],
+                                capsys)
+        assert code == 2 and "the same rows in the same order" in err
+    code, _, err = run_main([str(preds), "--data", str(test)], capsys)
+    assert code == 2 and "--data only matters with --train or --valid" in err
+    result = invoke(str(preds), "--data", str(test), "--train", str(train))
+    assert "all rows vs the unseen rows" in result.stdout
+    assert "judged on the 35 unseen of 40: 5 were seen in" in result.stdout

@@ -34,7 +34,7 @@ def test_writes_html_markdown_and_json_into_the_run_dir(run_dir: Path) -> None:
     for name in ("report.html", "report.md", "report.json"):
         assert (run_dir / name).is_file()
         assert f"wrote {run_dir / name}" in result.stdout
-    assert "verdict: NOT READY  (leakage, overfitting)" in result.stdout
+    assert "verdict: NOT READY\n  1. overfitting from about step 52" in result.stdout
     html = (run_dir / "report.html").read_text()
     assert html.startswith("<!doctype html>")
     # a second run reads the same inputs (its own outputs are not inputs)

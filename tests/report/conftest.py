@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.support.report_run import ROOT, spam_run, xss_run
+from tests.support.report_run import ROOT, leaky_run, spam_run, xss_run
 
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "report" / "run"
 
@@ -33,3 +33,11 @@ def xss(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = base / 'run "><img src=x onerror=alert(1)>'
     xss_run(run, base / "work")
     return run
+
+
+@pytest.fixture(scope="session")
+def leaky(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spam run, evaluated against training data that holds 15 of its 120 test inputs."""
+    base = tmp_path_factory.mktemp("leaky-run")
+    leaky_run(base / "run", base / "work")
+    return base / "run"

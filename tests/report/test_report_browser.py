@@ -132,6 +132,26 @@ def test_sections_and_no_errors_or_network(browser: Any, spam_report: Path) -> N
     page.close()
 
 
+def test_the_banner_argues_the_verdict_and_metrics_show_both_columns(
+        browser: Any, leaky: Path) -> None:
+    written = write_report(leaky)
+    opened = open_report(browser, written.html)
+    page = opened.page
+    reasons = [r.text for r in written.report.decision.reasons]
+    assert page.locator("#reasons li").all_inner_texts() == reasons
+    assert page.inner_text("#verdict-word") == (
+        written.report.verdict.replace("_", " ").upper())
+    header = page.locator("#leakage tr").first.inner_text()
+    assert "all 120 rows" in header and "unseen 105 rows" in header
+    metrics = [row.split("\t")[0] for row in page.locator("#leakage tr").all_inner_texts()[1:]]
+    assert sorted(metrics) == ["accuracy", "f1(spam)", "macro-F1", "precision(spam)",
+                               "recall(spam)"]
+    assert page.inner_text("#leaked-rows summary") == "15 rows seen in training"
+    assert "the verdict are those of the 105 unseen rows" in page.inner_text("#leakage-note")
+    assert opened.problems == []
+    page.close()
+
+
 def test_slider_shows_what_the_core_computes(browser: Any, spam_report: Path,
                                              core: tuple[Any, Any]) -> None:
     analysis, counts = core

@@ -42,8 +42,10 @@ def test_report_json_matches_the_golden_copy(fixture_run: Path, tmp_path: Path) 
 
 def test_report_json_keys_are_stable(fixture_run: Path) -> None:
     data = write_report(fixture_run).summary
-    assert list(data) == ["schema", "title", "verdict", "sections", "findings", "key_numbers",
-                          "provenance", "ftlens_version", "generated"]
+    assert list(data) == ["schema", "title", "verdict", "reasons", "sections", "findings",
+                          "key_numbers", "provenance", "ftlens_version", "generated"]
+    assert data["reasons"] and all(set(r) == {"verdict", "section", "finding", "text"}
+                                   for r in data["reasons"])
     assert data["schema"] == "ftlens.report/1"
     assert list(data["sections"]) == list(data["key_numbers"]) == ["audit", "curves", "eval"]
     assert set(data["findings"][0]) == {"section", "id", "severity", "title", "evidence",

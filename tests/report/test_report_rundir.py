@@ -17,7 +17,6 @@ from tests.support.report_run import (
 )
 
 from ftlens.errors import DataError
-from ftlens.report.model import worst_verdict
 from ftlens.report.render import write_report
 from ftlens.report.rundir import load_run_dir
 
@@ -146,14 +145,17 @@ def test_broken_results_csv_is_one_clear_error(tmp_path: Path) -> None:
     assert "results.csv" in text
 
 
-def test_overall_verdict_is_the_worst_section_verdict(fixture_run: Path) -> None:
+def test_overall_verdict_is_argued_over_every_section(fixture_run: Path) -> None:
     report = load_run_dir(fixture_run)
     assert {s.name: s.verdict for s in report.sections} == {
         "audit": "not_ready", "curves": "not_ready", "eval": "inconclusive"}
-    assert report.verdict == "not_ready"
-    assert worst_verdict(["ready", "inconclusive", "ready"]) == "inconclusive"
-    assert worst_verdict(["ready"]) == "ready"
-    assert worst_verdict(["inconclusive", "not_ready"]) == "not_ready"
+    decision = report.decision
+    assert report.verdict == decision.verdict == "not_ready"
+    fails = {(r.section, r.finding) for r in decision.reasons if r.verdict == "not_ready"}
+    assert fails and {s for s, _ in fails} <= {"audit", "curves", "eval"}
+    for section, finding in fails:
+        assert any(f.id == finding and f.severity == "fail"
+                   for f in report.section(section).findings)  # type: ignore[union-attr]
 
 
 def test_findings_are_ordered_by_severity(fixture_run: Path) -> None:

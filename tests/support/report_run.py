@@ -156,3 +156,25 @@ if __name__ == "__main__":  # regenerate the committed fixture run
     os.chdir(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
         fixture_run(Path(sys.argv[1]), Path(tmp))
+
+
+def leaky_run(run_dir: Path, work: Path, *, n: int = 120, leaked: int = 15) -> None:
+    """The spam run, with an eval.json judged against training data that holds the first
+    ``leaked`` test inputs."""
+    spam_run(run_dir, work, n=n)
+    rows = prediction_rows(0, n, 0.45)
+    texts = [f"test message {i}: call {i * 7919 % 10007} about order {i * 31 % 97}"
+             for i in range(n)]
+
+    def chat_file(path: Path, pairs: list[tuple[str, str]]) -> Path:
+        return write_jsonl(path, [{"messages": [{"role": "user", "content": t},
+                                                {"role": "assistant", "content": y}]}
+                                  for t, y in pairs])
+
+    test = chat_file(work / "leaky-test.jsonl", [(t, r["label"]) for t, r in zip(
+        texts, rows, strict=True)])
+    train = chat_file(work / "leaky-train.jsonl", [(t, r["label"]) for t, r in zip(
+        texts[:leaked], rows, strict=False)] + [(f"other {i}", "ham") for i in range(30)])
+    dump(run_dir / "eval.json", cli_json(
+        "metrics", str(work / "tuned.jsonl"), "--compare", str(work / "base.jsonl"),
+        "--data", str(test), "--train", str(train)))

@@ -48,9 +48,8 @@ def demo(ctx: click.Context, out_dir: Path, quick: bool, data: Path | None) -> N
                       follow=follow, progress=lambda: render.progress_bar(err, counts=True))
     result = run.run_demo(data, out_dir, hooks, quick=quick)
     console = render.stdout()
-    findings = [f for _, f in result.findings if f.severity != "info"]
-    render.findings(console, findings)
-    render.verdict(console, result.verdict, findings)
+    render.findings(console, [f for _, f in result.findings if f.severity != "info"])
+    render.decision(console, result.decision)
     console.print(f"fine-tuned model: {result.fine_tuned_model}", highlight=False)
     console.print(f"report: {result.report_html}\n        {result.report_md}\n"
                   f"        {result.report_json}", highlight=False, soft_wrap=True)

@@ -46,13 +46,20 @@ def default_cache(environ: Mapping[str, str] = os.environ) -> Path:
 @click.option("--top-logprobs", type=int, default=20, show_default=True,
               help="Alternatives per token for label probabilities (20 is the OpenAI "
               "maximum; 0: none, no threshold analysis).")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model's training data: test rows whose input occurs there (exactly "
+              "or as a near-duplicate) are left out of the judged metrics.")
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Validation data: the model answers it too and the threshold is chosen "
+              "there (judged on the test rows); also checked like --train.")
 @judging_options
 @render.json_flag("evaluation")
 @click.pass_context
 def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | None,
                  use_openai: bool, api_key_env: str, baseline: str | None, out: Path | None,
                  cache: Path | None, concurrency: int, timeout: float, retries: int,
-                 max_tokens: int, top_logprobs: int, as_json: bool, **opts: object) -> None:
+                 max_tokens: int, top_logprobs: int, train_file: Path | None,
+                 valid_file: Path | None, as_json: bool, **opts: object) -> None:
     """Ask a model to answer every example of a labelled test set, then judge the answers:
     metrics, intervals, threshold, comparison with a baseline, verdict.
 
@@ -65,19 +72,22 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
           --baseline gpt-4o-mini --positive spam
       ftlens eval --model spam-lora --data test.jsonl --base-url http://127.0.0.1:8000/v1
       ftlens eval --model m --data test.jsonl --base-url URL --json --require "recall(spam)>=0.9"
+      ftlens eval --model m --data test.jsonl --base-url URL --train train.jsonl
     """
     from ftlens.client.endpoint import endpoint_from_cli
     from ftlens.client.retry import RetryPolicy
     from ftlens.evalrun import EvalConfig, run_eval
-    from ftlens.evaluate import options_from_cli
+    from ftlens.evaluate import check_tuning, options_from_cli
 
     options, _ = options_from_cli(**{k: opts[k] for k in JUDGING_KEYS})  # type: ignore[arg-type]
+    check_tuning(options, valid_file is not None, "--valid")
     endpoint = endpoint_from_cli(base_url=base_url, use_openai=use_openai, key_env=api_key_env,
                                  timeout=timeout, environ=os.environ)
     config = EvalConfig(data=data, model=model, endpoint=endpoint, baseline=baseline, out=out,
                         cache=cache or default_cache(), max_tokens=max_tokens,
                         top_logprobs=top_logprobs, concurrency=concurrency,
-                        retry=RetryPolicy(max_attempts=retries + 1))
+                        retry=RetryPolicy(max_attempts=retries + 1), train=train_file,
+                        valid=valid_file)
     err = render.stderr()
     try:
         with render.progress_bar(err, counts=True) as progress:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ftlens.cli import render
@@ -20,11 +22,23 @@ from ftlens.cli.judging import exit_on_requirements, judging_options
               help="CSV: per-class probability columns, e.g. p_spam.")
 @click.option("--compare", "compare_path", type=click.Path(dir_okay=False),
               help="Baseline predictions on the same items (e.g. the base model).")
+@click.option("--train", "train_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model's training data: test rows whose input occurs there (exactly "
+              "or as a near-duplicate) are left out of the judged metrics.")
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Validation data, checked like --train.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The test file the predictions were made on (rows matched by position), "
+              "when the predictions do not carry their inputs.")
+@click.option("--tune-on", "tune_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictions on other rows (the validation set's) to choose the threshold "
+              "on; it is then judged on every row of PREDICTIONS.")
 @judging_options
 @render.json_flag("evaluation")
 @click.pass_context
-def metrics(ctx: click.Context, predictions: str, compare_path: str | None, as_json: bool,
-            **opts: object) -> None:
+def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
+            train_file: Path | None, valid_file: Path | None, data_file: Path | None,
+            tune_path: Path | None, as_json: bool, **opts: object) -> None:
     """Judge a predictions file from any source: metrics, intervals, threshold, verdict.
 
     PREDICTIONS is JSONL ({"label": ..., "prediction": ..., "probs": {...}}) or CSV
@@ -36,11 +50,15 @@ def metrics(ctx: click.Context, predictions: str, compare_path: str | None, as_j
       ftlens metrics preds.jsonl --positive spam
       ftlens metrics preds.csv --target-recall 0.95 --tune-on-split 0.5
       ftlens metrics tuned.jsonl --compare base.jsonl --require "recall(spam)>=0.9"
+      ftlens metrics preds.jsonl --train train.jsonl   # judged on the unseen test rows
+      ftlens metrics preds.csv --data test.jsonl --train train.jsonl
+      ftlens metrics test-preds.jsonl --tune-on valid-preds.jsonl --positive spam
     """
     from ftlens.evaluate import evaluate_files, options_from_cli
 
     options, fields = options_from_cli(**opts)  # type: ignore[arg-type]
-    ev = evaluate_files(predictions, options, fields, compare_path)
+    ev = evaluate_files(predictions, options, fields, compare_path, train=train_file,
+                        valid=valid_file, data=data_file, tune_path=tune_path)
     if as_json:
         render.print_json(ev.to_dict())
     else:

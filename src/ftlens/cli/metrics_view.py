@@ -17,8 +17,13 @@ def _ci(i: Interval) -> str:
 
 def show_evaluation(console: Console, ev: Evaluation, title: str = "ftlens metrics") -> None:
     r = ev.report
-    console.print(f"[bold]{escape(title)}[/]  {r.n:,} predictions, {len(r.labels)} classes"
+    judged = (f" (judged on the {r.n:,} unseen of {ev.leakage.seen.n_rows:,}: "
+              f"{ev.leakage.seen.n_seen:,} were seen in training)" if ev.leakage else "")
+    console.print(f"[bold]{escape(title)}[/]  {r.n:,} predictions{judged}, "
+                  f"{len(r.labels)} classes"
                   + (f", positive class {escape(ev.positive)}" if ev.positive else "") + "\n")
+    if ev.leakage is not None:
+        console.print(_leakage(ev))
     console.print(_summary(ev))
     console.print(_per_class(ev))
     console.print(confusion_table(r, "confusion matrix (rows: true, columns: predicted)"))
@@ -28,6 +33,21 @@ def show_evaluation(console: Console, ev: Evaluation, title: str = "ftlens metri
         console.print(_comparison(ev))
     render.findings(console, ev.findings)
     render.verdict(console, ev.verdict, ev.findings)
+
+
+def _leakage(ev: Evaluation) -> Table:
+    lk = ev.leakage
+    assert lk is not None
+    n_unseen = lk.seen.n_rows - lk.seen.n_seen
+    t = Table(title="all rows vs the unseen rows (the judged ones)", title_justify="left",
+              show_edge=False)
+    for col in ("metric", f"all {lk.seen.n_rows:,}", f"unseen {n_unseen:,}", "difference",
+                "95 % interval"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for s in lk.shifts:
+        t.add_row(escape(s.name), f"{s.all_rows:.3f}", f"{s.unseen:.3f}", f"{s.diff:+.3f}",
+                  f"[dim]{s.ci.low:+.3f} to {s.ci.high:+.3f}[/]")
+    return t
 
 
 def _summary(ev: Evaluation) -> Table:

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ftlens.core.decision import Decision
 from ftlens.core.findings import Finding, gate_failed
 
 STYLE = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
@@ -63,6 +64,14 @@ def verdict(console: Console, value: str, items: Iterable[Finding]) -> None:
     label = value.replace("_", " ").upper()
     why = f"  ({', '.join(fails)})" if fails else ""
     console.print(f"\nverdict: [{VERDICT_STYLE[value]}]{label}[/]{escape(why)}")
+
+
+def decision(console: Console, d: Decision) -> None:
+    """The overall verdict and the reasons behind it, most important first."""
+    label = d.verdict.replace("_", " ").upper()
+    console.print(f"\nverdict: [{VERDICT_STYLE[d.verdict]}]{label}[/]")
+    for i, r in enumerate(d.reasons, 1):
+        console.print(f"  {i}. {escape(r.text)}", highlight=False)
 
 
 def exit_on(ctx: click.Context, items: Iterable[Finding], fail_on: str | None) -> None:

@@ -42,6 +42,5 @@ def report(ctx: click.Context, run_dir: Path, out: Path | None, as_json: bool,
     else:
         for path in (written.html, written.markdown, written.json):
             click.echo(f"wrote {click.format_filename(path)}")
-        findings = [f for _, f in written.report.findings]
-        render.verdict(render.stdout(), written.report.verdict, findings)
+        render.decision(render.stdout(), written.report.decision)
     render.exit_on(ctx, [f for _, f in written.report.findings], fail_on)

@@ -175,7 +175,8 @@ def _threshold(analysis: ThresholdAnalysis | None) -> list[Finding]:
             "threshold_tuned_on_test", "warn", "the threshold was chosen on the rows it is "
             "judged on", f"threshold {c.threshold:.3g} was chosen on all {analysis.n_reported:,}"
             " rows and judged on the same rows: its precision and recall are optimistic",
-            "pass --tune-on-split 0.5 or --tune-cv 5 to choose and judge on different rows"))
+            "choose it on validation answers (ftlens eval --valid, ftlens metrics --tune-on), "
+            "or pass --tune-on-split 0.5 or --tune-cv 5 to choose and judge on different rows"))
     return out
 
 

@@ -36,11 +36,14 @@ def report_to_dict(r: ClassificationReport) -> dict[str, Any]:
     }
 
 
-def _thin(*arrays: np.ndarray) -> list[list[float]]:
+def _thin(*arrays: np.ndarray) -> list[list[float | None]]:
+    """At most MAX_CURVE_POINTS points; an undefined value (a curve of one class) is null,
+    never NaN, which is not JSON."""
     n = len(arrays[0])
     idx = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).astype(int)) if n else (
         np.array([], dtype=int))
-    return [[round(float(a[i]), 6) for a in arrays] for i in idx]
+    return [[round(float(a[i]), 6) if np.isfinite(a[i]) else None for a in arrays]
+            for i in idx]
 
 
 def _curves(c: Curves) -> dict[str, Any]:
@@ -68,9 +71,16 @@ def evaluation_to_dict(ev: Evaluation) -> dict[str, Any]:
                                                     ev.intervals.recall, ev.intervals.f1,
                                                     strict=True)},
         },
-        "threshold": None, "comparison": None,
+        "threshold": None, "comparison": None, "leakage": None,
         "findings": [f.to_dict() for f in ev.findings],
     }
+    if ev.leakage is not None:
+        lk = ev.leakage
+        out["leakage"] = {
+            "seen_rows": lk.seen.n_seen, "unseen_rows": lk.seen.n_rows - lk.seen.n_seen,
+            "judged_on": "unseen_rows", "all_rows_verdict": lk.all_verdict,
+            "metrics_all_rows": report_to_dict(lk.all_rows),
+            "shifts": [s.to_dict() for s in lk.shifts], "rows": lk.seen.rows()}
     t = ev.threshold
     if t is not None:
         out["threshold"] = {

@@ -7,6 +7,7 @@ Choosing a threshold on the data you report on makes the reported numbers optimi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,8 +69,10 @@ def thresholded(preds: Predictions, labels: tuple[str, ...], pred_codes: np.ndar
 
 
 def analyse_threshold(preds: Predictions, labels: tuple[str, ...], true_codes: np.ndarray,
-                      pred_codes: np.ndarray, positive: str, options: EvalOptions
-                      ) -> ThresholdAnalysis | None:
+                      pred_codes: np.ndarray, positive: str, options: EvalOptions,
+                      tune_on: Predictions | None = None) -> ThresholdAnalysis | None:
+    """``tune_on``: other predictions (the validation set's) to choose the threshold on; it is
+    then judged on every row of ``preds``. Else ``options`` say how (all rows, a split, CV)."""
     scores = positive_scores(preds, positive)
     if scores is None or not np.isfinite(scores).all():
         return None
@@ -96,6 +99,8 @@ def analyse_threshold(preds: Predictions, labels: tuple[str, ...], true_codes: n
                                 pred_codes)
     tune, rep = everything, everything
     tuned_on = "all rows"
+    if tune_on is not None:
+        return _tuned_elsewhere(preds, tune_on, positive, rule, scores, y, report)
     if options.tune_split:
         tune, rep = train_test_split(everything, train_size=options.tune_split,
                                      random_state=options.seed, stratify=y)
@@ -108,6 +113,29 @@ def analyse_threshold(preds: Predictions, labels: tuple[str, ...], true_codes: n
         report_half=report(rep, 0.5), tuned_on=tuned_on, n_reported=len(rep),
         held_out=bool(options.tune_split), scores=scores, is_positive=y,
     )
+
+
+def _tuned_elsewhere(preds: Predictions, tune_on: Predictions, positive: str, rule: Rule,
+                     scores: np.ndarray, y: np.ndarray,
+                     report: Callable[[np.ndarray, float], ClassificationReport]
+                     ) -> ThresholdAnalysis:
+    tune_scores = positive_scores(tune_on, positive)
+    if tune_scores is None or not np.isfinite(tune_scores).all():
+        raise ValueError(f"the predictions to tune the threshold on have no score for "
+                         f"{positive!r} on every row")
+    tune_y = np.array([str(t).strip().casefold() == positive.casefold()
+                       for t in tune_on.y_true], dtype=np.int64)
+    if tune_y.min(initial=1) == tune_y.max(initial=0):
+        raise ValueError(f"the predictions to tune the threshold on need both {positive!r} "
+                         f"and other rows")
+    chosen = choose(table(tune_y, tune_scores), rule)
+    every = np.arange(len(y))
+    return ThresholdAnalysis(
+        positive=positive, rule=rule, curves=curves(y, scores), chosen=chosen,
+        at_half=at_threshold(table(y, scores), 0.5),
+        report_chosen=None if chosen is None else report(every, chosen.threshold),
+        report_half=report(every, 0.5), tuned_on=f"{len(tune_y):,} validation rows",
+        n_reported=len(y), held_out=True, scores=scores, is_positive=y)
 
 
 def _cross_validated(preds: Predictions, labels: tuple[str, ...], true_codes: np.ndarray,

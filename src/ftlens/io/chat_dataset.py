@@ -58,3 +58,28 @@ def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conve
         raise DataError(f"{len(out)} examples; at least {min_examples} are needed", path=p,
                         hint="add more examples to the file")
     return out
+
+
+API_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "function_call")
+
+
+@dataclass(frozen=True)
+class Example:
+    line: int
+    prompt: list[dict[str, Any]]
+    truth: str
+
+
+def read_examples(path: Path) -> list[Example]:
+    """The test examples: prompt = the messages before the final assistant message."""
+    out = []
+    for conv in read_conversations(path):
+        last = conv.messages[-1]
+        if last.get("role") != "assistant":
+            raise DataError(f"the last message is {last.get('role')!r}, not the assistant's "
+                            "answer", path=path, line=conv.line,
+                            expected="the final message to be the assistant's answer (the "
+                            "truth); the messages before it are the prompt")
+        prompt = [{k: m[k] for k in API_MESSAGE_KEYS if k in m} for m in conv.messages[:-1]]
+        out.append(Example(conv.line, prompt, str(last.get("content") or "").strip()))
+    return out

@@ -162,3 +162,19 @@ def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) 
         probs=prob_arr, prob_labels=prob_labels,
         ids=ids if len(ids) == n else None,
     )
+
+
+def read_prediction_inputs(path: str | Path) -> list[list[Any]] | None:
+    """The prompt messages each row carries (``messages``, as ``ftlens eval`` writes them), in
+    the rows' order; None when the file is CSV or a row has none."""
+    p = open_checked(path)
+    text = p.read_bytes().decode("utf-8-sig", "replace")
+    if _is_csv(p, text):
+        return None
+    out = []
+    for _, obj in _jsonl_rows(text, p):
+        messages = obj.get("messages")
+        if not isinstance(messages, list):
+            return None
+        out.append(messages)
+    return out

@@ -34,7 +34,8 @@ def ci(pair: Any) -> str:
 
 def markdown_summary(report: Report) -> str:
     lines = [f"## ftlens report: {BANNER[report.verdict]}", "",
-             f"Run {md(report.title)}", "",
+             f"Run {md(report.title)}", "", "**Why**", "",
+             *[f"{i}. {md(r.text)}" for i, r in enumerate(report.decision.reasons, 1)], "",
              "| section | verdict | fail | warn | source |", "|---|---|---:|---:|---|"]
     for name in SECTION_ORDER:
         s = report.section(name)

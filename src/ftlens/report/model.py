@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ftlens.core.decision import Decision, decide
 from ftlens.core.findings import SEVERITY_ORDER, Finding, Verdict
 from ftlens.errors import DataError
 from ftlens.report import AUDIT_FILE, CURVES_FILE, EVAL_FILE, PROVENANCE_FILE, SECTION_FILES
@@ -77,8 +78,13 @@ class Report:
     provenance: Provenance | None = None
 
     @property
+    def decision(self) -> Decision:
+        """The overall verdict, from one rule set over every section, with its reasons."""
+        return decide({s.name: s.findings for s in self.sections})
+
+    @property
     def verdict(self) -> Verdict:
-        return worst_verdict(s.verdict for s in self.sections)
+        return self.decision.verdict
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
@@ -88,14 +94,6 @@ class Report:
         """Every finding with its section: most severe first, then in section order."""
         pairs = [(s, f) for s in self.sections for f in s.findings]
         return sorted(pairs, key=lambda p: SEVERITY_ORDER[p[1].severity])
-
-
-def worst_verdict(verdicts: Any) -> Verdict:
-    """``not_ready`` beats ``inconclusive`` beats ``ready``; no verdicts at all: inconclusive."""
-    seen = list(verdicts)
-    if not seen:
-        return "inconclusive"
-    return max(seen, key=VERDICTS.index)
 
 
 def bad(source: str, what: str) -> DataError:

@@ -25,6 +25,7 @@ def report_json(report: Report, *, ftlens_version: str, generated: str | None) -
         "schema": SCHEMA,
         "title": report.title,
         "verdict": report.verdict,
+        "reasons": [r.to_dict() for r in report.decision.reasons],
         "sections": sections,
         "findings": [{"section": s.name, "id": f.id, "severity": f.severity, "title": f.title,
                       "evidence": f.evidence, "advice": f.advice,
