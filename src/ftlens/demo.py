@@ -228,16 +228,18 @@ def run_demo(data: Path, out_dir: Path, hooks: Hooks, *, quick: bool = False,
 
 def _audit(train: Path, valid: Path, test: Path) -> dict[str, Any]:
     from ftlens.audit import audit_files
+    from ftlens.core.audit_json import audit_to_dict
 
-    data: dict[str, Any] = audit_files(train, valid, test).to_dict()
+    data: dict[str, Any] = audit_to_dict(audit_files(train, valid, test))
     return data
 
 
 def _curves(csv_path: Path) -> dict[str, Any]:
     from ftlens.core.curves import diagnose
+    from ftlens.core.curves_json import diagnosis_to_dict
     from ftlens.io.training_logs import read_run
 
-    data: dict[str, Any] = diagnose(read_run(csv_path)).to_dict()
+    data: dict[str, Any] = diagnosis_to_dict(diagnose(read_run(csv_path)))
     return data
 
 

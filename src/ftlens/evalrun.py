@@ -70,10 +70,10 @@ class EvalRun:
     stats: RunStats
 
     def to_dict(self) -> dict[str, Any]:
-        from ftlens.core.evaluation_json import report_to_dict
+        from ftlens.core.evaluation_json import evaluation_to_dict, report_to_dict
 
         c = self.config
-        out = self.evaluation.to_dict()
+        out = evaluation_to_dict(self.evaluation)
         out["run"] = {
             "data": str(c.data), "n": len(self.candidate.answers), "labels": list(self.labels),
             "endpoint": c.endpoint.public, "model": c.model, "baseline": c.baseline,

@@ -14,6 +14,7 @@ from tests.support.curve_generator import KINDS, generate
 
 from ftlens.core.curve_findings import levels
 from ftlens.core.curves import diagnose
+from ftlens.core.curves_json import diagnosis_to_dict
 from ftlens.core.run import Series, TrainingRun
 from ftlens.core.smoothing import ema, smooth, trend, zero_phase
 from ftlens.io.training_logs import read_run
@@ -238,7 +239,7 @@ def test_json_has_no_nan() -> None:
     import json
 
     run, _ = generate("diverging", 0)
-    data = diagnose(run).to_dict()
+    data = diagnosis_to_dict(diagnose(run))
     text = json.dumps(data, allow_nan=False)  # raises on NaN/inf
     assert '"verdict": "not_ready"' in text
 

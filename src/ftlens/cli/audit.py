@@ -46,6 +46,7 @@ def audit(ctx: click.Context, train: str, valid: str | None, test: str | None, m
       ftlens audit train.jsonl --test test.jsonl --write-clean clean/ --fail-on error
     """
     from ftlens.audit import audit_files
+    from ftlens.core.audit_json import audit_to_dict
     from ftlens.io.clean import write_clean
 
     err = render.stderr()
@@ -59,7 +60,7 @@ def audit(ctx: click.Context, train: str, valid: str | None, test: str | None, m
         paths = {s: scan.path for s, scan in report.splits.items()}
         cleaned = write_clean(paths, report.removable, clean_dir)
     if as_json:
-        data = report.to_dict()
+        data = audit_to_dict(report)
         if cleaned is not None:
             data["clean"] = cleaned
         render.print_json(data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ftlens.cli import render
-from ftlens.cli.judging import JUDGING_KEYS, exit_on_requirements, judging_options
+from ftlens.cli.judging import JUDGING_KEYS, TRAIN_OPTION, exit_on_requirements, judging_options
 
 
 def default_cache(environ: Mapping[str, str] = os.environ) -> Path:
@@ -46,9 +46,7 @@ def default_cache(environ: Mapping[str, str] = os.environ) -> Path:
 @click.option("--top-logprobs", type=int, default=20, show_default=True,
               help="Alternatives per token for label probabilities (20 is the OpenAI "
               "maximum; 0: none, no threshold analysis).")
-@click.option("--train", "train_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The model's training data: test rows whose input occurs there (exactly "
-              "or as a near-duplicate) are left out of the judged metrics.")
+@TRAIN_OPTION
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Validation data: the model answers it too and the threshold is chosen "
               "there (judged on the test rows); also checked like --train.")

@@ -68,6 +68,7 @@ def finish(ctx: click.Context, endpoint: jobs.Connection, job: Any, out_dir: Pat
            as_json: bool, fail_on: str | None) -> None:
     """Save the results, diagnose the curves, say what happened; exit 1 if the job failed."""
     from ftlens.core.curves import diagnose
+    from ftlens.core.curves_json import diagnosis_to_dict
     from ftlens.io.training_logs import read_run
 
     csv_path, events_path = jobs.save_results(endpoint, job, out_dir)
@@ -75,11 +76,11 @@ def finish(ctx: click.Context, endpoint: jobs.Connection, job: Any, out_dir: Pat
     if as_json:
         render.print_json({"job": job.model_dump(), "results_csv": str(csv_path or ""),
                            "events": str(events_path),
-                           "diagnosis": diagnosis.to_dict() if diagnosis else None})
+                           "diagnosis": diagnosis_to_dict(diagnosis) if diagnosis else None})
     else:
         console = render.stdout()
         if diagnosis is not None:
-            from ftlens.cli.curves import show_diagnosis
+            from ftlens.cli.curves_view import show_diagnosis
 
             show_diagnosis(console, diagnosis)
         colour = {"succeeded": "green", "cancelled": "yellow"}.get(job.status, "red")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -38,6 +39,12 @@ _OPTIONS = [
                  help="Bootstrap resamples for the intervals."),
     click.option("--seed", type=int, default=0, show_default=True),
 ]
+
+#: ``--train``: test rows whose input occurs in the training data are left out of the judging
+TRAIN_OPTION = click.option(
+    "--train", "train_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="The model's training data: test rows whose input occurs there (exactly or as a "
+    "near-duplicate) are left out of the judged metrics.")
 
 #: the keyword arguments those options produce, all passed on to ``options_from_cli``
 JUDGING_KEYS = ("positive", "labels", "threshold_mode", "beta", "target_recall",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ftlens.cli import render
-from ftlens.cli.judging import exit_on_requirements, judging_options
+from ftlens.cli.judging import TRAIN_OPTION, exit_on_requirements, judging_options
 
 
 @click.command()
@@ -22,9 +22,7 @@ from ftlens.cli.judging import exit_on_requirements, judging_options
               help="CSV: per-class probability columns, e.g. p_spam.")
 @click.option("--compare", "compare_path", type=click.Path(dir_okay=False),
               help="Baseline predictions on the same items (e.g. the base model).")
-@click.option("--train", "train_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The model's training data: test rows whose input occurs there (exactly "
-              "or as a near-duplicate) are left out of the judged metrics.")
+@TRAIN_OPTION
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Validation data, checked like --train.")
 @click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -54,13 +52,14 @@ def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
       ftlens metrics preds.csv --data test.jsonl --train train.jsonl
       ftlens metrics test-preds.jsonl --tune-on valid-preds.jsonl --positive spam
     """
+    from ftlens.core.evaluation_json import evaluation_to_dict
     from ftlens.evaluate import evaluate_files, options_from_cli
 
     options, fields = options_from_cli(**opts)  # type: ignore[arg-type]
     ev = evaluate_files(predictions, options, fields, compare_path, train=train_file,
                         valid=valid_file, data=data_file, tune_path=tune_path)
     if as_json:
-        render.print_json(ev.to_dict())
+        render.print_json(evaluation_to_dict(ev))
     else:
         from ftlens.cli.metrics_view import show_evaluation
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ftlens.core import audit_findings as af
+from ftlens.core.audit_options import AuditOptions, Cost
 from ftlens.core.dedup import (
     SPLIT_ORDER,
     ExactResult,
@@ -20,30 +20,10 @@ from ftlens.core.dedup import (
 )
 from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
 from ftlens.core.labels import LabelReport, label_report
-from ftlens.core.models import ModelSpec
 from ftlens.core.scan import SplitScan
 from ftlens.core.tokens import TokenStats, default_epochs, token_stats
 
 ReadExcerpts = Callable[[Sequence[Place]], Mapping[Place, str]]
-
-
-@dataclass(frozen=True)
-class AuditOptions:
-    model: ModelSpec
-    tokenizer: str  # description of the tokenizer used, e.g. "cl100k_base (exact)"
-    tokenizer_exact: bool = True
-    epochs: int | None = None  # None: OpenAI's default for the training-set size
-    price_per_1m: float | None = None  # overrides the model's list price
-    near_threshold: float = 0.8
-
-
-@dataclass(frozen=True)
-class Cost:
-    epochs: int
-    billed_tokens: float
-    billed_margin: float
-    price_per_1m: float | None
-    usd: float | None
 
 
 @dataclass(frozen=True)
@@ -61,11 +41,6 @@ class AuditReport:
     @property
     def verdict(self) -> Verdict:
         return verdict(self.findings)
-
-    def to_dict(self) -> dict[str, Any]:
-        from ftlens.core.audit_json import audit_to_dict
-
-        return audit_to_dict(self)
 
 
 def run_audit(scans: Mapping[str, SplitScan], options: AuditOptions,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
+from ftlens.core.audit_options import AuditOptions, Cost
 from ftlens.core.dedup import (
     ExactResult,
     NearPair,
@@ -18,9 +18,6 @@ from ftlens.core.findings import Finding
 from ftlens.core.labels import RARE_BELOW, LabelReport
 from ftlens.core.scan import SplitScan
 from ftlens.core.tokens import TokenStats
-
-if TYPE_CHECKING:
-    from ftlens.core.audit import AuditOptions, Cost
 
 MIN_EXAMPLES = 10  # OpenAI rejects training files with fewer
 IMBALANCE_WARN = 4.0

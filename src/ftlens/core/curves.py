@@ -42,11 +42,6 @@ class Diagnosis:
     def verdict(self) -> Verdict:
         return verdict(self.findings)
 
-    def to_dict(self) -> dict[str, object]:
-        from ftlens.core.curves_json import diagnosis_to_dict
-
-        return diagnosis_to_dict(self)
-
 
 def _finite(series: Series) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Steps and values up to the first non-finite value, and that value's step (if any)."""

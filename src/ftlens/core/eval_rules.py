@@ -15,7 +15,7 @@ from ftlens.core.findings import Finding
 from ftlens.core.tradeoff import ThresholdAnalysis
 
 if TYPE_CHECKING:
-    from ftlens.core.evaluation import BootIntervals, EvalOptions
+    from ftlens.core.eval_types import BootIntervals, EvalOptions
 
 IMBALANCE_GAP = 0.3  # |precision − recall| that counts as far apart
 PARADOX_MARGIN = 0.05  # accuracy this close to the majority baseline is no achievement

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,57 +15,16 @@ from ftlens.core import leakage_effect as leak
 from ftlens.core.bootstrap import interval, intervals, metrics_of, stratified_confusions
 from ftlens.core.classification import (
     ClassificationReport,
-    Interval,
     confusion_from_codes,
     encode,
     report_from_confusion,
 )
 from ftlens.core.compare import Comparison, compare
+from ftlens.core.eval_types import BootIntervals, EvalOptions, Predictions
 from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
 from ftlens.core.leakage_effect import LeakageEffect
-from ftlens.core.requirements import Requirement
 from ftlens.core.seen import SeenRows
-from ftlens.core.threshold import Rule
 from ftlens.core.tradeoff import ThresholdAnalysis, analyse_threshold
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Rows of (true label, predicted label), optionally with scores.
-
-    ``probs``: ``(n, len(prob_labels))`` probabilities per class; ``scores``: one score per row
-    for the positive class. Either may be None."""
-
-    y_true: Sequence[str]
-    y_pred: Sequence[str]
-    scores: np.ndarray | None = None
-    probs: np.ndarray | None = None
-    prob_labels: tuple[str, ...] = ()
-    ids: Sequence[str] | None = None
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    labels: tuple[str, ...] | None = None
-    positive: str | None = None
-    min_score: float = 0.85
-    rule: Rule | None = field(default_factory=Rule)  # None: no threshold search
-    tune_split: float | None = None  # fraction of rows used to choose the threshold
-    tune_cv: int | None = None  # folds: choose on the others, apply to each
-    n_boot: int = 1000
-    seed: int = 0
-    confidence: float = 0.95
-    requirements: tuple[Requirement, ...] = ()
-
-
-@dataclass(frozen=True)
-class BootIntervals:
-    precision: tuple[Interval, ...]
-    recall: tuple[Interval, ...]
-    f1: tuple[Interval, ...]
-    macro_f1: Interval
-    mcc: Interval
-    accuracy: Interval
 
 
 @dataclass(frozen=True)
@@ -83,13 +42,12 @@ class Evaluation:
     def verdict(self) -> Verdict:
         return verdict(self.findings)
 
-    def to_dict(self) -> dict[str, object]:
-        from ftlens.core.evaluation_json import evaluation_to_dict
 
-        return evaluation_to_dict(self)
+DEFAULT_OPTIONS = EvalOptions()
+__all__ = ["BootIntervals", "EvalOptions", "Evaluation", "Predictions", "evaluate"]
 
 
-def evaluate(preds: Predictions, options: EvalOptions = EvalOptions(),
+def evaluate(preds: Predictions, options: EvalOptions = DEFAULT_OPTIONS,
              baseline: Predictions | None = None, seen: SeenRows | None = None,
              tune_on: Predictions | None = None) -> Evaluation:
     """``seen``: which rows' inputs occur in the training data. When some do, the evaluation

@@ -22,7 +22,7 @@ from ftlens.core.classification import (
 from ftlens.core.threshold import Curves, OperatingPoint, Rule, at_threshold, choose, curves, table
 
 if TYPE_CHECKING:
-    from ftlens.core.evaluation import EvalOptions, Predictions
+    from ftlens.core.eval_types import EvalOptions, Predictions
 
 
 @dataclass(frozen=True)

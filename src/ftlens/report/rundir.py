@@ -92,6 +92,7 @@ def _has_points(curves: Any) -> bool:
 def _diagnose(path: Path) -> dict[str, Any]:
     """The loss-curve diagnosis of a result CSV, as ``ftlens curves --json`` would print it."""
     from ftlens.core.curves import diagnose
+    from ftlens.core.curves_json import diagnosis_to_dict
     from ftlens.io.training_logs import read_run
 
     try:
@@ -101,6 +102,6 @@ def _diagnose(path: Path) -> dict[str, Any]:
         raise
     # the diagnosis as plain JSON (numpy scalars become numbers), exactly like --json
     data: dict[str, Any] = orjson.loads(orjson.dumps(
-        diagnose(run).to_dict(), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
-        default=str))
+        diagnosis_to_dict(diagnose(run)),
+        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str))
     return data
