@@ -10,6 +10,7 @@ from ftlens.core.requirements import parse_requirement
 from ftlens.core.threshold import Rule
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import read_examples
+from ftlens.io.chat_jsonl import open_checked
 from ftlens.io.predictions import Fields, read_prediction_inputs, read_predictions
 from ftlens.leakage import seen_in_training
 
@@ -150,6 +151,9 @@ def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None
         baseline = align(preds, read_predictions(compare_path, fields), compare_path)
     seen = None
     if train is not None or valid is not None:
+        for known in (train, valid):
+            if known is not None:
+                open_checked(known)  # a missing training file is named before anything else
         prompts = _test_prompts(Path(path), preds, data)
         seen = seen_in_training(prompts, list(preds.y_true), train=train, valid=valid,
                                 where=data or path)

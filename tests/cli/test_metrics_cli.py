@@ -305,6 +305,8 @@ def test_predictions_without_inputs_are_matched_to_the_test_file_by_position(
     assert out["leakage"]["seen_rows"] == 5 and out["metrics"]["n"] == 35
     code, _, err = run_main([str(preds), "--train", str(train)], capsys)
     assert code == 2 and "do not carry their inputs" in err and "--data TEST.jsonl" in err
+    code, _, err = run_main([str(preds), "--train", str(tmp_path / "nope.jsonl")], capsys)
+    assert code == 2 and "nope.jsonl: no such file" in err
     short = _chat_file(tmp_path / "short.jsonl", texts[:30], labels[:30])
     code, _, err = run_main([str(preds), "--data", str(short), "--train", str(train)], capsys)
     assert code == 2 and "30 test examples but 40 predictions" in err
