@@ -152,8 +152,8 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
     tune_on = (_answers(config.model, responses[len(models) * n:], tuning, parser, with_probs,
                         main_path.with_name(f"{main_path.stem}.valid{main_path.suffix}"))
                if tuning else None)
-    seen = seen_in_training([e.prompt for e in examples], [e.truth for e in examples],
-                            train=config.train, valid=config.valid, where=config.data)
+    seen = seen_in_training([e.prompt for e in examples], train=config.train,
+                            valid=config.valid, where=config.data)
     try:
         ev = evaluate(candidate.predictions, dataclasses.replace(options, labels=labels),
                       baseline.predictions if baseline else None, seen=seen,

@@ -155,8 +155,7 @@ def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None
             if known is not None:
                 open_checked(known)  # a missing training file is named before anything else
         prompts = _test_prompts(Path(path), preds, data)
-        seen = seen_in_training(prompts, list(preds.y_true), train=train, valid=valid,
-                                where=data or path)
+        seen = seen_in_training(prompts, train=train, valid=valid, where=data or path)
     elif data is not None:
         raise ConfigError("--data only matters with --train or --valid",
                           hint="add --train TRAIN.jsonl to leave out the test rows seen in "

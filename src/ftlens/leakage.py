@@ -13,20 +13,20 @@ from ftlens.errors import DataError
 from ftlens.io.chat_dataset import read_conversations
 
 
-def seen_in_training(prompts: Sequence[Sequence[Any]], truths: Sequence[str], *,
+def seen_in_training(prompts: Sequence[Sequence[Any]], *,
                      train: Path | None = None, valid: Path | None = None,
                      near_threshold: float = 0.8, where: str | Path = "the test data"
                      ) -> SeenRows | None:
-    """``prompts[i]``: the messages before row i's answer, ``truths[i]`` that answer. None
-    when neither file is given."""
+    """``prompts[i]``: the messages before row i's answer (the answer is never compared).
+    None when neither file is given."""
     known = {split: [v for c in read_conversations(path)
                      if (v := _view(c.messages)) is not None]
              for split, path in (("train", train), ("valid", valid)) if path is not None}
     if not known:
         return None
     test = []
-    for i, (prompt, truth) in enumerate(zip(prompts, truths, strict=True), 1):
-        view = _view([*prompt, {"role": "assistant", "content": truth or "?"}])
+    for i, prompt in enumerate(prompts, 1):
+        view = _view([*prompt, {"role": "assistant", "content": "answer"}])
         if view is None:
             raise DataError(f"row {i}: its prompt is not a valid chat conversation", path=where,
                             hint="check the row's messages with `ftlens audit`")

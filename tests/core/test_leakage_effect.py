@@ -131,7 +131,7 @@ def test_seen_rows_agree_with_the_audit(tmp_path) -> None:  # type: ignore[no-un
     near = {p["b"]["line"] for f in report.findings if f.id == "near_duplicate_leakage"
             for p in f.details["pairs"]}
     seen = seen_in_training([[{"role": "user", "content": t}] for t in test_texts],
-                            ["x"] * 60, train=train)  # type: ignore[arg-type]
+                            train=train)  # type: ignore[arg-type]
     assert seen is not None
     assert {i + 1 for i in np.flatnonzero(seen.mask)} == leaked | near
     assert leaked and near

@@ -46,10 +46,14 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     lock = HomeLock(home)
     lock.acquire()
     store = Store(home)
-    store.sweep_files()
+    swept = store.sweep_files()
+    if swept:
+        log.warning("removed %d file(s) a killed upload or job left half-written: %s",
+                    len(swept), ", ".join(swept[:5]))
     pool = ModelPool(store)
     batcher = Batcher(pool)
     supervisor = Supervisor(store, workers)
+    supervisor.owner = store.take_ownership()  # with or without workers: older ones stop here
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -48,10 +48,6 @@ class HomeLock:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
 
 def partial_path(path: Path) -> Path:
     """Where a file is written before it is renamed into place (never a valid id)."""

@@ -176,7 +176,7 @@ class Supervisor:
 
     def __init__(self, store: Store, n: int = 1) -> None:
         self.store, self.n = store, n
-        self.owner = ""
+        self.owner = ""  # set by the service that owns the home before start()
         self.procs: list[Any] = []
         self._lifelines: dict[Any, Any] = {}  # worker process -> its pipe's write end
         self._stop = threading.Event()
@@ -192,7 +192,7 @@ class Supervisor:
                 self.store.queue_job(job["id"])
 
     def start(self) -> None:
-        self.owner = self.store.take_ownership()
+        """Recover and start the workers; ``owner`` is this service's token (see ``store``)."""
         self.recover()
         self.procs = [self._spawn() for _ in range(self.n)]
         self._thread = threading.Thread(target=self._watch, name="ftlens-supervisor",
