@@ -97,10 +97,10 @@ def analyse_threshold(preds: Predictions, labels: tuple[str, ...], true_codes: n
     if options.tune_cv:
         return _cross_validated(preds, labels, true_codes, positive, options, rule, scores, y,
                                 pred_codes)
-    tune, rep = everything, everything
-    tuned_on = "all rows"
     if tune_on is not None:
         return _tuned_elsewhere(preds, tune_on, positive, rule, scores, y, report)
+    tune, rep = everything, everything
+    tuned_on = "all rows"
     if options.tune_split:
         tune, rep = train_test_split(everything, train_size=options.tune_split,
                                      random_state=options.seed, stratify=y)
