@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from tests.support.toy_chat import TOY, chat, write_jsonl
 
-from ftlens import demo
 from ftlens.cli import cli
+from ftlens.steps import demo
 
 
 def _data(folder: Path) -> Path:
@@ -48,9 +48,9 @@ def test_the_demo_runs_every_stage_and_its_report_agrees(tmp_path: Path) -> None
 
 
 def _follow(conn: object, job_id: str) -> object:
-    from ftlens import jobs
+    from ftlens.steps import finetune
 
-    return jobs.follow(conn, job_id, lambda event: None, poll_s=0.2)  # type: ignore[arg-type]
+    return finetune.follow(conn, job_id, lambda event: None, poll_s=0.2)  # type: ignore[arg-type]
 
 
 def test_the_demo_names_missing_data(tmp_path: Path) -> None:

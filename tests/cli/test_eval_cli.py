@@ -334,18 +334,24 @@ def test_help_shows_examples() -> None:
     assert "ftlens eval --model" in CliRunner().invoke(cli, ["--help"]).stdout
 
 
-def test_rows_seen_in_training_are_left_out_and_metrics_agree(server: FakeOpenAI, data: Path,
-                                                               tmp_path: Path) -> None:
-    """A train file holding 12 of the 80 test inputs (9 exactly, 3 reworded): eval and metrics
-    on its predictions judge the same 68 unseen rows, and show all rows beside them."""
-    test_rows = [json.loads(line) for line in data.read_text().splitlines()]
+def leaky_train(test: Path, path: Path) -> Path:
+    """Training data holding the first 12 test inputs: 9 as they are, 3 reworded."""
+    test_rows = [json.loads(line) for line in test.read_text().splitlines()]
     train_rows = [json.loads(json.dumps(r)) for r in test_rows[:12]]
     for r in train_rows[9:]:
         r["messages"][1]["content"] += " ok"
     train_rows += [{"messages": [{"role": "user", "content": f"other text {i} about trains"},
                                  {"role": "assistant", "content": "ham"}]} for i in range(20)]
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in train_rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in train_rows))
+    return path
+
+
+def test_rows_seen_in_training_are_left_out_and_metrics_agree(server: FakeOpenAI, data: Path,
+                                                               tmp_path: Path) -> None:
+    """A train file holding 12 of the 80 test inputs (9 exactly, 3 reworded): eval and metrics
+    on its predictions judge the same 68 unseen rows, and show all rows beside them."""
+    test_rows = [json.loads(line) for line in data.read_text().splitlines()]
+    train = leaky_train(data, tmp_path / "train.jsonl")
     out_path = tmp_path / "preds.jsonl"
     ev = as_json("--model", "tuned", "--data", str(data), "--base-url", server.base_url,
                  "--out", str(out_path), "--positive", "spam", "--train", str(train))
@@ -381,4 +387,39 @@ def test_valid_answers_choose_the_threshold(server: FakeOpenAI, data: Path, tmp_
     assert again["metrics"] == ev["metrics"]
     code, _, err = run_main(["--model", "tuned", "--data", str(data), "--base-url",
                              server.base_url, "--valid", str(valid), "--tune-cv", "5"], capsys)
+    assert code == 2 and "pick one" in err
+
+
+def test_an_audit_of_the_files_marks_the_same_rows(server: FakeOpenAI, data: Path,
+                                                  tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``--audit audit.json`` instead of ``--train``: the leaks the audit found are the rows
+    left out, in eval and in metrics (matched by the rows' ids, or by position with --data)."""
+    train = leaky_train(data, tmp_path / "train.jsonl")
+    audited = CliRunner().invoke(cli, ["audit", str(train), "--test", str(data), "--json"])
+    audit = tmp_path / "audit.json"
+    audit.write_text(audited.stdout)
+    out_path = tmp_path / "preds.jsonl"
+    by_train = as_json("--model", "tuned", "--data", str(data), "--base-url", server.base_url,
+                       "--out", str(out_path), "--positive", "spam", "--train", str(train))
+    by_audit = as_json("--model", "tuned", "--data", str(data), "--base-url", server.base_url,
+                       "--out", str(out_path), "--positive", "spam", "--audit", str(audit))
+    assert by_audit["leakage"] == by_train["leakage"] and by_audit["leakage"]["seen_rows"] == 12
+    metrics = cli_run.helpers("metrics")
+    assert metrics[1](str(out_path), "--positive", "spam", "--audit",
+                      str(audit))["leakage"] == by_train["leakage"]
+    plain = tmp_path / "plain.jsonl"  # no ids, no inputs: rows are the test file's lines
+    plain.write_text("".join(json.dumps({"label": r["label"], "prediction": r["prediction"]})
+                             + "\n" for r in map(json.loads, out_path.read_text().splitlines())))
+    assert metrics[1](str(plain), "--positive", "spam", "--audit", str(audit), "--data",
+                      str(data))["leakage"]["seen_rows"] == 12
+    short = tmp_path / "short.jsonl"
+    short.write_text("".join(plain.read_text().splitlines(keepends=True)[:50]))
+    code, _, err = metrics[2]([str(short), "--audit", str(audit)], capsys)
+    assert code == 2 and "80 examples but there are 50 rows" in err
+    code, _, err = metrics[2]([str(plain), "--audit", str(data)], capsys)
+    assert code == 2 and "not valid JSON" in err and "ftlens audit ... --json" in err
+    code, _, err = run_main(["--model", "tuned", "--data", str(data), "--base-url",
+                             server.base_url, "--audit", str(audit), "--train", str(train)],
+                            capsys)
     assert code == 2 and "pick one" in err

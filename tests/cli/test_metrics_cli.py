@@ -316,7 +316,7 @@ def test_predictions_without_inputs_are_matched_to_the_test_file_by_position(
                                 capsys)
         assert code == 2 and "the same rows in the same order" in err
     code, _, err = run_main([str(preds), "--data", str(test)], capsys)
-    assert code == 2 and "--data only matters with --train or --valid" in err
+    assert code == 2 and "--data only matters with --train, --valid or --audit" in err
     result = invoke(str(preds), "--data", str(test), "--train", str(train))
     assert "all rows vs the unseen rows" in result.stdout
     assert "judged on the 35 unseen of 40: 5 were seen in" in result.stdout

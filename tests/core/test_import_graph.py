@@ -62,3 +62,25 @@ def test_core_imports_nothing_above_it() -> None:
         above = [m for m in g.successors(module)
                  if not m.startswith("ftlens.core") and m != "ftlens.errors"]
         assert above == [], module
+
+
+LOWER = ("ftlens.report", "ftlens.server", "ftlens.client", "ftlens.train", "ftlens.io",
+         "ftlens.core")
+
+
+def within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def test_the_layers_import_only_downwards() -> None:
+    """cli → steps (the application layer) → the layers below; nothing below imports the
+    steps or the CLI, and the steps never import the CLI."""
+    g = graph()
+    for module in g:
+        if within(module, LOWER):
+            forbidden: tuple[str, ...] = ("ftlens.steps", "ftlens.cli")
+        elif within(module, ("ftlens.steps",)):
+            forbidden = ("ftlens.cli",)
+        else:
+            continue
+        assert [m for m in g.successors(module) if within(m, forbidden)] == [], module

@@ -101,8 +101,8 @@ def test_seen_rows_agree_with_the_audit(tmp_path) -> None:  # type: ignore[no-un
     leaked or near-duplicated."""
     import json
 
-    from ftlens.audit import audit_files
-    from ftlens.leakage import seen_in_training
+    from ftlens.steps.audit import audit_files
+    from ftlens.steps.seen import seen_in_training
 
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(400)]

@@ -17,8 +17,8 @@ import pytest
 from tests.support.report_run import ATTR, ROOT, SCRIPT
 
 from ftlens.core.threshold import OperatingPoint, at_threshold, table
-from ftlens.evaluate import evaluate_files, options_from_cli
 from ftlens.report.render import write_report
+from ftlens.steps.judge import evaluate_files, options_from_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

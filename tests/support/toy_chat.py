@@ -23,3 +23,27 @@ def chat(text: str, label: str, **extra: object) -> dict[str, object]:
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+WORDS = [
+    "apple", "river", "stone", "cloud", "market", "garden", "window", "pencil", "ticket",
+    "rocket", "silver", "meadow", "harbor", "candle", "violin", "pepper", "lantern", "saddle",
+    "marble", "orchid", "falcon", "cobalt", "thistle", "glacier", "velvet", "tundra", "ember",
+    "quartz", "willow", "canyon",
+]
+
+
+def distinct(n: int, *, seed: int) -> list[dict[str, object]]:
+    """``n`` spam/ham examples whose texts share no more than chance words: no two are
+    near-duplicates (unlike TOY's reworded copies), so a split of them leaks nothing."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "spam" if i % 3 == 0 else "ham"
+        words = " ".join(rng.sample(WORDS, 6))
+        text = (f"WIN {words} prize code {seed}{i:04d}" if label == "spam"
+                else f"see you {words} at {i % 12} ref {seed}{i:04d}")
+        rows.append(chat(text, label))
+    return rows

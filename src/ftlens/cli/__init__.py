@@ -13,6 +13,7 @@ from ftlens.cli.demo import demo
 from ftlens.cli.eval import eval_command
 from ftlens.cli.metrics import metrics
 from ftlens.cli.report import report
+from ftlens.cli.run import run
 from ftlens.cli.train import serve, train
 from ftlens.errors import FtlensError
 
@@ -27,6 +28,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     \b
     Examples:
       ftlens demo            # the whole loop on the bundled spam data, offline
+      ftlens run --train train.jsonl --valid valid.jsonl --test test.jsonl --positive spam
       ftlens audit examples/spam/train.jsonl --valid examples/spam/valid.jsonl \\
           --test examples/spam/test.jsonl
       ftlens audit train.jsonl --json --fail-on error
@@ -42,6 +44,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(demo)
+cli.add_command(run)
 cli.add_command(audit)
 cli.add_command(metrics)
 cli.add_command(curves)

@@ -45,9 +45,9 @@ def audit(ctx: click.Context, train: str, valid: str | None, test: str | None, m
       ftlens audit train.jsonl --model gpt-4.1-mini-2025-04-14 --epochs 2
       ftlens audit train.jsonl --test test.jsonl --write-clean clean/ --fail-on error
     """
-    from ftlens.audit import audit_files
     from ftlens.core.audit_json import audit_to_dict
     from ftlens.io.clean import write_clean
+    from ftlens.steps.audit import audit_files
 
     err = render.stderr()
     with render.progress_bar(err, enabled=not as_json) as progress:

@@ -63,10 +63,10 @@ def curves(ctx: click.Context, file: str | None, follow_id: str | None, base_url
     if (file is None) == (follow_id is None):
         raise click.UsageError("give a log FILE or --follow JOB_ID (one of them)")
     if follow_id is not None:
-        from ftlens import jobs
         from ftlens.cli.follow import finish, follow_job
+        from ftlens.steps import finetune
 
-        with jobs.connect(base_url, use_openai=use_openai, embedded_ok=False) as endpoint:
+        with finetune.connect(base_url, use_openai=use_openai, embedded_ok=False) as endpoint:
             job = follow_job(endpoint, follow_id, render.stderr(), quiet=as_json)
             finish(ctx, endpoint, job, out_dir, as_json, fail_on)
         return

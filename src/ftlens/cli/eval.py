@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from ftlens.cli import render
-from ftlens.cli.judging import JUDGING_KEYS, TRAIN_OPTION, exit_on_requirements, judging_options
+from ftlens.cli.judging import (
+    AUDIT_OPTION,
+    JUDGING_KEYS,
+    TRAIN_OPTION,
+    exit_on_requirements,
+    judging_options,
+)
 
 
 def default_cache(environ: Mapping[str, str] = os.environ) -> Path:
@@ -50,6 +56,7 @@ def default_cache(environ: Mapping[str, str] = os.environ) -> Path:
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Validation data: the model answers it too and the threshold is chosen "
               "there (judged on the test rows); also checked like --train.")
+@AUDIT_OPTION
 @judging_options
 @render.json_flag("evaluation")
 @click.pass_context
@@ -57,7 +64,8 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
                  use_openai: bool, api_key_env: str, baseline: str | None, out: Path | None,
                  cache: Path | None, concurrency: int, timeout: float, retries: int,
                  max_tokens: int, top_logprobs: int, train_file: Path | None,
-                 valid_file: Path | None, as_json: bool, **opts: object) -> None:
+                 valid_file: Path | None, audit_file: Path | None, as_json: bool,
+                 **opts: object) -> None:
     """Ask a model to answer every example of a labelled test set, then judge the answers:
     metrics, intervals, threshold, comparison with a baseline, verdict.
 
@@ -71,21 +79,26 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
       ftlens eval --model spam-lora --data test.jsonl --base-url http://127.0.0.1:8000/v1
       ftlens eval --model m --data test.jsonl --base-url URL --json --require "recall(spam)>=0.9"
       ftlens eval --model m --data test.jsonl --base-url URL --train train.jsonl
+      ftlens eval --model m --data test.jsonl --base-url URL --audit audit.json
     """
     from ftlens.client.endpoint import endpoint_from_cli
     from ftlens.client.retry import RetryPolicy
-    from ftlens.evalrun import EvalConfig, run_eval
-    from ftlens.evaluate import check_tuning, options_from_cli
+    from ftlens.errors import ConfigError
+    from ftlens.steps.ask import EvalConfig, run_eval
+    from ftlens.steps.judge import check_tuning, options_from_cli
 
     options, _ = options_from_cli(**{k: opts[k] for k in JUDGING_KEYS})  # type: ignore[arg-type]
     check_tuning(options, valid_file is not None, "--valid")
+    if audit_file is not None and train_file is not None:
+        raise ConfigError("--audit and --train both say which test rows were seen in training",
+                          hint="pick one")
     endpoint = endpoint_from_cli(base_url=base_url, use_openai=use_openai, key_env=api_key_env,
                                  timeout=timeout, environ=os.environ)
     config = EvalConfig(data=data, model=model, endpoint=endpoint, baseline=baseline, out=out,
                         cache=cache or default_cache(), max_tokens=max_tokens,
                         top_logprobs=top_logprobs, concurrency=concurrency,
                         retry=RetryPolicy(max_attempts=retries + 1), train=train_file,
-                        valid=valid_file)
+                        valid=valid_file, audit=audit_file)
     err = render.stderr()
     try:
         with render.progress_bar(err, counts=True) as progress:

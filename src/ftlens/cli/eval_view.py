@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ftlens.cli.metrics_view import show_evaluation
-from ftlens.evalrun import EvalRun
+from ftlens.steps.ask import EvalRun
 
 
 def show_run(console: Console, run: EvalRun) -> None:

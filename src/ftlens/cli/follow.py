@@ -11,11 +11,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ftlens import jobs
 from ftlens.cli import render
+from ftlens.steps import finetune
 
 
-def follow_job(endpoint: jobs.Connection, job_id: str, console: Console,
+def follow_job(endpoint: finetune.Connection, job_id: str, console: Console,
                *, quiet: bool = False) -> Any:
     """Follow until the job ends (or the user detaches with Ctrl-C); returns the job."""
     bar = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -39,7 +39,7 @@ def follow_job(endpoint: jobs.Connection, job_id: str, console: Console,
     with bar:
         while True:
             try:
-                return jobs.follow(endpoint, job_id, on_event)
+                return finetune.follow(endpoint, job_id, on_event)
             except KeyboardInterrupt:
                 bar.stop()
                 if _ask_cancel(endpoint, job_id):
@@ -52,26 +52,26 @@ def follow_job(endpoint: jobs.Connection, job_id: str, console: Console,
                 raise SystemExit(130) from None
 
 
-def _ask_cancel(endpoint: jobs.Connection, job_id: str) -> bool:
+def _ask_cancel(endpoint: finetune.Connection, job_id: str) -> bool:
     try:
         cancel = click.confirm(f"\nCancel fine-tuning job {job_id}?", default=False,
                                err=True)
     except (click.Abort, KeyboardInterrupt):
         cancel = False
     if cancel:
-        jobs.api_call("cancelling the job",
+        finetune.api_call("cancelling the job",
                       lambda: endpoint.client.fine_tuning.jobs.cancel(job_id))
     return cancel
 
 
-def finish(ctx: click.Context, endpoint: jobs.Connection, job: Any, out_dir: Path,
+def finish(ctx: click.Context, endpoint: finetune.Connection, job: Any, out_dir: Path,
            as_json: bool, fail_on: str | None) -> None:
     """Save the results, diagnose the curves, say what happened; exit 1 if the job failed."""
     from ftlens.core.curves import diagnose
     from ftlens.core.curves_json import diagnosis_to_dict
     from ftlens.io.training_logs import read_run
 
-    csv_path, events_path = jobs.save_results(endpoint, job, out_dir)
+    csv_path, events_path = finetune.save_results(endpoint, job, out_dir)
     diagnosis = diagnose(read_run(csv_path)) if csv_path else None
     if as_json:
         render.print_json({"job": job.model_dump(), "results_csv": str(csv_path or ""),

@@ -46,6 +46,13 @@ TRAIN_OPTION = click.option(
     help="The model's training data: test rows whose input occurs there (exactly or as a "
     "near-duplicate) are left out of the judged metrics.")
 
+#: ``--audit``: the same marks, read from an audit of the train/valid/test files
+AUDIT_OPTION = click.option(
+    "--audit", "audit_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="`ftlens audit TRAIN --valid VALID --test TEST --json` output: the test rows it "
+    "found leaked (exactly or as near-duplicates) are left out of the judged metrics, as "
+    "with --train.")
+
 #: the keyword arguments those options produce, all passed on to ``options_from_cli``
 JUDGING_KEYS = ("positive", "labels", "threshold_mode", "beta", "target_recall",
                 "target_precision", "cost_fp", "cost_fn", "tune_on_split", "tune_cv",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ftlens.cli import render
-from ftlens.cli.judging import TRAIN_OPTION, exit_on_requirements, judging_options
+from ftlens.cli.judging import AUDIT_OPTION, TRAIN_OPTION, exit_on_requirements, judging_options
 
 
 @click.command()
@@ -25,6 +25,7 @@ from ftlens.cli.judging import TRAIN_OPTION, exit_on_requirements, judging_optio
 @TRAIN_OPTION
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Validation data, checked like --train.")
+@AUDIT_OPTION
 @click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The test file the predictions were made on (rows matched by position), "
               "when the predictions do not carry their inputs.")
@@ -35,7 +36,8 @@ from ftlens.cli.judging import TRAIN_OPTION, exit_on_requirements, judging_optio
 @render.json_flag("evaluation")
 @click.pass_context
 def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
-            train_file: Path | None, valid_file: Path | None, data_file: Path | None,
+            train_file: Path | None, valid_file: Path | None, audit_file: Path | None,
+            data_file: Path | None,
             tune_path: Path | None, as_json: bool, **opts: object) -> None:
     """Judge a predictions file from any source: metrics, intervals, threshold, verdict.
 
@@ -50,14 +52,16 @@ def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
       ftlens metrics tuned.jsonl --compare base.jsonl --require "recall(spam)>=0.9"
       ftlens metrics preds.jsonl --train train.jsonl   # judged on the unseen test rows
       ftlens metrics preds.csv --data test.jsonl --train train.jsonl
+      ftlens metrics preds.jsonl --audit audit.json   # the leaks the audit found
       ftlens metrics test-preds.jsonl --tune-on valid-preds.jsonl --positive spam
     """
     from ftlens.core.evaluation_json import evaluation_to_dict
-    from ftlens.evaluate import evaluate_files, options_from_cli
+    from ftlens.steps.judge import evaluate_files, options_from_cli
 
     options, fields = options_from_cli(**opts)  # type: ignore[arg-type]
     ev = evaluate_files(predictions, options, fields, compare_path, train=train_file,
-                        valid=valid_file, data=data_file, tune_path=tune_path)
+                        valid=valid_file, data=data_file, tune_path=tune_path,
+                        audit=audit_file)
     if as_json:
         render.print_json(evaluation_to_dict(ev))
     else:

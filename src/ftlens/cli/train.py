@@ -135,12 +135,12 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
       ftlens train train.jsonl --model gpt-4o-mini-2024-07-18 --openai --suffix spam
       ftlens train train.jsonl --model tiny-random-llama --base-url http://127.0.0.1:9000/v1
     """
-    from ftlens import jobs
     from ftlens.cli.follow import finish, follow_job
+    from ftlens.steps import finetune
 
-    hyper = {"n_epochs": _auto_or(epochs, int, "--epochs"),
-             "batch_size": _auto_or(batch_size, int, "--batch-size"),
-             "learning_rate_multiplier": _auto_or(lr_multiplier, float,
+    hyper = {"n_epochs": auto_or(epochs, int, "--epochs"),
+             "batch_size": auto_or(batch_size, int, "--batch-size"),
+             "learning_rate_multiplier": auto_or(lr_multiplier, float,
                                                   "--learning-rate-multiplier")}
     from ftlens.io.chat_jsonl import open_checked
 
@@ -148,12 +148,12 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
         if path is not None:
             open_checked(path)  # before any service is reached or started
     err = render.stderr()
-    with jobs.connect(base_url, use_openai=use_openai) as endpoint:
+    with finetune.connect(base_url, use_openai=use_openai) as endpoint:
         where = "an embedded ftlens service" if endpoint.embedded else endpoint.url
         err.print(f"uploading to {where}", highlight=False, soft_wrap=True)
-        training = jobs.upload(endpoint, train_file)
-        validation = jobs.upload(endpoint, valid_file) if valid_file else None
-        job = jobs.create_job(endpoint, model=model, training_file=training,
+        training = finetune.upload(endpoint, train_file)
+        validation = finetune.upload(endpoint, valid_file) if valid_file else None
+        job = finetune.create_job(endpoint, model=model, training_file=training,
                               validation_file=validation, hyperparameters=hyper,
                               suffix=suffix, seed=seed)
         err.print(f"fine-tuning job {job.id} created", highlight=False)
@@ -161,7 +161,7 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
         finish(ctx, endpoint, job, out_dir or train_file.parent, as_json, fail_on)
 
 
-def _auto_or(value: str, kind: type, flag: str) -> int | float | str:
+def auto_or(value: str, kind: type, flag: str) -> int | float | str:
     if value == "auto":
         return value
     try:

@@ -14,6 +14,9 @@ The rules, in order:
    makes the verdict inconclusive — except that a conclusive evaluation outweighs the curves'
    doubts, since it measured the model itself.
 5. Otherwise ready, with the evidence that supports it.
+
+When an earlier checkpoint beat the final model (``checkpoint_better``), that recommendation
+follows the reasons that decided the verdict, or leads them when the verdict is ready.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ SECTIONS = ("eval", "audit", "curves")  # the order reasons of one strength come
 LEAKAGE_IDS = frozenset({"leakage", "near_duplicate_leakage"})
 ACCOUNTED = "leakage_inflates_metrics"
 SUPPORT_IDS = ("meets_bar", "significant_gain", "loss_decreasing")
+RECOMMEND_IDS = ("checkpoint_better",)
 EVIDENCE_CHARS = 220
 
 
@@ -80,12 +84,16 @@ def decide(sections: Mapping[str, Sequence[Finding]]) -> Decision:
             elif f.severity == "fail" and not f.inconclusive:
                 blocking.append(_reason("not_ready", name, f))
     doubts = untrusted + doubts
+    advice = [f for f in evaluation or () if f.id in RECOMMEND_IDS]
     if blocking:
-        return Decision("not_ready", tuple(blocking + doubts))
+        return Decision("not_ready", tuple(
+            blocking + [_reason("not_ready", "eval", f) for f in advice] + doubts))
     if doubts:
-        return Decision("inconclusive", tuple(doubts))
-    support = [_reason("ready", name, f) for name in present for fid in SUPPORT_IDS
-               for f in sections[name] if f.id == fid]
+        return Decision("inconclusive", tuple(
+            doubts + [_reason("inconclusive", "eval", f) for f in advice]))
+    support = [_reason("ready", "eval", f) for f in advice]
+    support += [_reason("ready", name, f) for name in present for fid in SUPPORT_IDS
+                for f in sections[name] if f.id == fid]
     if evaluation is None:
         support.insert(0, Reason("ready", "", "", "no evaluation of the model yet: judged on "
                                  "the data and the loss curves alone"))

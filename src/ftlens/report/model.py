@@ -262,6 +262,17 @@ def _check_eval(d: Mapping[str, Any], src: str) -> None:
             w = f"comparison.differences[{i}]."
             need(diff, "name", str, src, w)
             need(diff, "estimate", NUM, src, w)
+    k = need(d, "checkpoint", dict, src, optional=True)
+    if k is not None:
+        for key, kind in (("step", int), ("model", str), ("final_model", str), ("why", str),
+                          ("ship", str), ("rows", int), ("mcnemar_p", NUM),
+                          ("only_checkpoint", int), ("only_final", int)):
+            need(k, key, kind, src, "checkpoint.")
+        for i, diff in enumerate(need(k, "differences", list, src, "checkpoint.")):
+            w = f"checkpoint.differences[{i}]."
+            need(diff, "name", str, src, w)
+            for key in ("estimate", "low", "high"):
+                need(diff, key, NUM, src, w)
 
 
 CHECKS = {"audit": _check_audit, "curves": _check_curves, "eval": _check_eval}

@@ -105,6 +105,7 @@ def eval_view(s: Section) -> dict[str, Any]:
         "positive": d.get("positive"), "metrics": m, "boot": boot, "per_class": per_class,
         "confusion": confusion_view(m), "threshold": threshold_view(d.get("threshold"), m),
         "comparison": d.get("comparison"), "leakage": d.get("leakage"),
+        "checkpoint": d.get("checkpoint"),
     }
 
 

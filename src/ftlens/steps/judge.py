@@ -12,7 +12,7 @@ from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import read_examples
 from ftlens.io.chat_jsonl import open_checked
 from ftlens.io.predictions import Fields, read_prediction_inputs, read_predictions
-from ftlens.leakage import seen_in_training
+from ftlens.steps.seen import seen_in_audit, seen_in_training
 
 
 def options_from_cli(
@@ -133,15 +133,28 @@ def _test_prompts(path: Path, preds: Predictions, data: Path | None) -> list[lis
     return [e.prompt for e in examples]
 
 
+def _test_lines(preds: Predictions, data: Path | None) -> list[int]:
+    """Each row's line in the test file: from ``data``, else the rows' ``id`` when every one
+    is a line number (as ``ftlens eval`` writes them), else the row's position."""
+    if data is not None:
+        return [e.line for e in read_examples(data)]
+    ids = [str(i) for i in preds.ids] if preds.ids is not None else []
+    if ids and all(i.isdigit() for i in ids):
+        return [int(i) for i in ids]
+    return list(range(1, len(preds.y_true) + 1))
+
+
 def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None = None,
                    compare_path: str | Path | None = None, *, train: Path | None = None,
                    valid: Path | None = None, data: Path | None = None,
-                   tune_path: Path | None = None) -> Evaluation:
+                   tune_path: Path | None = None, audit: Path | None = None) -> Evaluation:
     """``train``/``valid``: the model's training data; test rows whose input occurs there
     are left out of the judged metrics (see :func:`ftlens.core.evaluation.evaluate`). The rows'
     inputs come from the predictions (``messages``, as ``ftlens eval`` writes them) or from
     ``data``, the test file, matched by position. ``tune_path``: predictions on other rows
-    to choose the threshold on."""
+    to choose the threshold on. ``audit``: ``ftlens audit --json`` of the files instead of
+    ``train``/``valid``; rows are matched to its test lines by their ``id`` (the line, as
+    ``ftlens eval`` writes it), by ``data``, or else by position."""
     fields = fields or Fields()
     check_tuning(options, tune_path is not None, "--tune-on")
     preds = read_predictions(path, fields)
@@ -150,14 +163,19 @@ def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None
     if compare_path is not None:
         baseline = align(preds, read_predictions(compare_path, fields), compare_path)
     seen = None
-    if train is not None or valid is not None:
+    if audit is not None:
+        if train is not None or valid is not None:
+            raise ConfigError("--audit and --train/--valid both say which test rows were seen "
+                              "in training", hint="pick one")
+        seen = seen_in_audit(audit, _test_lines(preds, data), where=data or path)
+    elif train is not None or valid is not None:
         for known in (train, valid):
             if known is not None:
                 open_checked(known)  # a missing training file is named before anything else
         prompts = _test_prompts(Path(path), preds, data)
         seen = seen_in_training(prompts, train=train, valid=valid, where=data or path)
     elif data is not None:
-        raise ConfigError("--data only matters with --train or --valid",
+        raise ConfigError("--data only matters with --train, --valid or --audit",
                           hint="add --train TRAIN.jsonl to leave out the test rows seen in "
                                "training")
     try:

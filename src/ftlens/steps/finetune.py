@@ -34,9 +34,10 @@ class Connection:
 @contextmanager
 def connect(base_url: str | None = None, *, use_openai: bool = False,
             api_key_env: str = "OPENAI_API_KEY", embedded_ok: bool = True,
-            home: Path | None = None) -> Iterator[Connection]:
+            home: Path | None = None, prefer_running: bool = True) -> Iterator[Connection]:
     """OpenAI (``use_openai``), the service at ``base_url``, or else a running local
-    ``ftlens serve`` at :data:`LOCAL_URL` or, failing that, one started in this process."""
+    ``ftlens serve`` at :data:`LOCAL_URL` (unless not ``prefer_running``) or one started in
+    this process on ``home`` (default: the ftlens home)."""
     try:
         import openai
     except ImportError:
@@ -54,7 +55,7 @@ def connect(base_url: str | None = None, *, use_openai: bool = False,
     if base_url:
         check_base_url(base_url)
     key = os.environ.get("FTLENS_API_KEY") or os.environ.get(api_key_env) or "ftlens"
-    if base_url or _reachable(LOCAL_URL, key) or not embedded_ok:
+    if base_url or (prefer_running and _reachable(LOCAL_URL, key)) or not embedded_ok:
         url = base_url or LOCAL_URL
         yield Connection(openai.OpenAI(base_url=url, api_key=key, max_retries=3), url, False)
         return

@@ -25,13 +25,15 @@ from ftlens.client.endpoint import Endpoint
 from ftlens.client.retry import RetryPolicy
 from ftlens.client.runner import Job, Progress, Runner, RunStats
 from ftlens.core.answers import Answer, LabelParser, answer_findings, read_answer
+from ftlens.core.checkpoint_choice import CheckpointChoice, checkpoint_finding, choose
 from ftlens.core.classification import ClassificationReport, classification_metrics
 from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluate
 from ftlens.core.findings import sort_findings
+from ftlens.core.seen import SeenRows
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import Example, read_examples
 from ftlens.io.response_cache import ResponseCache
-from ftlens.leakage import seen_in_training
+from ftlens.steps.seen import seen_in_audit, seen_in_training
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,17 @@ class EvalConfig:
     train: Path | None = None  # the model's training data: seen test rows are left out
     valid: Path | None = None  # validation data: checked like train; the threshold is chosen
     # on the model's answers to it
+    checkpoint: CheckpointAsk | None = None  # an earlier checkpoint, compared with the model
+    audit: Path | None = None  # `ftlens audit --json` of the files: seen rows read from it
+
+
+@dataclass(frozen=True)
+class CheckpointAsk:
+    """A checkpoint of the evaluated model, asked the same test questions."""
+
+    model: str
+    step: int
+    why: str  # what in the loss curves called for it
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,8 @@ class EvalRun:
     baseline: ModelAnswers | None
     baseline_report: ClassificationReport | None
     stats: RunStats
+    checkpoint: ModelAnswers | None = None
+    choice: CheckpointChoice | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from ftlens.core.evaluation_json import evaluation_to_dict, report_to_dict
@@ -84,6 +99,9 @@ class EvalRun:
         }
         out["baseline_metrics"] = (report_to_dict(self.baseline_report)
                                    if self.baseline_report is not None else None)
+        if self.choice is not None and self.checkpoint is not None:
+            out["checkpoint"] = {**self.choice.to_dict(),
+                                 "predictions": str(self.checkpoint.path)}
         return out
 
 
@@ -108,12 +126,15 @@ def _paths(config: EvalConfig) -> tuple[Path, Path | None]:
         base = default_out(config.data, config.baseline) if config.baseline else None
     else:
         main = config.out
-        base = (config.out.with_name(f"{config.out.stem}.baseline{config.out.suffix}")
-                if config.baseline else None)
+        base = _beside(main, "baseline") if config.baseline else None
     if base is not None and base == main:
         raise ConfigError("--model and --baseline are the same model",
                           hint="compare the fine-tuned model with its base model")
     return main, base
+
+
+def _beside(path: Path, what: str) -> Path:
+    return path.with_name(f"{path.stem}.{what}{path.suffix}")
 
 
 def _check(config: EvalConfig) -> None:
@@ -138,22 +159,32 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
     tuning = read_examples(config.valid) if config.valid and config.top_logprobs > 0 else []
     labels = options.labels or tuple(sorted({e.truth for e in examples}))
     parser = _parser(labels, examples, config.data)
-    models = [config.model] + ([config.baseline] if config.baseline else [])
-    jobs = [Job(request_body(m, e.prompt, config), e.line) for m in models for e in examples]
+    # before any request: a bad training file or audit is named at once
+    seen = (seen_in_audit(config.audit, [e.line for e in examples], where=config.data)
+            if config.audit else
+            seen_in_training([e.prompt for e in examples], train=config.train,
+                             valid=config.valid, where=config.data))
+    ckpt = config.checkpoint
+    asked = {"model": config.model, "baseline": config.baseline,
+             "checkpoint": ckpt.model if ckpt else None}
+    models = {role: m for role, m in asked.items() if m is not None}
+    jobs = [Job(request_body(m, e.prompt, config), e.line) for m in models.values()
+            for e in examples]
     jobs += [Job(request_body(config.model, e.prompt, config), e.line) for e in tuning]
     with ResponseCache(config.cache) as cache:
         runner = Runner(config.endpoint, cache, concurrency=config.concurrency,
                         policy=config.retry, progress=progress)
         responses = asyncio.run(runner.run(jobs))
     n, with_probs = len(examples), config.top_logprobs > 0
-    candidate = _answers(config.model, responses[:n], examples, parser, with_probs, main_path)
-    baseline = (_answers(str(config.baseline), responses[n:2 * n], examples, parser,
-                         with_probs, base_path) if base_path is not None else None)
+    paths = {"model": main_path, "baseline": base_path,
+             "checkpoint": _beside(main_path, "checkpoint")}
+    answered = {role: _answers(m, responses[i * n:(i + 1) * n], examples, parser, with_probs,
+                               paths[role] or main_path)
+                for i, (role, m) in enumerate(models.items())}
+    candidate, baseline = answered["model"], answered.get("baseline")
     tune_on = (_answers(config.model, responses[len(models) * n:], tuning, parser, with_probs,
-                        main_path.with_name(f"{main_path.stem}.valid{main_path.suffix}"))
+                        _beside(main_path, "valid"))
                if tuning else None)
-    seen = seen_in_training([e.prompt for e in examples], train=config.train,
-                            valid=config.valid, where=config.data)
     try:
         ev = evaluate(candidate.predictions, dataclasses.replace(options, labels=labels),
                       baseline.predictions if baseline else None, seen=seen,
@@ -162,11 +193,28 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
         raise DataError(str(exc), path=config.data, hint="check --labels and --positive "
                         "against the answers in the data") from exc
     extra = answer_findings(candidate.answers, config.top_logprobs)
+    choice = None
+    if ckpt is not None:
+        choice = _choose(ckpt, candidate, answered["checkpoint"], ev, labels, seen, options)
+        extra.append(checkpoint_finding(choice))
     ev = dataclasses.replace(ev, findings=tuple(sort_findings([*ev.findings, *extra])))
     base_report = (classification_metrics(baseline.predictions.y_true,
                                           baseline.predictions.y_pred, labels=labels)
                    if baseline else None)
-    return EvalRun(config, labels, ev, candidate, baseline, base_report, runner.stats)
+    return EvalRun(config, labels, ev, candidate, baseline, base_report, runner.stats,
+                   answered.get("checkpoint"), choice)
+
+
+def _choose(ckpt: CheckpointAsk, final: ModelAnswers, answers: ModelAnswers, ev: Evaluation,
+            labels: tuple[str, ...], seen: SeenRows | None, options: EvalOptions
+            ) -> CheckpointChoice:
+    """Checkpoint vs final model on the rows the evaluation judged (the unseen ones)."""
+    keep = None
+    if ev.leakage is not None and seen is not None and seen.n_seen < seen.n_rows:
+        keep = ~seen.mask
+    return choose(final.predictions, answers.predictions, step=ckpt.step, model=ckpt.model,
+                  final_model=final.model, why=ckpt.why, labels=labels, positive=ev.positive,
+                  keep=keep, n_boot=options.n_boot, seed=options.seed)
 
 
 def _parser(labels: tuple[str, ...], examples: Sequence[Example], data: Path) -> LabelParser:
