@@ -14,6 +14,8 @@ from tests.support.toy_chat import TOY, chat, write_jsonl
 from ftlens.cli import cli
 from ftlens.steps import demo
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def _data(folder: Path) -> Path:
     folder.mkdir()
@@ -88,3 +90,10 @@ def test_the_quick_subset_caps_the_majority_class(tmp_path: Path) -> None:
     assert texts == sorted(texts, key=lambda t: int(t.split()[1]))  # file order kept
     assert texts[:6] == [f"message {i}" for i in range(6)]
     assert demo.subset(src, tmp_path / "few.jsonl", range(1, 4)).read_text().count("\n") == 3
+
+
+def test_the_default_data_is_the_bundled_example() -> None:
+    """``ftlens demo`` without --data finds the repository's examples/spam."""
+    assert demo.check_data(demo.REPO_EXAMPLE) == ROOT / "examples" / "spam"
+    plan = demo.plan(demo.REPO_EXAMPLE, quick=False)
+    assert (plan.n_train, plan.n_valid, plan.n_test) == (260, 60, 100)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ftlens.io.chat_dataset import Conversation
 
 MODEL = DEFAULT_MODEL
-REPO_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "spam"
+REPO_EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "spam"
 BATCH_SIZE = 4  # "auto" would pick 1 here: twice the time on a CPU for the same lift
 # LoRA training of SmolLM2-135M in fp32 at batch size 4, validation included, per core (2-core
 # machine; per token as plan() counts them); smaller batches are proportionally slower
