@@ -91,6 +91,8 @@ F_MEMO = Finding("memorization", "warn", "memorising", "train loss 0", inconclus
     ([], None, [20, 40, 60], None),  # nothing calls for it
     ([F_MEMO], None, [20, 40, 60], (20, "the curves show memorisation")),
     ([F_OVERFIT], 30, [60], None),  # no earlier checkpoint kept
+    ([], 50, [20, 60], None),  # the final model is nearer the best step
+    ([F_MEMO], 60, [20, 40, 60], None),  # validation loss is lowest at the end
 ])
 def test_which_checkpoint_the_curves_call_for(findings: list[Finding], best: int | None,
                                               saved: list[int],

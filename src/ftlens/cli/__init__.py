@@ -12,6 +12,7 @@ from ftlens.cli.curves import curves
 from ftlens.cli.demo import demo
 from ftlens.cli.eval import eval_command
 from ftlens.cli.metrics import metrics
+from ftlens.cli.models import models
 from ftlens.cli.report import report
 from ftlens.cli.run import run
 from ftlens.cli.train import serve, train
@@ -50,6 +51,7 @@ cli.add_command(metrics)
 cli.add_command(curves)
 cli.add_command(report)
 cli.add_command(serve)
+cli.add_command(models)
 cli.add_command(train)
 cli.add_command(eval_command)
 

@@ -25,13 +25,19 @@ from ftlens.cli import render
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Job worker processes (jobs run one at a time per worker).")
 @click.option("--max-upload-mb", default=512, show_default=True, type=click.IntRange(1))
+@click.option("--model", "models", multiple=True, metavar="NAME=PATH",
+              help="Offer a model for this service only (repeatable): a model directory, a "
+              ".gguf file or a cached hub id. `ftlens models add` registers one for good.")
 def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
-          home: Path | None, workers: int, max_upload_mb: int) -> None:
+          home: Path | None, workers: int, max_upload_mb: int, models: tuple[str, ...]
+          ) -> None:
     """Serve the OpenAI fine-tuning API on open models.
 
     Code written for OpenAI's fine-tuning API runs unchanged against it: files, fine-tuning
     jobs (events, checkpoints, cancel, pause, resume), models and chat completions with
-    logprobs. Base models: smollm2-135m-instruct (offline, packaged) and tiny-random-llama.
+    logprobs. Base models: smollm2-135m-instruct (offline, packaged), tiny-random-llama, the
+    models registered with `ftlens models add` or --model, and hub ids in the local Hugging
+    Face cache.
 
     One service owns a home (--home, $FTLENS_HOME) at a time; a second one on the same home
     refuses to start. Its job workers stop with it, however it stops.
@@ -42,6 +48,7 @@ def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
       openssl rand -hex 16 > ~/.ftlens-key && chmod 600 ~/.ftlens-key
       ftlens serve --port 9000 --api-key-file ~/.ftlens-key
       FTLENS_API_KEY=... ftlens serve --host 0.0.0.0
+      ftlens serve --model qwen-small=/models/Qwen2.5-0.5B-Instruct
     \b
     Then, in Python:
       from openai import OpenAI
@@ -63,9 +70,12 @@ def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
     if not _loopback(host) and not api_key:
         err.print(f"[bold yellow]warning:[/] serving on {host} without --api-key: anyone who "
                   "can reach this port can train and query models")
+    from ftlens.train.registry import parse_session
+
+    session = parse_session(models)
     home = home or ftlens_home()
     app = create_app(home, api_key=api_key, workers=workers,
-                     max_upload_bytes=max_upload_mb << 20)
+                     max_upload_bytes=max_upload_mb << 20, models=session)
     err.print(f"ftlens serve: http://{host}:{port}/v1 (home {home}"
               f"{', bearer key required' if api_key else ''})", highlight=False,
               soft_wrap=True)

@@ -134,17 +134,19 @@ CALLING_IDS = {"overfitting": "overfitting", "memorization": "memorisation"}
 def to_compare(findings: Sequence[Finding], *, best_step: int | None, final_step: int,
                checkpoint_steps: Sequence[int]) -> tuple[int, str] | None:
     """The saved checkpoint to compare with the final model, and why, when the curves call
-    for one: overfitting, memorisation, or a best checkpoint before the end. The checkpoint
-    nearest the best step is taken (the earliest one when there is no best step)."""
-    earlier = sorted(s for s in checkpoint_steps if s < final_step)
-    if not earlier:
+    for one: overfitting, memorisation, or a best checkpoint before the end. The saved step
+    nearest the best step is taken — none when that is the final model itself — or, with no
+    best step, the earliest one."""
+    steps = sorted({*checkpoint_steps, final_step})
+    if len(steps) < 2:
         return None
     calls = [CALLING_IDS[f.id] for f in findings if f.id in CALLING_IDS]
     if best_step is not None and best_step < final_step:
         calls.append(f"the best validation loss at step {best_step}")
     if not calls:
         return None
-    why = "the curves show " + " and ".join(calls)
-    target = best_step if best_step is not None and best_step < final_step else earlier[0]
-    step = min(earlier, key=lambda s: (abs(s - target), s))
-    return step, why
+    step = (steps[0] if best_step is None else
+            min(steps, key=lambda s: (abs(s - best_step), s)))
+    if step >= final_step:
+        return None
+    return step, "the curves show " + " and ".join(calls)

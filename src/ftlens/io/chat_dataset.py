@@ -19,6 +19,7 @@ class Conversation:
     line: int  # 1-based line in its file
     messages: list[dict[str, Any]]
     label: str | None  # the final assistant answer, as the audit reads it (None: a tool call)
+    tools: list[Any] | None = None  # the example's top-level function specs, if any
 
 
 def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conversation]:
@@ -44,7 +45,8 @@ def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conve
             issues, view = check_example(obj)
             problem = (issues[0].message, issues[0].hint) if issues else None
             if view is not None and not issues:
-                out.append(Conversation(number, obj["messages"], view.label))
+                out.append(Conversation(number, obj["messages"], view.label,
+                                        obj.get("tools") or None))
         if problem is not None:
             n_bad += 1
             if first is None:

@@ -23,13 +23,15 @@ from starlette.exceptions import HTTPException
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import read_conversations
 from ftlens.server import wire
+from ftlens.server.catalog import Catalog
 from ftlens.server.home import HomeLock, partial_path
-from ftlens.server.inference import BASE_MODELS, Batcher, ModelPool
+from ftlens.server.inference import Batcher, ModelPool
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
 from ftlens.server.worker import Supervisor
 from ftlens.train.hyperparams import Hyperparameters
 from ftlens.train.infer import MAX_TOP_LOGPROBS, Completion, GenerationRequest
+from ftlens.train.registry import Registry
 
 log = logging.getLogger("ftlens.server")
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
@@ -38,8 +40,11 @@ MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
 
 
 def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
-               max_upload_bytes: int = 512 << 20) -> FastAPI:
+               max_upload_bytes: int = 512 << 20, models: dict[str, str] | None = None
+               ) -> FastAPI:
     """The service over ``home``. ``workers=0`` runs no job workers (jobs stay queued).
+    ``models``: this service's own registered models (name → path or hub id), beside those
+    registered in the home.
 
     The app owns ``home`` from here until its lifespan ends: a second service on the same home
     raises :class:`~ftlens.errors.ConfigError` before it changes anything."""
@@ -50,9 +55,10 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     if swept:
         log.warning("removed %d file(s) a killed upload or job left half-written: %s",
                     len(swept), ", ".join(swept[:5]))
-    pool = ModelPool(store)
+    catalog = Catalog(store, Registry(home, models))
+    pool = ModelPool(catalog)
     batcher = Batcher(pool)
-    supervisor = Supervisor(store, workers)
+    supervisor = Supervisor(store, workers, models)
     supervisor.owner = store.take_ownership()  # with or without workers: older ones stop here
 
     @asynccontextmanager
@@ -139,7 +145,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     @app.post("/v1/fine_tuning/jobs")
     async def create_job(request: Request) -> dict[str, Any]:
         body = await _json(request)
-        job = _new_job(store, body)
+        job = _new_job(store, body, catalog)
         store.add_job(job)
         store.add_event(job["id"], f"Validating training file: {job['training_file']}")
         created = wire.job_object(_job(store, job["id"]))
@@ -203,14 +209,24 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     # models and chat ---------------------------------------------------------------------
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": _models(store)}
+        return {"object": "list", "data": catalog.listed()}
 
     @app.get("/v1/models/{model:path}")
     def get_model(model: str) -> dict[str, Any]:
-        for item in _models(store):
+        for item in catalog.listed():
             if item["id"] == model:
                 return item
         raise not_found("model", model, param="model")
+
+    @app.delete("/v1/models/{model:path}")
+    def delete_model(model: str) -> dict[str, Any]:
+        if not catalog.delete(model):
+            if catalog.exists(model):
+                raise ApiError(403, f"{model} is not a fine-tuned model: only those can be "
+                                    "deleted", param="model", code="model_not_deletable")
+            raise not_found("model", model, param="model")
+        pool.forget(model)
+        return {"id": model, "object": "model", "deleted": True}
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> dict[str, Any] | StreamingResponse:
@@ -357,11 +373,14 @@ def _job(store: Store, job_id: str) -> dict[str, Any]:
     return row
 
 
-def _new_job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
+def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     model = body.get("model")
-    if not isinstance(model, str) or model not in BASE_MODELS:
-        raise ApiError(400, f"model {model!r} cannot be fine-tuned here; use one of "
-                            f"{', '.join(BASE_MODELS)}", param="model",
+    if not isinstance(model, str):
+        raise ApiError(400, "model is required", param="model")
+    problem = catalog.base_problem(model)
+    if problem is not None:
+        raise ApiError(400, f"model {model!r} cannot be fine-tuned here: {problem}; use one "
+                            f"of {', '.join(catalog.base_names())}", param="model",
                        code="model_not_available")
     files: dict[str, str | None] = {}
     for key in ("training_file", "validation_file"):
@@ -410,16 +429,6 @@ def _new_job(store: Store, body: dict[str, Any]) -> dict[str, Any]:
             "seed": seed if seed is not None else secrets.randbelow(2**31),
             "metadata": metadata, "status": "validating_files", "trained_tokens": None,
             "result_files": []}
-
-
-def _models(store: Store) -> list[dict[str, Any]]:
-    items = [{"id": name, "object": "model", "created": 0, "owned_by": "ftlens"}
-             for name in BASE_MODELS]
-    for job in store.list_jobs():
-        if job["status"] == "succeeded" and job["fine_tuned_model"]:
-            items.append({"id": job["fine_tuned_model"], "object": "model",
-                          "created": job["finished_at"], "owned_by": "ftlens"})
-    return items
 
 
 def _chat_request(body: dict[str, Any]) -> tuple[str, GenerationRequest, bool, bool, bool]:

@@ -14,23 +14,26 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ftlens.server.store import Store
+from ftlens.server.catalog import Catalog
 from ftlens.train.infer import Completion, GenerationRequest, Progress
-
-BASE_MODELS = ("smollm2-135m-instruct", "tiny-random-llama")
 
 
 class ModelPool:
     """Loads base and fine-tuned models on first use and keeps the ``capacity`` most recently
     used (a LoRA adapter is merged into its copy of the base model for speed)."""
 
-    def __init__(self, store: Store, capacity: int = 2) -> None:
-        self.store, self.capacity = store, capacity
+    def __init__(self, catalog: Catalog, capacity: int = 2) -> None:
+        self.catalog, self.store, self.capacity = catalog, catalog.store, capacity
         self._loaded: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def exists(self, name: str) -> bool:
-        return name in BASE_MODELS or self.store.find_model(name) is not None
+        return self.catalog.exists(name)
+
+    def forget(self, name: str) -> None:
+        """Drop a loaded model (it was deleted)."""
+        with self._lock:
+            self._loaded.pop(name, None)
 
     def get(self, name: str) -> tuple[Any, Any]:
         with self._lock:
@@ -49,7 +52,8 @@ class ModelPool:
 
         folder: Path | None = self.store.find_model(name)
         if folder is None:
-            model, tok = models.load_model(models.resolve(name))
+            model, tok = models.load_model(
+                models.resolve(name, registry=self.catalog.registry, paths=False))
         else:
             model, tok = load_tuned(folder)
             if hasattr(model, "merge_and_unload"):

@@ -251,12 +251,20 @@ class Store:
                          (job_id,))
         return [r for r in rows if Path(r["path"]).exists()]
 
+    def job_of_model(self, name: str) -> dict[str, Any] | None:
+        """The succeeded job whose fine-tuned model is ``name``."""
+        row = self._one("SELECT id FROM jobs WHERE fine_tuned_model = ? AND "
+                        "status = 'succeeded'", (name,))
+        return None if row is None else self.get_job(row["id"])
+
     def find_model(self, name: str) -> Path | None:
-        """The folder of a fine-tuned model or checkpoint name, if it exists."""
+        """The folder of a fine-tuned model or checkpoint name, if it exists (a deleted
+        model's does not)."""
         row = self._one("SELECT id FROM jobs WHERE fine_tuned_model = ? AND "
                         "status = 'succeeded'", (name,))
         if row is not None:
-            return self.jobs_dir / row["id"] / "model"
+            folder = self.jobs_dir / row["id"] / "model"
+            return folder if folder.exists() else None
         row = self._one("SELECT path FROM checkpoints WHERE name = ?", (name,))
         if row is not None and Path(row["path"]).exists():
             return Path(row["path"])

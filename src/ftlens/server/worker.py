@@ -41,9 +41,11 @@ def fine_tuned_name(job: dict[str, Any]) -> str:
 _WORKER_PID = 0  # set in the worker process itself
 
 
-def worker_main(home: str, owner: str, lifeline: Any = None) -> None:
+def worker_main(home: str, owner: str, lifeline: Any = None,
+                models: dict[str, str] | None = None) -> None:
     """A worker process: run queued jobs until stopped. ``lifeline``: the read end of the
-    supervisor's pipe (see the module docstring)."""
+    supervisor's pipe (see the module docstring); ``models``: the service's own registered
+    models (``serve --model NAME=PATH``)."""
     # The supervisor stops a worker with SIGTERM. Leaving through SystemExit (exit code 143)
     # runs multiprocessing's finalizers, which release the semaphores that tqdm and torch
     # created; killed outright, they were reported as leaked when the service exited.
@@ -59,7 +61,19 @@ def worker_main(home: str, owner: str, lifeline: Any = None) -> None:
         if job is None:
             time.sleep(POLL_SECONDS)
             continue
-        run_job(store, job, owner)
+        run_job(store, job, owner, models)
+
+
+def base_location(store: Store, name: str, models: dict[str, str] | None) -> str:
+    """What the engine loads for a job's base model: a built-in name as it is, a registered
+    model or cached hub id as its path (resolved now: the job keeps its model even if the
+    name is registered again later)."""
+    from ftlens.train import models as known
+    from ftlens.train.registry import Registry
+
+    source = known.resolve(name, registry=Registry(store.home, models), paths=False)
+    return source.name if source.kind == "tiny" or source.name == known.SMOLLM2 else (
+        source.location)
 
 
 def _die_with_service(lifeline: Any) -> None:
@@ -76,7 +90,8 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
-def run_job(store: Store, job: dict[str, Any], owner: str) -> None:
+def run_job(store: Store, job: dict[str, Any], owner: str,
+            models: dict[str, str] | None = None) -> None:
     from ftlens.train.config import TrainConfig
     from ftlens.train.engine import train
     from ftlens.train.hyperparams import Hyperparameters
@@ -86,12 +101,13 @@ def run_job(store: Store, job: dict[str, Any], owner: str) -> None:
     follow = _Follow(store, job)
     try:
         config = TrainConfig(
-            model=job["model"], training_file=str(store.file_path(job["training_file"])),
+            model=base_location(store, job["model"], models),
+            training_file=str(store.file_path(job["training_file"])),
             validation_file=(str(store.file_path(job["validation_file"]))
                              if job["validation_file"] else None),
             out_dir=str(store.jobs_dir / job_id),
             hyperparameters=Hyperparameters.from_dict(job["hyperparameters"]),
-            seed=job["seed"] or 0, resume_from=job["resume_from"])
+            seed=job["seed"] or 0, resume_from=job["resume_from"], model_label=job["model"])
         result = train(config, callbacks=[follow], should_stop=follow.control)
     except FtlensError as exc:
         _fail(store, job_id, "invalid_request", exc.render(), owner=owner)
@@ -174,8 +190,9 @@ class Supervisor:
 
     stop_timeout_s = 10.0  # how long stop() waits for a worker to leave after SIGTERM
 
-    def __init__(self, store: Store, n: int = 1) -> None:
-        self.store, self.n = store, n
+    def __init__(self, store: Store, n: int = 1, models: dict[str, str] | None = None
+                 ) -> None:
+        self.store, self.n, self.models = store, n, dict(models or {})
         self.owner = ""  # set by the service that owns the home before start()
         self.procs: list[Any] = []
         self._lifelines: dict[Any, Any] = {}  # worker process -> its pipe's write end
@@ -202,7 +219,8 @@ class Supervisor:
     def _spawn(self) -> Any:
         ctx = multiprocessing.get_context("spawn")
         reader, writer = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=worker_main, args=(str(self.store.home), self.owner, reader),
+        proc = ctx.Process(target=worker_main,
+                           args=(str(self.store.home), self.owner, reader, self.models),
                            name="ftlens-worker", daemon=True)
         proc.start()
         reader.close()  # the worker's copy is the only read end left

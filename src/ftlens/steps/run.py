@@ -99,9 +99,10 @@ def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
             _audit(train, valid, config.test, out, hooks, "1/5")
             job = _train(endpoint, config, train, valid, hooks, where)
         hooks.say("3/5 diagnosing the loss curves")
-        diagnosis = _curves(endpoint, job, out)
+        saved = _saved_checkpoints(endpoint, job)
+        diagnosis = _curves(endpoint, job, out, saved)
         hooks.say(f"    curves verdict: {diagnosis.verdict}")
-        ckpt = _checkpoint(endpoint, job, diagnosis, config.checkpoint)
+        ckpt = _checkpoint(job, diagnosis, config.checkpoint, saved)
         asked = "the base and the fine-tuned model" + (
             f" (and its checkpoint at step {ckpt.step}: {ckpt.why})" if ckpt else "")
         hooks.say(f"4/5 asking {asked} every test question"
@@ -200,7 +201,20 @@ def _train(endpoint: finetune.Connection, config: RunConfig, train: Path, valid:
     return job
 
 
-def _curves(endpoint: finetune.Connection, job: Any, out: Path) -> Any:
+def _saved_checkpoints(endpoint: finetune.Connection, job: Any) -> dict[int, str]:
+    """The job's checkpoints the API still serves: step -> model name."""
+    found = finetune.api_call(
+        "listing the job's checkpoints",
+        lambda: list(endpoint.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100)))
+    return {int(c.step_number): str(c.fine_tuned_model_checkpoint) for c in found}
+
+
+def _curves(endpoint: finetune.Connection, job: Any, out: Path, saved: Mapping[int, str]
+            ) -> Any:
+    """The diagnosis of the job's result file; its best checkpoint is chosen among the
+    checkpoints the job kept (and its final model)."""
+    import dataclasses
+
     from ftlens.core.curves import diagnose
     from ftlens.core.curves_json import diagnosis_to_dict
     from ftlens.io.training_logs import read_run
@@ -210,21 +224,23 @@ def _curves(endpoint: finetune.Connection, job: Any, out: Path) -> Any:
         raise ConfigError(f"fine-tuning job {job.id} has no result file: its loss curves "
                           "cannot be read", hint="judge the model alone with `ftlens eval`")
     write_atomic(out / "results.csv", csv_path.read_bytes())
-    diagnosis = diagnose(read_run(out / "results.csv"))
+    run = read_run(out / "results.csv")
+    steps = run.train_loss.steps
+    if saved and len(steps):
+        kept = tuple(sorted({*saved, int(steps[-1])}))
+        run = dataclasses.replace(run, checkpoint_steps=kept)
+    diagnosis = diagnose(run)
     write_json(out / "curves.json", diagnosis_to_dict(diagnosis))
     return diagnosis
 
 
-def _checkpoint(endpoint: finetune.Connection, job: Any, diagnosis: Any, mode: str) -> Any:
+def _checkpoint(job: Any, diagnosis: Any, mode: str, saved: Mapping[int, str]) -> Any:
     """The checkpoint to ask too: the one the curves call for (``auto``), a given step, or
     none."""
     from ftlens.steps.ask import CheckpointAsk
 
     if mode == "none":
         return None
-    saved = {int(c.step_number): str(c.fine_tuned_model_checkpoint) for c in finetune.api_call(
-        "listing the job's checkpoints",
-        lambda: list(endpoint.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100)))}
     steps = diagnosis.run.train_loss.steps
     final = int(steps[-1]) if len(steps) else 0
     if mode != "auto":

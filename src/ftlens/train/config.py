@@ -26,7 +26,7 @@ class TrainConfig:
     """A fine-tuning job. ``out_dir`` receives ``results.csv``, ``events.jsonl``,
     ``checkpoints/step-N/`` (the last ``keep_checkpoints``) and ``model/``."""
 
-    model: str
+    model: str  # a built-in or registered name, a model directory, a .gguf file, a hub id
     training_file: str
     out_dir: str
     validation_file: str | None = None
@@ -41,6 +41,7 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     keep_checkpoints: int = 3
     resume_from: str | None = None  # the checkpoint a paused run saved
+    model_label: str | None = None  # how messages name the model (default: ``model``)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

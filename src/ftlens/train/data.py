@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ftlens.errors import DataError
+from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import Conversation
-from ftlens.train.masking import IGNORE, Encoded, encode_chat
+from ftlens.train.masking import IGNORE, Encoded, Template, encode_chat
 
 GROUP = 32  # batches per length-sorted group
 
@@ -26,12 +26,18 @@ class Example:
 
 
 def encode_all(tokenizer: Any, conversations: Sequence[Conversation], *, max_length: int,
-               path: str) -> list[Example]:
+               path: str, model: str = "the model") -> list[Example]:
     """Encode every conversation; examples longer than ``max_length`` are cut (like OpenAI);
-    an example left with nothing to train on is an error naming its line."""
+    an example left with nothing to train on, or that the model's template cannot render or
+    mask, is an error naming its line."""
+    template = Template(tokenizer, model)
     out = []
     for conv in conversations:
-        enc: Encoded = encode_chat(tokenizer, conv.messages)
+        try:
+            enc: Encoded = encode_chat(tokenizer, conv.messages, tools=conv.tools,
+                                       template=template)
+        except ConfigError as exc:
+            raise DataError(exc.message, path=path, line=conv.line, hint=exc.hint) from None
         ex = Example(conv.line, enc.input_ids[:max_length], enc.labels[:max_length])
         if ex.n_trained == 0:
             why = ("its answer starts after the first "

@@ -108,17 +108,18 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
                    if config.validation_file else [])
     set_seed(config.seed)
     source = models.resolve(config.model)
+    label = config.model_label or source.name
     resume = read_meta(config.resume_from) if config.resume_from else None
-    emit(Event("message", f"Loading model {source.name}"))
+    emit(Event("message", f"Loading model {label}"))
     model, tok = models.load_model(
         models.ModelSource(source.name, "directory", str(config.resume_from))
         if resume and config.method == "full" else source)
     if acc.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads(model, acc.num_processes))
     train_set = encode_all(tok, train_convs, max_length=config.max_length,
-                           path=config.training_file)
+                           path=config.training_file, model=label)
     valid_set = encode_all(tok, valid_convs, max_length=config.max_length,
-                           path=config.validation_file or "")
+                           path=config.validation_file or "", model=label)
     hp = config.hyperparameters.resolve(len(train_set))
     steps_per_epoch = math.ceil(len(train_set) / hp.batch_size)
     total = steps_per_epoch * hp.n_epochs
@@ -137,7 +138,7 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     net, optimizer = acc.prepare(AnswerLoss(model), optimizer)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     run = _Run(acc, net, train_set, valid_set, pad, config.micro_batch_tokens)
-    emit(Event("message", f"Fine-tuning {source.name} ({config.method}) on "
+    emit(Event("message", f"Fine-tuning {label} ({config.method}) on "
                           f"{len(train_set)} examples: {hp.n_epochs} epochs of "
                           f"{steps_per_epoch} steps, batch size {hp.batch_size}, "
                           f"learning rate {lr:g}"

@@ -6,7 +6,9 @@
   tokenizer is saved under ``FTLENS_HOME`` and reused.
 * ``tiny-random-llama``: a 2-layer, randomly initialised Llama with SmolLM2's tokenizer, for
   fast tests on the same code path.
-* a local Hugging Face model directory, or a hub id (for users who are online).
+* a model registered by the operator (:mod:`ftlens.train.registry`): a Hugging Face model
+  directory, a GGUF file, or a hub id in the local Hugging Face cache (loaded offline);
+* a local model directory or GGUF file named by its path (the engine's own callers only).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.errors import ConfigError, MissingDependencyError
+from ftlens.train.registry import HUB_ID, Registry, check_source, hub_snapshot
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
@@ -36,6 +39,11 @@ class ModelSource:
     kind: str  # "gguf", "tiny", "directory", "hub"
     path: str  # directory (or hub id) to load from
     gguf_file: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Where it loads from: the ``.gguf`` file, or the directory (or hub id)."""
+        return str(Path(self.path) / self.gguf_file) if self.gguf_file else self.path
 
 
 def ftlens_home() -> Path:
@@ -60,21 +68,38 @@ def gguf_dir() -> Path:
     return folder
 
 
-def resolve(name: str) -> ModelSource:
+def resolve(name: str, *, registry: Registry | None = None, paths: bool = True
+            ) -> ModelSource:
+    """What ``name`` means: a built-in model, a registered one (``registry``, default the
+    home's), a local model directory or ``.gguf`` file (only with ``paths``: an API client
+    never names a path), or a hub id in the local Hugging Face cache."""
     key = name.lower()
     if key in (SMOLLM2, TINY):
         return ModelSource(key, "gguf" if key == SMOLLM2 else "tiny", str(gguf_dir()),
                            _GGUF_FILE)
+    found = (registry or Registry(ftlens_home())).lookup(name)
+    if found is not None:
+        return _source(found.name, found.kind, found.source)
     path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"{path} has no config.json",
-                              hint="point at a Hugging Face model directory")
-        return ModelSource(name, "directory", str(path))
-    if path.exists() or name.startswith((".", "/", "~")):
-        raise ConfigError(f"model path {name!r} is not a model directory",
-                          hint=f"use {SMOLLM2}, {TINY}, a model directory or a hub id")
-    return ModelSource(name, "hub", name)
+    if paths and (path.exists() or name.startswith((".", "/", "~"))):
+        kind, where = check_source(name)
+        return _source(name, kind, where)
+    if HUB_ID.fullmatch(name):
+        kind, where = check_source(name)
+        return _source(name, kind, where)
+    raise ConfigError(f"model {name!r} is not known here", hint=f"use {SMOLLM2}, {TINY}, a "
+                      "model registered with `ftlens models add` or `ftlens serve --model`, "
+                      "or a hub id in the local Hugging Face cache")
+
+
+def _source(name: str, kind: str, where: str) -> ModelSource:
+    if kind == "gguf":
+        file = Path(where)
+        return ModelSource(name, "gguf", str(file.parent), file.name)
+    if kind == "hub":
+        snapshot = hub_snapshot(where)
+        return ModelSource(name, "hub", str(snapshot) if snapshot else where)
+    return ModelSource(name, "directory", where)
 
 
 def load_tokenizer(source: ModelSource) -> Any:
@@ -84,7 +109,8 @@ def load_tokenizer(source: ModelSource) -> Any:
 
     if source.gguf_file is None:
         return AutoTokenizer.from_pretrained(source.path)
-    cache = ftlens_home() / "tokenizers" / SMOLLM2
+    kept = SMOLLM2 if source.name == SMOLLM2 else converted_dir(source).name
+    cache = ftlens_home() / "tokenizers" / kept
     if (cache / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(cache)
     tok = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)

@@ -1,0 +1,156 @@
+"""The models an operator brings: names registered under ``FTLENS_HOME/models.json``
+(``ftlens models add``) or for one service (``ftlens serve --model NAME=PATH``), each a Hugging
+Face model directory, a GGUF file, or a hub id already in the local Hugging Face cache.
+
+Only the operator registers a path; an API client names a registered model (or a cached hub
+id) and never a path. A hub id is loaded from the cache, offline, unless
+``FTLENS_ALLOW_DOWNLOAD=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftlens.errors import ConfigError
+
+REGISTRY_FILE = "models.json"
+ALLOW_DOWNLOAD_ENV = "FTLENS_ALLOW_DOWNLOAD"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    source: str  # an absolute path, or a hub id
+    kind: str  # "directory", "gguf" or "hub"
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(ALLOW_DOWNLOAD_ENV, "") not in ("", "0")
+
+
+def hub_snapshot(hub_id: str) -> Path | None:
+    """The local Hugging Face cache's snapshot of ``hub_id``, if it holds one."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        return None
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None)
+    try:
+        return Path(snapshot_download(hub_id, local_files_only=True, cache_dir=cache))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def _has_template(folder: Path) -> bool:
+    if any((folder / f).is_file() for f in TEMPLATE_FILES):
+        return True
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("chat_template"))
+
+
+def check_source(source: str) -> tuple[str, str]:
+    """``(kind, source)`` of a model to register, checked: a directory with ``config.json``
+    and a chat template, a ``.gguf`` file, or a hub id in the local cache."""
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return "gguf", str(path.resolve())
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path} has no config.json: it is not a Hugging Face model "
+                              "directory", hint="point at the folder `save_pretrained` wrote")
+        if not _has_template(path):
+            raise ConfigError(f"{path} has no chat template, so its answers cannot be found "
+                              "for the loss", hint="use the instruct (chat) version of the "
+                              "model, or add a chat_template to its tokenizer_config.json")
+        return "directory", str(path.resolve())
+    if path.exists() or source.startswith((".", "/", "~")) or not HUB_ID.fullmatch(source):
+        raise ConfigError(f"{source!r} is not a model directory, a .gguf file or a hub id",
+                          hint="give a folder with config.json, a .gguf file, or a hub id "
+                               "such as Qwen/Qwen2.5-0.5B-Instruct")
+    snapshot = hub_snapshot(source)
+    if snapshot is None and not downloads_allowed():
+        raise ConfigError(f"{source} is not in the local Hugging Face cache, and ftlens does "
+                          "not download models", hint=f"download it first (`hf download "
+                          f"{source}`), or set {ALLOW_DOWNLOAD_ENV}=1")
+    if snapshot is not None and not _has_template(snapshot):
+        raise ConfigError(f"{source} has no chat template in the cache",
+                          hint="use the instruct (chat) version of the model")
+    return "hub", source
+
+
+class Registry:
+    """The registered models of a home, plus those of this service (``session``)."""
+
+    def __init__(self, home: Path, session: Mapping[str, str] | None = None) -> None:
+        self.path = home / REGISTRY_FILE
+        self.session = dict(session or {})
+
+    def _stored(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self.path} is unreadable ({exc})",
+                              hint="fix or remove it, then register the models again") from None
+        return data if isinstance(data, dict) else {}
+
+    def all(self) -> list[Registered]:
+        found = {name: Registered(name, e["source"], e["kind"])
+                 for name, e in self._stored().items()}
+        for name, source in self.session.items():
+            kind, where = check_source(source)
+            found[name] = Registered(name, where, kind)
+        return sorted(found.values(), key=lambda r: r.name)
+
+    def lookup(self, name: str) -> Registered | None:
+        return next((r for r in self.all() if r.name == name), None)
+
+    def add(self, name: str, source: str, *, reserved: tuple[str, ...] = ()) -> Registered:
+        if not NAME.fullmatch(name) or name.lower() in reserved or name.startswith("ft:"):
+            raise ConfigError(f"{name!r} cannot name a model", hint="use letters, digits, "
+                              "'.', '_' or '-' (at most 64), not a built-in model's name")
+        kind, where = check_source(source)
+        stored = self._stored()
+        stored[name] = {"source": where, "kind": kind}
+        self._write(stored)
+        return Registered(name, where, kind)
+
+    def remove(self, name: str) -> bool:
+        stored = self._stored()
+        if stored.pop(name, None) is None:
+            return False
+        self._write(stored)
+        return True
+
+    def _write(self, stored: dict[str, dict[str, str]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        tmp.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def parse_session(values: tuple[str, ...]) -> dict[str, str]:
+    """``serve --model NAME=PATH`` values, each checked."""
+    out = {}
+    for value in values:
+        name, sep, source = value.partition("=")
+        if not sep or not NAME.fullmatch(name) or not source:
+            raise ConfigError(f"--model {value!r} is not NAME=PATH",
+                              hint="e.g. --model qwen-tiny=/models/qwen2-0.5b-instruct")
+        check_source(source)
+        out[name] = source
+    return out
