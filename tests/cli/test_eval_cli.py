@@ -394,7 +394,8 @@ def test_an_audit_of_the_files_marks_the_same_rows(server: FakeOpenAI, data: Pat
                                                   tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """``--audit audit.json`` instead of ``--train``: the leaks the audit found are the rows
-    left out, in eval and in metrics (matched by the rows' ids, or by position with --data)."""
+    left out, in eval and in metrics (matched by the lines ftlens eval wrote, or row for row
+    with --data)."""
     train = leaky_train(data, tmp_path / "train.jsonl")
     audited = CliRunner().invoke(cli, ["audit", str(train), "--test", str(data), "--json"])
     audit = tmp_path / "audit.json"
@@ -415,9 +416,12 @@ def test_an_audit_of_the_files_marks_the_same_rows(server: FakeOpenAI, data: Pat
                       str(data))["leakage"]["seen_rows"] == 12
     short = tmp_path / "short.jsonl"
     short.write_text("".join(plain.read_text().splitlines(keepends=True)[:50]))
-    code, _, err = metrics[2]([str(short), "--audit", str(audit)], capsys)
-    assert code == 2 and "80 examples but there are 50 rows" in err
-    code, _, err = metrics[2]([str(plain), "--audit", str(data)], capsys)
+    code, _, err = metrics[2]([str(short), "--audit", str(audit), "--data", str(data)],
+                              capsys)
+    assert code == 2 and "80 test examples but 50 predictions" in err
+    code, _, err = metrics[2]([str(plain), "--audit", str(audit)], capsys)
+    assert code == 2 and "do not say which test lines they are" in err  # ids could be anything
+    code, _, err = metrics[2]([str(out_path), "--audit", str(data)], capsys)
     assert code == 2 and "not valid JSON" in err and "ftlens audit ... --json" in err
     code, _, err = run_main(["--model", "tuned", "--data", str(data), "--base-url",
                              server.base_url, "--audit", str(audit), "--train", str(train)],

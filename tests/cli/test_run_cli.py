@@ -119,6 +119,14 @@ def test_bad_inputs_stop_the_run_before_it_trains(
          ["already ran"]),
         (["--train", train, "--test", str(data / "test.jsonl"), "--require", "bogus"],
          ["requirement"]),
+        (["--train", train, "--test", str(data / "test.jsonl"), "--positive", "Spam"],
+         ["--positive names 'Spam'", "its labels: ham, spam"]),
+        (["--train", train, "--test", str(data / "test.jsonl"), "--require",
+          "recall(fraud)>=0.9"], ["names 'fraud'"]),
+        (["--train", train, "--test", str(data / "test.jsonl"), "--openai"],
+         ["--openai needs --model"]),
+        (["--job", "ftjob-x", "--model", "m", "--test", str(data / "test.jsonl")],
+         ["already ran"]),
     ]
     for args, words in cases:
         code, _, err = run_main([*args, "--out", str(tmp_path / "out")], capsys)
@@ -135,6 +143,7 @@ def test_a_job_that_does_not_exist_is_exit_2(data: Path, tmp_path: Path,
     code, _, err = run_main(["--job", "ftjob-nope", "--test", str(data / "test.jsonl"),
                              "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and "ftjob-nope" in err and "404" in err and "Traceback" not in err
+    assert "FTLENS_HOME=RUN_DIR/service" in err
 
 
 def test_help_shows_examples() -> None:

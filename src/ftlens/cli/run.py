@@ -17,7 +17,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 @click.command("run")
 @click.option("--train", "train_file", type=_FILE, help="Training data (chat JSONL). Optional "
-              "with --job: the job's own training file is fetched.")
+              "with --job on ftlens: the job's own training file is fetched.")
 @click.option("--valid", "valid_file", type=_FILE, help="Validation data: validation loss "
               "while training, and the threshold is chosen on the tuned model's answers to it.")
 @click.option("--test", "test_file", required=True, type=_FILE,
@@ -66,7 +66,8 @@ def run(ctx: click.Context, train_file: Path | None, valid_file: Path | None, te
 
     Test rows whose input occurs in the training or validation data are left out of the
     judged metrics; the threshold is chosen on the validation answers, never on the test
-    rows. Every answer is cached in the run directory, so a rerun asks nothing twice.
+    rows. Every answer is cached in the run directory: a --job rerun there, or one killed
+    while asking, sends no request twice.
 
     \b
     Examples:

@@ -9,9 +9,10 @@ from pathlib import Path
 from ftlens.errors import DataError
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
+def write_atomic(path: Path, data: bytes, *, what: str = "the file",
+                 hint: str = "write it to a folder you can write to (--out)") -> Path:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, rename it over
-    ``path``."""
+    ``path``. A failure is a :class:`DataError` saying it could not write ``what``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,6 +23,6 @@ def write_atomic(path: Path, data: bytes) -> Path:
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write the file ({exc.strerror or exc})", path=path,
-                        hint="write the run to a folder you can write to (--out)") from exc
+        raise DataError(f"cannot write {what} ({exc.strerror or exc})", path=path,
+                        hint=hint) from exc
     return path

@@ -22,6 +22,7 @@ import orjson
 
 from ftlens import __version__
 from ftlens.errors import DataError
+from ftlens.io.atomic import write_atomic
 from ftlens.report import PROVENANCE_FILE
 
 CHUNK = 1 << 20
@@ -62,9 +63,5 @@ def write_provenance(run_dir: str | Path, data_files: Mapping[str, str | Path],
     """Build the record (see :func:`build_provenance`) and write ``RUN_DIR/provenance.json``."""
     out = Path(run_dir) / PROVENANCE_FILE
     record = build_provenance(data_files, **kwargs)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2, default=str) + b"\n")
-    except OSError as exc:
-        raise DataError(f"cannot write the provenance ({exc.strerror})", path=out) from exc
-    return out
+    return write_atomic(out, orjson.dumps(record, option=orjson.OPT_INDENT_2, default=str)
+                        + b"\n", what="the provenance")

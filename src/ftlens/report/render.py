@@ -16,7 +16,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, Undefined
 from markupsafe import Markup
 
 from ftlens import __version__
-from ftlens.errors import ConfigError, DataError
+from ftlens.errors import ConfigError
+from ftlens.io.atomic import write_atomic
 from ftlens.report import RESULTS_FILE
 from ftlens.report import views as v
 from ftlens.report.markdown import markdown_summary
@@ -143,10 +144,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
     outputs = ((html_path, html.encode()), (md_path, markdown_summary(report).encode()),
                (json_path, orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n"))
     for path, data in outputs:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        except OSError as exc:
-            raise DataError(f"cannot write the report ({exc.strerror})", path=path,
-                            hint="choose a writable location with --out") from exc
+        write_atomic(path, data, what="the report", hint="choose a writable location with "
+                     "--out")
     return Written(html_path, md_path, json_path, report, summary)

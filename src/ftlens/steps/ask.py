@@ -31,6 +31,7 @@ from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluat
 from ftlens.core.findings import sort_findings
 from ftlens.core.seen import SeenRows
 from ftlens.errors import ConfigError, DataError
+from ftlens.io.atomic import write_atomic
 from ftlens.io.chat_dataset import Example, read_examples
 from ftlens.io.response_cache import ResponseCache
 from ftlens.steps.seen import seen_in_audit, seen_in_training
@@ -212,9 +213,11 @@ def _choose(ckpt: CheckpointAsk, final: ModelAnswers, answers: ModelAnswers, ev:
     keep = None
     if ev.leakage is not None and seen is not None and seen.n_seen < seen.n_rows:
         keep = ~seen.mask
+    all_seen = seen is not None and seen.n_rows > 0 and seen.n_seen == seen.n_rows
     return choose(final.predictions, answers.predictions, step=ckpt.step, model=ckpt.model,
                   final_model=final.model, why=ckpt.why, labels=labels, positive=ev.positive,
-                  keep=keep, n_boot=options.n_boot, seed=options.seed)
+                  keep=keep, unseen_only=not all_seen, n_boot=options.n_boot,
+                  seed=options.seed)
 
 
 def _parser(labels: tuple[str, ...], examples: Sequence[Example], data: Path) -> LabelParser:
@@ -259,9 +262,5 @@ def _write(path: Path, examples: Sequence[Example], answers: Sequence[Answer],
         if a.probs is not None and a.probs.missing:
             row["probs_floor"] = list(a.probs.missing)
         lines.append(orjson.dumps(row))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"\n".join(lines) + b"\n")
-    except OSError as exc:
-        raise DataError(f"cannot write the predictions: {exc.strerror or exc}", path=path,
-                        hint="pass --out PATH to a writable place") from exc
+    write_atomic(path, b"\n".join(lines) + b"\n", what="the predictions",
+                 hint="pass --out PATH to a writable place")

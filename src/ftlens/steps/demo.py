@@ -63,7 +63,8 @@ class Plan:
         mix = f" (no class over {self.class_cap:.0%})" if self.class_cap else ""
         return (f"fine-tunes {MODEL} on {self.n_train} examples{mix} for {self.epochs} "
                 f"epoch{'s' if self.epochs > 1 else ''}, then asks the base and the tuned model "
-                f"{self.n_test} test questions: {when} on this machine")
+                f"(and a checkpoint, if the loss curves call for one) {self.n_test} test "
+                f"questions: {when} on this machine")
 
 
 def plan(data: Path, *, quick: bool) -> Plan:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ftlens.client.endpoint import check_base_url
 from ftlens.errors import BackendError, ConfigError, MissingDependencyError
+from ftlens.io.atomic import write_atomic
 
 LOCAL_URL = "http://127.0.0.1:8000/v1"
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -150,8 +151,8 @@ def save_results(endpoint: Connection, job: Any, out_dir: Path) -> tuple[Path | 
     events = list(api_call("reading the job's events", lambda: list(
         endpoint.client.fine_tuning.jobs.list_events(job.id, limit=100))))
     events_path = out_dir / f"{job.id}.events.jsonl"
-    events_path.write_text("".join(json.dumps(e.model_dump()) + "\n"
-                                   for e in reversed(events)), encoding="utf-8")
+    write_atomic(events_path, "".join(json.dumps(e.model_dump()) + "\n"
+                                      for e in reversed(events)).encode())
     if not job.result_files:
         return None, events_path
     raw = api_call("downloading the result file",
@@ -161,5 +162,5 @@ def save_results(endpoint: Connection, job: Any, out_dir: Path) -> tuple[Path | 
     except (binascii.Error, ValueError):
         data = raw
     csv_path = out_dir / f"{job.id}.results.csv"
-    csv_path.write_bytes(data)
+    write_atomic(csv_path, data)
     return csv_path, events_path

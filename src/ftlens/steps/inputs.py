@@ -16,7 +16,6 @@ SHOWN = 5
 @dataclass(frozen=True)
 class Inputs:
     labels: tuple[str, ...]  # the test set's answers, sorted
-    n_test: int
 
 
 def check_inputs(test: Path, *known: Path | None, say: Callable[[str], None]) -> Inputs:
@@ -41,7 +40,7 @@ def check_inputs(test: Path, *known: Path | None, say: Callable[[str], None]) ->
         if missing:
             say(f"    warning: {path} never answers {_list(missing)}: the model cannot "
                 "learn what it never sees")
-    return Inputs(labels, len(examples))
+    return Inputs(labels)
 
 
 def _key(label: str | None) -> str:

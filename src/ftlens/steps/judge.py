@@ -9,7 +9,7 @@ from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluat
 from ftlens.core.requirements import parse_requirement
 from ftlens.core.threshold import Rule
 from ftlens.errors import ConfigError, DataError
-from ftlens.io.chat_dataset import read_examples
+from ftlens.io.chat_dataset import Example, read_examples
 from ftlens.io.chat_jsonl import open_checked
 from ftlens.io.predictions import Fields, read_prediction_inputs, read_predictions
 from ftlens.steps.seen import seen_in_audit, seen_in_training
@@ -111,14 +111,9 @@ def check_tuning(options: EvalOptions, elsewhere: bool, flag: str) -> None:
                           "--tune-cv choose it on the test rows", hint="pick one")
 
 
-def _test_prompts(path: Path, preds: Predictions, data: Path | None) -> list[list[Any]]:
-    if data is None:
-        prompts = read_prediction_inputs(path)
-        if prompts is None:
-            raise DataError("the predictions do not carry their inputs ('messages' on each row)",
-                            path=path, hint="pass --data TEST.jsonl, the test file they were "
-                            "made on (same rows, same order)")
-        return prompts
+def _test_examples(preds: Predictions, data: Path) -> list[Example]:
+    """The test file's examples, checked to be the predictions' rows: same count, same
+    answers in the same order."""
     examples = read_examples(data)
     if len(examples) != len(preds.y_true):
         raise DataError(f"{len(examples)} test examples but {len(preds.y_true)} predictions",
@@ -130,18 +125,33 @@ def _test_prompts(path: Path, preds: Predictions, data: Path | None) -> list[lis
             raise DataError(f"row {n}: the test file's answer is {e.truth!r} but the "
                             f"prediction's label is {truth!r}", path=data, line=e.line,
                             expected="the same rows in the same order")
-    return [e.prompt for e in examples]
+    return examples
 
 
-def _test_lines(preds: Predictions, data: Path | None) -> list[int]:
-    """Each row's line in the test file: from ``data``, else the rows' ``id`` when every one
-    is a line number (as ``ftlens eval`` writes them), else the row's position."""
+def _test_prompts(path: Path, preds: Predictions, data: Path | None) -> list[list[Any]]:
     if data is not None:
-        return [e.line for e in read_examples(data)]
+        return [e.prompt for e in _test_examples(preds, data)]
+    prompts = read_prediction_inputs(path)
+    if prompts is None:
+        raise DataError("the predictions do not carry their inputs ('messages' on each row)",
+                        path=path, hint="pass --data TEST.jsonl, the test file they were "
+                        "made on (same rows, same order)")
+    return prompts
+
+
+def _test_lines(path: Path, preds: Predictions, data: Path | None) -> list[int]:
+    """Each row's line in the test file: from ``data`` (checked row for row), else the rows'
+    ``id``, which predictions written by ``ftlens eval`` (they carry their inputs) set to the
+    line. Any other predictions need ``data``: their ids may mean anything."""
+    if data is not None:
+        return [e.line for e in _test_examples(preds, data)]
     ids = [str(i) for i in preds.ids] if preds.ids is not None else []
-    if ids and all(i.isdigit() for i in ids):
+    if (ids and all(i.isdigit() for i in ids)
+            and read_prediction_inputs(path) is not None):
         return [int(i) for i in ids]
-    return list(range(1, len(preds.y_true) + 1))
+    raise DataError("the predictions do not say which test lines they are", path=path,
+                    hint="pass --data TEST.jsonl, the test file they were made on (same rows, "
+                    "same order), or judge predictions written by `ftlens eval`")
 
 
 def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None = None,
@@ -167,7 +177,7 @@ def evaluate_files(path: str | Path, options: EvalOptions, fields: Fields | None
         if train is not None or valid is not None:
             raise ConfigError("--audit and --train/--valid both say which test rows were seen "
                               "in training", hint="pick one")
-        seen = seen_in_audit(audit, _test_lines(preds, data), where=data or path)
+        seen = seen_in_audit(audit, _test_lines(Path(path), preds, data), where=data or path)
     elif train is not None or valid is not None:
         for known in (train, valid):
             if known is not None:

@@ -18,7 +18,7 @@ from ftlens.core.checkpoint_choice import CheckpointChoice, to_compare
 from ftlens.core.decision import Decision
 from ftlens.core.eval_types import EvalOptions
 from ftlens.core.findings import Finding
-from ftlens.errors import ConfigError
+from ftlens.errors import BackendError, ConfigError
 from ftlens.io.atomic import write_atomic
 from ftlens.steps import finetune
 from ftlens.steps.inputs import check_inputs
@@ -73,8 +73,9 @@ class RunResult:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2
-                                    | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    write_atomic(path, orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2
+                                    | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+                 + b"\n")
 
 
 def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
@@ -82,6 +83,7 @@ def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
     ``eval.json``, ``provenance.json``, the predictions and the report into ``out_dir``."""
     _check_config(config)
     local = check_inputs(config.test, config.train, config.valid, say=hooks.say)
+    _check_labels(config.options, local.labels, config.test)
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     with _connect(config) as endpoint:
@@ -89,17 +91,17 @@ def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
         if config.job_id:
             hooks.say(f"1/5 reading fine-tuning job {config.job_id} from {where}")
             job = _finished(endpoint, config.job_id)
-            train, valid = _job_files(endpoint, job, config, out / "data")
+            train, valid = _job_files(endpoint, job, config, out / "data", hooks.say)
             fetched = [p for p in (train, valid) if p not in (config.train, config.valid)]
             check_inputs(config.test, *fetched, say=hooks.say)
-            _audit(train, valid, config.test, out, hooks, "2/5")
+            n_train = _audit(train, valid, config.test, out, hooks, "2/5")
         else:
             assert config.train is not None  # checked by _check_config
             train, valid = config.train, config.valid
-            _audit(train, valid, config.test, out, hooks, "1/5")
+            n_train = _audit(train, valid, config.test, out, hooks, "1/5")
             job = _train(endpoint, config, train, valid, hooks, where)
         hooks.say("3/5 diagnosing the loss curves")
-        saved = _saved_checkpoints(endpoint, job)
+        saved = _saved_checkpoints(endpoint, job, hooks) if config.checkpoint != "none" else {}
         diagnosis = _curves(endpoint, job, out, saved)
         hooks.say(f"    curves verdict: {diagnosis.verdict}")
         ckpt = _checkpoint(job, diagnosis, config.checkpoint, saved)
@@ -108,10 +110,20 @@ def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
         hooks.say(f"4/5 asking {asked} every test question"
                   + (" (and the tuned one the validation questions, to choose its threshold "
                      "on)" if valid else ""))
-        run = _evaluate(endpoint, job, config, (train, valid), local.labels, ckpt, hooks)
+        run = _evaluate(endpoint, job, config, valid, local.labels, ckpt, hooks)
         write_json(out / "eval.json", run.to_dict())
     hooks.say("5/5 writing the report")
-    return _report(out, job, config, (train, valid), run)
+    return _report(out, job, config, (train, valid), run, n_train)
+
+
+def _check_labels(options: EvalOptions, labels: Sequence[str], test: Path) -> None:
+    """``--positive`` and ``--require`` name labels of the test set (before any training)."""
+    named = [("--positive", options.positive)] + [
+        (f"--require {r.text!r}", r.label) for r in options.requirements]
+    for flag, label in named:
+        if label is not None and label not in labels:
+            raise ConfigError(f"{flag} names {label!r}, which is not a label of {test}",
+                              hint=f"its labels: {', '.join(labels)}")
 
 
 def _check_config(config: RunConfig) -> None:
@@ -121,11 +133,14 @@ def _check_config(config: RunConfig) -> None:
         raise ConfigError("a run needs --train (the data to fine-tune on), or --job with a "
                           "fine-tuning job that already ran", hint="e.g. ftlens run --train "
                           "train.jsonl --valid valid.jsonl --test test.jsonl")
-    if config.job_id is not None and (config.hyperparameters or config.suffix
+    if config.job_id is not None and (config.hyperparameters or config.suffix or config.model
                                       or config.seed is not None):
-        raise ConfigError("--job judges a job that already ran: its hyperparameters, suffix "
-                          "and seed are the job's own", hint="drop them, or drop --job to "
-                          "train a new model")
+        raise ConfigError("--job judges a job that already ran: its model, hyperparameters, "
+                          "suffix and seed are the job's own", hint="drop them, or drop --job "
+                          "to train a new model")
+    if config.use_openai and config.job_id is None and config.model is None:
+        raise ConfigError("--openai needs --model: the OpenAI model to fine-tune",
+                          hint="e.g. --model gpt-4o-mini-2024-07-18")
     if config.checkpoint not in ("auto", "none") and not config.checkpoint.isdigit():
         raise ConfigError(f"--checkpoint {config.checkpoint!r} is not auto, none or a step",
                           hint="e.g. --checkpoint auto, --checkpoint 40")
@@ -145,8 +160,15 @@ def _connect(config: RunConfig) -> Iterator[finetune.Connection]:
 
 
 def _finished(endpoint: finetune.Connection, job_id: str) -> Any:
-    job = finetune.api_call(f"reading fine-tuning job {job_id}",
-                            lambda: endpoint.client.fine_tuning.jobs.retrieve(job_id))
+    try:
+        job = finetune.api_call(f"reading fine-tuning job {job_id}",
+                                lambda: endpoint.client.fine_tuning.jobs.retrieve(job_id))
+    except BackendError as exc:
+        if exc.status_code == 404:
+            exc.hint = (f"no such job at {endpoint.url}; a job `ftlens run` trained lives in "
+                        "its run directory's service: pass FTLENS_HOME=RUN_DIR/service")
+        raise
+
     if job.status != "succeeded":
         detail = f": {job.error.message}" if job.error and job.error.message else ""
         raise ConfigError(f"fine-tuning job {job_id} is {job.status}{detail}; only a job that "
@@ -156,26 +178,35 @@ def _finished(endpoint: finetune.Connection, job_id: str) -> Any:
     return job
 
 
-def _job_files(endpoint: finetune.Connection, job: Any, config: RunConfig, folder: Path
-               ) -> tuple[Path, Path | None]:
+def _job_files(endpoint: finetune.Connection, job: Any, config: RunConfig, folder: Path,
+               say: Say) -> tuple[Path, Path | None]:
     """The job's training and validation data: the local files given, else the job's own
     files downloaded from the API."""
-    def fetch(file_id: str | None, name: str, flag: str) -> Path | None:
-        if file_id is None:
-            return None
-        raw = finetune.api_call(
-            f"downloading the job's {name} file {file_id} (pass {flag} FILE instead)",
-            lambda: endpoint.client.files.content(file_id).read())
+    def fetch(file_id: str, name: str) -> Path:
+        raw = finetune.api_call(f"downloading the job's {name} file {file_id}",
+                                lambda: endpoint.client.files.content(file_id).read())
         return write_atomic(folder / f"{name}.jsonl", raw)
 
-    train = config.train or fetch(job.training_file, "training", "--train")
-    valid = config.valid or fetch(job.validation_file, "validation", "--valid")
-    assert train is not None  # every job has a training file
+    train = config.train
+    if train is None:
+        try:
+            train = fetch(job.training_file, "training")
+        except BackendError as exc:
+            exc.hint = ("pass --train FILE, the job's training data (OpenAI does not hand out "
+                        "fine-tuning files)")
+            raise
+    valid = config.valid
+    if valid is None and job.validation_file:
+        try:
+            valid = fetch(job.validation_file, "validation")
+        except BackendError as exc:
+            say(f"    warning: {exc.message}; judged without validation data (pass --valid)")
     return train, valid
 
 
 def _audit(train: Path, valid: Path | None, test: Path, out: Path, hooks: Hooks,
-           stage: str) -> None:
+           stage: str) -> int:
+    """Audit the splits into ``audit.json``; returns the number of training examples."""
     from ftlens.core.audit_json import audit_to_dict
     from ftlens.steps.audit import audit_files
 
@@ -183,6 +214,7 @@ def _audit(train: Path, valid: Path | None, test: Path, out: Path, hooks: Hooks,
     report = audit_files(train, valid, test)
     write_json(out / "audit.json", audit_to_dict(report))
     hooks.say(f"    audit verdict: {report.verdict}")
+    return int(report.splits["train"].n_examples)
 
 
 def _train(endpoint: finetune.Connection, config: RunConfig, train: Path, valid: Path | None,
@@ -195,18 +227,26 @@ def _train(endpoint: finetune.Connection, config: RunConfig, train: Path, valid:
         hyperparameters=dict(config.hyperparameters), suffix=config.suffix, seed=config.seed)
     job = hooks.follow(endpoint, created.id)
     if job.status != "succeeded":
+        finetune.save_results(endpoint, job, config.out_dir)  # its events tell why
         message = job.error.message if job.error else job.status
         raise ConfigError(f"fine-tuning job {job.id} ended {job.status}: {message}",
                           hint="see its events in the run directory")
     return job
 
 
-def _saved_checkpoints(endpoint: finetune.Connection, job: Any) -> dict[int, str]:
-    """The job's checkpoints the API still serves: step -> model name."""
-    found = finetune.api_call(
-        "listing the job's checkpoints",
-        lambda: list(endpoint.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100)))
-    return {int(c.step_number): str(c.fine_tuned_model_checkpoint) for c in found}
+def _saved_checkpoints(endpoint: finetune.Connection, job: Any, hooks: Hooks
+                       ) -> dict[int, str]:
+    """The job's checkpoints the API still serves: step -> model name (none, with a
+    warning, from an endpoint that does not list them)."""
+    try:
+        found = finetune.api_call(
+            "listing the job's checkpoints",
+            lambda: list(endpoint.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100)))
+    except BackendError as exc:
+        hooks.say(f"    warning: {exc.message}; no checkpoint is compared")
+        return {}
+    return {int(c.step_number): str(c.fine_tuned_model_checkpoint) for c in found
+            if c.step_number is not None and c.fine_tuned_model_checkpoint}
 
 
 def _curves(endpoint: finetune.Connection, job: Any, out: Path, saved: Mapping[int, str]
@@ -255,10 +295,11 @@ def _checkpoint(job: Any, diagnosis: Any, mode: str, saved: Mapping[int, str]) -
 
 
 def _evaluate(endpoint: finetune.Connection, job: Any, config: RunConfig,
-              data: tuple[Path, Path | None], labels: Sequence[str], ckpt: Any,
+              valid: Path | None, labels: Sequence[str], ckpt: Any,
               hooks: Hooks) -> Any:
-    """The test questions, judged on the rows not seen in training, with the threshold chosen
-    on the validation questions (never on the test rows it is judged on)."""
+    """The test questions, judged on the rows the audit did not find in the training or
+    validation data, with the threshold chosen on the validation questions (never on the test
+    rows it is judged on)."""
     from ftlens.client.endpoint import Endpoint
     from ftlens.steps.ask import EvalConfig, run_eval
 
@@ -266,7 +307,7 @@ def _evaluate(endpoint: finetune.Connection, job: Any, config: RunConfig,
     longest = max(len(label) for label in labels)
     ask = EvalConfig(
         data=config.test, model=job.fine_tuned_model, baseline=job.model,
-        train=data[0], valid=data[1], checkpoint=ckpt,
+        valid=valid, audit=out / "audit.json", checkpoint=ckpt,  # the audit's leaks
         endpoint=Endpoint(endpoint.url, str(endpoint.client.api_key),
                           timeout=60 if config.use_openai else 600),
         cache=out / "responses.sqlite", out=out / "predictions.jsonl",
@@ -277,7 +318,7 @@ def _evaluate(endpoint: finetune.Connection, job: Any, config: RunConfig,
 
 
 def _report(out: Path, job: Any, config: RunConfig, data: tuple[Path, Path | None],
-            run: Any) -> RunResult:
+            run: Any, n_train: int) -> RunResult:
     from ftlens.report.provenance import write_provenance
     from ftlens.report.render import write_report
 
@@ -288,6 +329,7 @@ def _report(out: Path, job: Any, config: RunConfig, data: tuple[Path, Path | Non
     write_provenance(out, files, model=job.fine_tuned_model, base_model=job.model,
                      hyperparameters=hyper,
                      extra={"job": job.id, "trained_tokens": job.trained_tokens,
+                            "training_examples": n_train,
                             "test_examples": len(run.candidate.answers),
                             "checkpoint": run.choice.model if run.choice else None})
     written = write_report(out)

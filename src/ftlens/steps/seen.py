@@ -49,11 +49,16 @@ def seen_in_audit(path: Path, lines: Sequence[int], *, where: str | Path) -> See
     near-duplicate pairs are taken as they are (its near search covers held-out splits in
     full up to its ``--near-limit``)."""
     audit = _read_audit(path)
-    test = audit["splits"].get("test") if isinstance(audit.get("splits"), dict) else None
+    test = audit["splits"].get("test")
     if not isinstance(test, dict):
         raise DataError("the audit has no test split", path=path,
                         hint="audit with --test TEST.jsonl, the file the predictions are on")
-    if test.get("examples") != len(lines) or max(lines, default=0) > int(test["lines"]):
+    n_lines = test.get("lines")
+    if not isinstance(n_lines, int) or isinstance(n_lines, bool):
+        raise DataError("not the JSON that `ftlens audit --json` writes (the test split has "
+                        "no line count)", path=path, hint="regenerate it with `ftlens audit "
+                        "... --json`")
+    if test.get("examples") != len(lines) or max(lines, default=0) > n_lines:
         raise DataError(f"the audited test file has {test.get('examples')} examples but there "
                         f"are {len(lines)} rows to judge", path=path,
                         expected=f"the audit of the test file behind {where}",
