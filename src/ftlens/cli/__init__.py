@@ -11,6 +11,7 @@ from ftlens.cli.audit import audit
 from ftlens.cli.curves import curves
 from ftlens.cli.demo import demo
 from ftlens.cli.eval import eval_command
+from ftlens.cli.export import export
 from ftlens.cli.metrics import metrics
 from ftlens.cli.models import models
 from ftlens.cli.report import report
@@ -52,6 +53,7 @@ cli.add_command(curves)
 cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(models)
+cli.add_command(export)
 cli.add_command(train)
 cli.add_command(eval_command)
 

@@ -24,6 +24,7 @@ from ftlens.train import models
 from ftlens.train.artifacts import OPTIMIZER_FILE, RunLog, prune_checkpoints, read_meta, save_model
 from ftlens.train.config import Event, TrainConfig
 from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
+from ftlens.train.estimate import available_memory, check_fits, estimate
 
 Callback = Callable[[Event], None]
 StopCheck = Callable[[], "str | bool | None"]
@@ -126,6 +127,11 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     eval_every = config.eval_every or max(1, total // 20)
     lr = hp.learning_rate(config.method)
     model = _trainable(model, config)
+    needs = estimate(model, micro_batch_tokens=config.micro_batch_tokens,
+                     total_tokens=sum(len(ex.input_ids) for ex in train_set) * hp.n_epochs,
+                     device=acc.device, available=available_memory(acc.device))
+    emit(Event("message", f"{label} needs {needs.describe()}"))
+    check_fits(needs, label)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     warmup = int(total * config.warmup_fraction)
