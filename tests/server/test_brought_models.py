@@ -130,3 +130,18 @@ def test_delete_a_fine_tuned_model(client: OpenAI) -> None:
     with pytest.raises(openai.PermissionDeniedError):
         client.models.delete("qwen-tiny")
     assert client.fine_tuning.jobs.retrieve(job.id).status == "succeeded"  # the job stays
+
+
+@pytest.mark.parametrize(("method", "words"), [
+    ({"type": "reinforcement", "reinforcement": {}}, "reinforcement fine-tuning"),
+    ({"type": "dpo", "dpo": {}}, "preference fine-tuning"),
+    ({"type": "magic"}, "an unknown method"),
+])
+def test_methods_other_than_supervised_are_refused_by_name(client: OpenAI, method: Any,
+                                                           words: str) -> None:
+    file_id = _upload(client, [chat(t, y) for t, y in TOY])
+    with pytest.raises(openai.BadRequestError) as err:
+        client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=file_id,
+                                       method=method)
+    assert err.value.code == "method_not_supported" and words in err.value.message
+    assert "use 'supervised'" in err.value.message

@@ -37,6 +37,8 @@ log = logging.getLogger("ftlens.server")
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
             "evals")
 MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
+UNSUPPORTED_METHODS = {"reinforcement": "reinforcement fine-tuning",
+                       "dpo": "preference fine-tuning, not built yet"}
 
 
 def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
@@ -402,9 +404,12 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
     hyper = body.get("hyperparameters")
     method = body.get("method")
     if isinstance(method, dict):
-        if method.get("type", "supervised") != "supervised":
-            raise ApiError(400, f"method {method.get('type')!r} is not supported; use "
-                                "'supervised'", param="method.type")
+        kind = method.get("type", "supervised")
+        if kind != "supervised":
+            what = UNSUPPORTED_METHODS.get(kind, "an unknown method")
+            raise ApiError(400, f"method {kind!r} ({what}) is not supported by ftlens serve; "
+                                "use 'supervised'", param="method.type",
+                           code="method_not_supported")
         hyper = (method.get("supervised") or {}).get("hyperparameters", hyper)
     try:
         Hyperparameters.from_dict(hyper)
