@@ -100,12 +100,14 @@ def test_a_brought_model_fine_tunes_and_chats(client: OpenAI, model: str,
     assert reply.choices[0].message.content is not None
 
 
-def test_function_calling_on_a_template_without_tools_fails_with_the_reason(
+def test_function_calling_on_a_template_without_tools_is_refused_at_creation(
         client: OpenAI) -> None:
-    job = _finish(client, "gemma-tiny", [_tool_example(i, c) for i, c in enumerate(CITIES)])
-    assert job.status == "failed"
-    message = job.error.message
-    assert ":1: the chat template of gemma-tiny has no place for 'tools'" in message
+    rows = [chat(t, y) for t, y in TOY] + [_tool_example(i, c) for i, c in enumerate(CITIES)]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.fine_tuning.jobs.create(model="gemma-tiny", training_file=_upload(client, rows))
+    assert err.value.code == "invalid_training_file"
+    assert f"line {len(TOY) + 1}: the chat template of gemma-tiny has no place for 'tools'" in (
+        err.value.message)
 
 
 def test_a_client_cannot_name_a_path_or_an_unknown_model(client: OpenAI,

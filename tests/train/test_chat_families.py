@@ -142,3 +142,17 @@ def test_what_a_template_cannot_render_is_a_clear_error() -> None:
     bare.chat_template = None
     with pytest.raises(ConfigError, match="no-template has no chat template"):
         Template(bare, "no-template")
+
+
+def test_a_training_file_the_template_cannot_render_names_its_line() -> None:
+    from ftlens.errors import DataError
+    from ftlens.io.chat_dataset import Conversation
+    from ftlens.train.data import encode_all
+
+    tok = tokenizer(FAMILIES["gemma"])
+    convs = [Conversation(1, [FIRST, {"role": "assistant", "content": "spam"}], "spam"),
+             Conversation(2, [FIRST, CALL, TOOL_REPLY, {"role": "assistant", "content": "ok"}],
+                          "ok", tools=TOOLS)]
+    with pytest.raises(DataError) as err:
+        encode_all(tok, convs, max_length=512, path="train.jsonl", model="gemma-tiny")
+    assert err.value.line == 2 and "gemma-tiny has no place for 'tools'" in err.value.render()

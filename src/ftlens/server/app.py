@@ -401,6 +401,10 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
                                 f"least {MIN_EXAMPLES} are needed", param=key,
                            code="invalid_training_file")
         files[key] = value
+    problem = catalog.tool_problem(model, [(f, store.file_path(f)) for f in files.values()
+                                           if f is not None])
+    if problem is not None:
+        raise ApiError(400, problem, param="training_file", code="invalid_training_file")
     hyper = body.get("hyperparameters")
     method = body.get("method")
     if isinstance(method, dict):

@@ -4,7 +4,10 @@ models and checkpoints its jobs made. A client names models; only the operator n
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 from ftlens.errors import FtlensError
@@ -12,6 +15,10 @@ from ftlens.server.store import Store
 from ftlens.train.registry import Registry
 
 BASE_MODELS = ("smollm2-135m-instruct", "tiny-random-llama")
+# where a training file uses each part of function calling (raw quotes only occur around keys)
+TOOL_PARTS = {"tools": re.compile(rb'"tools"\s*:'),
+              "tool_calls": re.compile(rb'"tool_calls"\s*:\s*\[\s*\{'),
+              "tool": re.compile(rb'"role"\s*:\s*"tool"')}
 
 
 class Catalog:
@@ -58,3 +65,52 @@ class Catalog:
         for part in ("model", "checkpoints"):
             shutil.rmtree(folder / part, ignore_errors=True)
         return True
+
+    def template_source(self, name: str) -> str | None:
+        """The chat template of a base model, read from its files without loading it (None
+        when it is not at hand without loading, e.g. a packaged GGUF not converted yet)."""
+        from ftlens.train import models
+
+        try:
+            source = models.resolve(name, registry=self.registry, paths=False)
+        except FtlensError:
+            return None
+        if source.gguf_file is not None:
+            kept = models.SMOLLM2 if source.kind == "tiny" or source.name == models.SMOLLM2 \
+                else models.converted_dir(source).name
+            folder = models.ftlens_home() / "tokenizers" / kept
+        else:
+            folder = Path(source.path)
+        return _template_in(folder)
+
+    def tool_problem(self, name: str, files: list[tuple[str, Path]]) -> str | None:
+        """The first use of function calling in ``files`` (file id, path) that the model's
+        template would drop, as "FILE line N: why" (None: none, or the template is not at
+        hand; the job then checks every example when it starts)."""
+        from ftlens.train.masking import supports, tool_problem
+
+        source = self.template_source(name)
+        if source is None:
+            return None
+        for file_id, path in files:
+            data = path.read_bytes()
+            for part, pattern in TOOL_PARTS.items():
+                found = pattern.search(data)
+                if found and not supports(source, part):
+                    line = data.count(b"\n", 0, found.start()) + 1
+                    return f"{file_id} line {line}: {tool_problem(name, part)}"
+        return None
+
+
+def _template_in(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    template = config.get("chat_template") if isinstance(config, dict) else None
+    if isinstance(template, list):  # named templates: {"name": ..., "template": ...}
+        return "\n".join(str(t.get("template", "")) for t in template if isinstance(t, dict))
+    return template if isinstance(template, str) else None

@@ -147,20 +147,32 @@ def _common_start(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+def supports(source: str, part: str) -> bool:
+    """Whether a chat template's source has a place for a part of function calling:
+    ``tools`` (the top-level list), ``tool_calls`` or the ``tool`` role."""
+    if part == "tool":
+        return "'tool'" in source or '"tool"' in source
+    return part in source
+
+
+def tool_problem(model: str, part: str) -> str:
+    return (f"the chat template of {model} has no place for {part!r}: the example's function "
+            "calling would be dropped")
+
+
+TOOL_HINT = ("fine-tune a model whose template supports tools (Qwen2.5, Llama 3.1, Mistral's), "
+             "or drop the tool messages")
+
+
 def _check_tools(template: Template, messages: Sequence[Mapping[str, Any]],
                  tools: Sequence[Any] | None) -> None:
     """Tools and tool calls the template would silently drop are refused."""
-    src = template.source
-    used = [("tools", bool(tools), "tools" in src),
-            ("tool_calls", any(m.get("tool_calls") for m in messages), "tool_calls" in src),
-            ("tool", any(m.get("role") == "tool" for m in messages),
-             "'tool'" in src or '"tool"' in src)]
-    for word, present, supported in used:
-        if present and not supported:
-            raise ConfigError(f"the chat template of {template.model} has no place for "
-                              f"{word!r}: the example's function calling would be dropped",
-                              hint="fine-tune a model whose template supports tools (Qwen2.5, "
-                                   "Llama 3.1, Mistral's), or drop the tool messages")
+    used = {"tools": bool(tools),
+            "tool_calls": any(m.get("tool_calls") for m in messages),
+            "tool": any(m.get("role") == "tool" for m in messages)}
+    for part, present in used.items():
+        if present and not supports(template.source, part):
+            raise ConfigError(tool_problem(template.model, part), hint=TOOL_HINT)
 
 
 def answer_spans(template: Template, messages: Sequence[Mapping[str, Any]],
