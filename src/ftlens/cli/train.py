@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 import click
@@ -28,9 +29,12 @@ from ftlens.cli import render
 @click.option("--model", "models", multiple=True, metavar="NAME=PATH",
               help="Offer a model for this service only (repeatable): a model directory, a "
               ".gguf file or a cached hub id. `ftlens models add` registers one for good.")
+@click.option("--inference-url", help="Send chat completions to this vLLM server (its /v1 "
+              "URL), loading each fine-tuned adapter there; see the README for the vLLM "
+              "command. $FTLENS_INFERENCE_API_KEY is its key, if it needs one.")
 def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
-          home: Path | None, workers: int, max_upload_mb: int, models: tuple[str, ...]
-          ) -> None:
+          home: Path | None, workers: int, max_upload_mb: int, models: tuple[str, ...],
+          inference_url: str | None) -> None:
     """Serve the OpenAI fine-tuning API on open models.
 
     Code written for OpenAI's fine-tuning API runs unchanged against it: files, fine-tuning
@@ -74,8 +78,14 @@ def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
 
     session = parse_session(models)
     home = home or ftlens_home()
+    if inference_url:
+        from ftlens.client.endpoint import check_base_url
+
+        check_base_url(inference_url, "--inference-url")
     app = create_app(home, api_key=api_key, workers=workers,
-                     max_upload_bytes=max_upload_mb << 20, models=session)
+                     max_upload_bytes=max_upload_mb << 20, models=session,
+                     inference_url=inference_url,
+                     inference_key=os.environ.get("FTLENS_INFERENCE_API_KEY"))
     err.print(f"ftlens serve: http://{host}:{port}/v1 (home {home}"
               f"{', bearer key required' if api_key else ''})", highlight=False,
               soft_wrap=True)

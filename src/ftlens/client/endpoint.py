@@ -87,12 +87,12 @@ def endpoint_from_cli(*, base_url: str | None, use_openai: bool, key_env: str, t
     return Endpoint(url, key, key_env, timeout)
 
 
-def check_base_url(url: str) -> None:
-    """A clear error for a ``--base-url`` that is not an http(s) URL with a host."""
+def check_base_url(url: str, flag: str = "--base-url") -> None:
+    """A clear error for a URL option that is not an http(s) URL with a host."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--base-url {public_endpoint(url)!r} is not an http(s) URL",
-                          hint="e.g. --base-url http://127.0.0.1:8000/v1")
+        raise ConfigError(f"{flag} {public_endpoint(url)!r} is not an http(s) URL",
+                          hint=f"e.g. {flag} http://127.0.0.1:8000/v1")
 
 
 def _server_message(exc: Any) -> str:

@@ -26,6 +26,7 @@ from ftlens.server import wire
 from ftlens.server.catalog import Catalog
 from ftlens.server.home import HomeLock, partial_path
 from ftlens.server.inference import Batcher, ModelPool
+from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
 from ftlens.server.worker import Supervisor
@@ -42,11 +43,13 @@ UNSUPPORTED_METHODS = {"reinforcement": "reinforcement fine-tuning",
 
 
 def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
-               max_upload_bytes: int = 512 << 20, models: dict[str, str] | None = None
+               max_upload_bytes: int = 512 << 20, models: dict[str, str] | None = None,
+               inference_url: str | None = None, inference_key: str | None = None
                ) -> FastAPI:
     """The service over ``home``. ``workers=0`` runs no job workers (jobs stay queued).
     ``models``: this service's own registered models (name → path or hub id), beside those
-    registered in the home.
+    registered in the home. ``inference_url``: a vLLM server that answers the chat
+    completions (:mod:`ftlens.server.remote`).
 
     The app owns ``home`` from here until its lifespan ends: a second service on the same home
     raises :class:`~ftlens.errors.ConfigError` before it changes anything."""
@@ -60,6 +63,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     catalog = Catalog(store, Registry(home, models))
     pool = ModelPool(catalog)
     batcher = Batcher(pool)
+    remote = RemoteInference(inference_url, store, inference_key) if inference_url else None
     supervisor = Supervisor(store, workers, models)
     supervisor.owner = store.take_ownership()  # with or without workers: older ones stop here
 
@@ -221,22 +225,30 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         raise not_found("model", model, param="model")
 
     @app.delete("/v1/models/{model:path}")
-    def delete_model(model: str) -> dict[str, Any]:
+    async def delete_model(model: str) -> dict[str, Any]:
         if not catalog.delete(model):
             if catalog.exists(model):
                 raise ApiError(403, f"{model} is not a fine-tuned model: only those can be "
                                     "deleted", param="model", code="model_not_deletable")
             raise not_found("model", model, param="model")
         pool.forget(model)
+        if remote is not None:
+            await remote.forget(model)
         return {"id": model, "object": "model", "deleted": True}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(request: Request) -> dict[str, Any] | StreamingResponse:
+    async def chat(request: Request) -> dict[str, Any] | Response:
         body = await _json(request)
         model, req, logprobs, stream, include_usage = _chat_request(body)
         if not pool.exists(model):
             raise ApiError(404, f"The model {model!r} does not exist", param="model",
                            code="model_not_found")
+        if remote is not None:  # vLLM answers, with its own batching
+            await remote.ensure(model)  # before the stream starts: its errors get a status
+            if stream:
+                return StreamingResponse(remote.stream(body), media_type="text/event-stream")
+            status, answer = await remote.complete(body)
+            return JSONResponse(answer, status_code=status)
         ident, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
         if not stream:
             completion = await batcher.complete(model, req)

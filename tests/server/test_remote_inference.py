@@ -1,0 +1,159 @@
+"""``ftlens serve --inference-url``: chat completions answered by a vLLM server, each
+fine-tuned adapter loaded there once through vLLM's runtime LoRA endpoints. vLLM cannot run
+here, so a stand-in on loopback implements those endpoints as vLLM documents them."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from openai import OpenAI
+from tests.support.service import KEY, Service, free_port, serve
+from tests.support.toy_chat import TOY, chat
+
+
+class StandIn:
+    """vLLM's OpenAI server, reduced to what ftlens uses: load/unload LoRA adapters by name
+    and path, and chat completions (plain and streamed) for the base or a loaded adapter."""
+
+    def __init__(self) -> None:
+        self.adapters: dict[str, str] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        app = FastAPI()
+
+        @app.post("/v1/load_lora_adapter")
+        async def load(request: Request) -> Any:
+            body = await request.json()
+            self.calls.append(("load", body))
+            if body["lora_name"] in self.adapters:
+                return JSONResponse({"error": f"The lora adapter '{body['lora_name']}' has "
+                                              "already been loaded."}, status_code=400)
+            assert (Path(body["lora_path"]) / "adapter_config.json").is_file()
+            self.adapters[body["lora_name"]] = body["lora_path"]
+            return JSONResponse(f"Success: LoRA adapter '{body['lora_name']}' added")
+
+        @app.post("/v1/unload_lora_adapter")
+        async def unload(request: Request) -> Any:
+            body = await request.json()
+            self.calls.append(("unload", body))
+            self.adapters.pop(body["lora_name"], None)
+            return JSONResponse("Success")
+
+        @app.post("/v1/chat/completions")
+        async def completions(request: Request) -> Any:
+            body = await request.json()
+            self.calls.append(("chat", body))
+            model = body["model"]
+            if model.startswith("ft:") and model not in self.adapters:
+                return JSONResponse({"error": {"message": f"model {model} not found"}},
+                                    status_code=404)
+            text = f"answered by {'adapter' if model in self.adapters else 'base'}"
+            if body.get("stream"):
+                def events() -> Iterator[bytes]:
+                    for piece in text.split(" "):
+                        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1,
+                                 "model": model, "choices": [{"index": 0, "delta": {
+                                     "role": "assistant", "content": piece + " "},
+                                     "finish_reason": None}]}
+                        yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+                    yield b"data: [DONE]\n\n"
+                return StreamingResponse(events(), media_type="text/event-stream")
+            return {"id": "c1", "object": "chat.completion", "created": 1, "model": model,
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                        "role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}
+
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> StandIn:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def vllm() -> Iterator[StandIn]:
+    with StandIn() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def remote(vllm: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    yield from serve(tmp_path_factory.mktemp("home"), api_key=KEY, workers=1,
+                     inference_url=vllm.url)
+
+
+@pytest.fixture(scope="module")
+def client(remote: Service) -> OpenAI:
+    return OpenAI(base_url=remote.url, api_key=KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def tuned(client: OpenAI) -> str:
+    data = "".join(json.dumps(chat(t, y)) + "\n" for t, y in TOY).encode()
+    file = client.files.create(file=("t.jsonl", io.BytesIO(data)), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=file.id,
+                                         hyperparameters={"n_epochs": 1, "batch_size": 4})
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        time.sleep(0.3)
+        job = client.fine_tuning.jobs.retrieve(job.id)
+    assert job.status == "succeeded", job.error
+    return str(job.fine_tuned_model)
+
+
+def test_a_fine_tuned_model_is_answered_by_vllm_with_its_adapter_loaded_once(
+        client: OpenAI, tuned: str, vllm: StandIn, remote: Service) -> None:
+    ask = [{"role": "user", "content": "free prize now"}]
+    for _ in range(2):
+        reply = client.chat.completions.create(model=tuned, messages=ask, max_tokens=3)
+        assert reply.choices[0].message.content == "answered by adapter"
+    loads = [body for kind, body in vllm.calls if kind == "load"]
+    assert len(loads) == 1 and loads[0]["lora_name"] == tuned
+    assert Path(loads[0]["lora_path"]).is_relative_to(remote.home)
+    chats = [body for kind, body in vllm.calls if kind == "chat"]
+    assert chats[-1]["max_tokens"] == 3 and chats[-1]["messages"] == ask  # passed through
+    streamed = client.chat.completions.create(model=tuned, messages=ask, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in streamed).strip() == (
+        "answered by adapter")
+    base = client.chat.completions.create(model="tiny-random-llama", messages=ask)
+    assert base.choices[0].message.content == "answered by base"
+
+
+def test_deleting_the_model_unloads_its_adapter(client: OpenAI, tuned: str,
+                                                vllm: StandIn) -> None:
+    client.chat.completions.create(model=tuned, messages=[{"role": "user", "content": "x"}])
+    assert client.models.delete(tuned).deleted
+    assert ("unload", {"lora_name": tuned}) in vllm.calls and tuned not in vllm.adapters
+
+
+def test_an_unreachable_inference_server_is_a_clear_502(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    for svc in serve(tmp_path / "home", api_key=KEY, workers=0, inference_url=url):
+        client = OpenAI(base_url=svc.url, api_key=KEY, max_retries=0)
+        with pytest.raises(openai.APIStatusError) as err:
+            client.chat.completions.create(model="tiny-random-llama",
+                                           messages=[{"role": "user", "content": "x"}])
+        assert err.value.status_code == 502 and url in err.value.message
