@@ -53,6 +53,9 @@ class StandIn:
             body = await request.json()
             self.calls.append(("chat", body))
             model = body["model"]
+            if body.get("max_tokens") == 999:  # what vLLM says past its context length
+                return JSONResponse({"error": {"message": "max_tokens is too large"}},
+                                    status_code=400)
             if model.startswith("ft:") and model not in self.adapters:
                 return JSONResponse({"error": {"message": f"model {model} not found"}},
                                     status_code=404)
@@ -140,6 +143,14 @@ def test_a_fine_tuned_model_is_answered_by_vllm_with_its_adapter_loaded_once(
         "answered by adapter")
     base = client.chat.completions.create(model="tiny-random-llama", messages=ask)
     assert base.choices[0].message.content == "answered by base"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_error_of_vllm_keeps_its_status(client: OpenAI, tuned: str, stream: bool) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=tuned, max_tokens=999, stream=stream,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert "max_tokens is too large" in err.value.message
 
 
 def test_deleting_the_model_unloads_its_adapter(client: OpenAI, tuned: str,

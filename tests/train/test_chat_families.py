@@ -69,13 +69,34 @@ def test_the_turn_closer_is_the_templates_not_the_eos_token(family: Family, tok:
         assert family.eos not in trained(tok, enc)
 
 
-def test_text_parts_are_joined(family: Family, tok: Any) -> None:
-    parts = [{"type": "text", "text": "WIN a free "}, {"type": "text", "text": "prize now"}]
-    answer = {"role": "assistant", "content": [{"type": "text", "text": "sp"},
-                                               {"type": "text", "text": "am"}]}
+def test_text_parts_are_joined_as_the_audit_joins_them(family: Family, tok: Any) -> None:
+    parts = [{"type": "text", "text": "WIN a free"}, {"type": "text", "text": "prize now"}]
+    answer = {"role": "assistant", "content": [{"type": "text", "text": "spam"}]}
     enc = encode_chat(tok, [{"role": "user", "content": parts}, answer])
     assert trained(tok, enc) == f"spam{family.closer}"
-    assert FIRST["content"] in tok.decode(enc.input_ids)
+    assert "WIN a free\nprize now" in tok.decode(enc.input_ids)
+
+
+def test_an_answer_before_any_question_is_refused(family: Family, tok: Any) -> None:
+    with pytest.raises(ConfigError, match="starts with the assistant's answer"):
+        encode_chat(tok, [{"role": "assistant", "content": "spam"}, FIRST,
+                          {"role": "assistant", "content": "ham"}])
+
+
+def test_the_legacy_function_call_is_trained_as_a_tool_call() -> None:
+    family = FAMILIES["chatml"]
+    tok = tokenizer(family)
+    messages = [{"role": "user", "content": "what is the weather in Paris"},
+                {"role": "assistant", "content": None,
+                 "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+                {"role": "function", "name": "get_weather", "content": "sunny, 21 degrees"},
+                {"role": "assistant", "content": "sunny"}]
+    text = trained(tok, encode_chat(tok, messages, tools=TOOLS))
+    assert '"get_weather"' in text and '{"city": "Paris"}' in text
+    assert text.endswith("sunny<|im_end|>") and "21 degrees" not in text
+    gemma = tokenizer(FAMILIES["gemma"])
+    with pytest.raises(ConfigError, match="has no place for 'tool_calls'"):
+        encode_chat(gemma, messages)
 
 
 def test_tool_calls_are_part_of_the_answer_and_tool_results_are_not(family: Family,

@@ -109,3 +109,18 @@ def test_a_gguf_file_registers_and_shares_the_conversion(tmp_path: Path) -> None
     source = models.resolve("smol", registry=registry, paths=False)
     assert (source.kind, source.location) == ("gguf", builtin.location)
     assert models.converted_dir(source) == models.converted_dir(builtin)
+
+
+def test_a_name_shaped_like_a_hub_id_is_never_read_as_a_path(
+        qwen_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client's "org/name" that happens to exist under the server's working directory is
+    looked up in the Hugging Face cache only."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    shutil.copytree(qwen_dir, tmp_path / "acme" / "model")
+    (tmp_path / "acme" / "x.gguf").write_bytes(b"GGUF")
+    for name in ("acme/model", "acme/x.gguf"):
+        with pytest.raises(ConfigError, match="not in the local Hugging Face cache"):
+            models.resolve(name, registry=Registry(tmp_path / "home"), paths=False)

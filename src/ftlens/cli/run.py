@@ -126,7 +126,13 @@ def show_result(result: Any) -> None:
     render.findings(console, [f for _, f in result.findings if f.severity != "info"])
     render.decision(console, result.decision)
     console.print(f"fine-tuned model: {result.fine_tuned_model}", highlight=False)
-    if result.checkpoint is not None and result.checkpoint.ship == "checkpoint":
-        console.print(f"ship instead: {result.checkpoint.model}", highlight=False)
+    choice = result.checkpoint
+    if choice is not None:
+        c = choice.comparison
+        console.print(f"checkpoint at step {choice.step} vs the final model: right only with "
+                      f"the checkpoint {c.only_candidate}, only with the final model "
+                      f"{c.only_baseline} (McNemar p = {c.mcnemar_p:.2g}): ship "
+                      f"{choice.model if choice.ship == 'checkpoint' else choice.final_model}",
+                      highlight=False, soft_wrap=True)
     console.print(f"report: {result.report_html}\n        {result.report_md}\n"
                   f"        {result.report_json}", highlight=False, soft_wrap=True)

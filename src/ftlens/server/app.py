@@ -151,7 +151,8 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     @app.post("/v1/fine_tuning/jobs")
     async def create_job(request: Request) -> dict[str, Any]:
         body = await _json(request)
-        job = _new_job(store, body, catalog)
+        # checks that read files and the model's template: off the event loop
+        job = await asyncio.to_thread(_new_job, store, body, catalog)
         store.add_job(job)
         store.add_event(job["id"], f"Validating training file: {job['training_file']}")
         created = wire.job_object(_job(store, job["id"]))
@@ -246,7 +247,10 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         if remote is not None:  # vLLM answers, with its own batching
             await remote.ensure(model)  # before the stream starts: its errors get a status
             if stream:
-                return StreamingResponse(remote.stream(body), media_type="text/event-stream")
+                status, error, events = await remote.stream(body)
+                if events is None:
+                    return JSONResponse(error, status_code=status)
+                return StreamingResponse(events, media_type="text/event-stream")
             status, answer = await remote.complete(body)
             return JSONResponse(answer, status_code=status)
         ident, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
@@ -393,6 +397,7 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
         raise ApiError(400, "model is required", param="model")
     problem = catalog.base_problem(model)
     if problem is not None:
+        problem = store.public_text(problem)  # no operator path reaches a client
         raise ApiError(400, f"model {model!r} cannot be fine-tuned here: {problem}; use one "
                             f"of {', '.join(catalog.base_names())}", param="model",
                        code="model_not_available")

@@ -16,7 +16,7 @@ from ftlens.train.registry import Registry
 
 BASE_MODELS = ("smollm2-135m-instruct", "tiny-random-llama")
 # where a training file uses each part of function calling (raw quotes only occur around keys)
-TOOL_PARTS = {"tools": re.compile(rb'"tools"\s*:'),
+TOOL_PARTS = {"tools": re.compile(rb'"tools"\s*:\s*\[\s*\{'),
               "tool_calls": re.compile(rb'"tool_calls"\s*:\s*\[\s*\{'),
               "tool": re.compile(rb'"role"\s*:\s*"tool"')}
 
@@ -33,6 +33,8 @@ class Catalog:
             models.resolve(name, registry=self.registry, paths=False)
         except FtlensError as exc:
             return exc.message
+        except OSError as exc:  # a registered file that went away
+            return f"its files cannot be read ({exc.strerror or exc})"
         return None
 
     def base_names(self) -> list[str]:
@@ -73,15 +75,15 @@ class Catalog:
 
         try:
             source = models.resolve(name, registry=self.registry, paths=False)
-        except FtlensError:
+            if source.gguf_file is not None:
+                builtin = source.kind == "tiny" or source.name == models.SMOLLM2
+                kept = models.SMOLLM2 if builtin else models.converted_dir(source).name
+                folder = models.ftlens_home() / "tokenizers" / kept
+            else:
+                folder = Path(source.path)
+            return _template_in(folder)
+        except (FtlensError, OSError):  # a registered file gone: the job start says so
             return None
-        if source.gguf_file is not None:
-            kept = models.SMOLLM2 if source.kind == "tiny" or source.name == models.SMOLLM2 \
-                else models.converted_dir(source).name
-            folder = models.ftlens_home() / "tokenizers" / kept
-        else:
-            folder = Path(source.path)
-        return _template_in(folder)
 
     def tool_problem(self, name: str, files: list[tuple[str, Path]]) -> str | None:
         """The first use of function calling in ``files`` (file id, path) that the model's

@@ -34,9 +34,7 @@ class RemoteInference:
             async with aiohttp.ClientSession(
                     timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session, session.post(
                     f"{self.url}{path}", json=body, headers=self.headers) as resp:
-                data = (await resp.json(content_type=None)
-                        if resp.content_type == "application/json" else await resp.text())
-                return resp.status, data
+                return resp.status, await _body(resp)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(502, f"the inference server at {self.url} did not answer "
                                 f"({type(exc).__name__})", code="inference_unavailable") from None
@@ -64,24 +62,50 @@ class RemoteInference:
         """The completion as vLLM answered it (after :meth:`ensure`)."""
         return await self._post("/chat/completions", body)
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
-        """The server-sent events of a streamed completion, as vLLM sends them (after
-        :meth:`ensure`)."""
+    async def stream(self, body: dict[str, Any]) -> tuple[int, Any, AsyncIterator[bytes] | None]:
+        """A streamed completion (after :meth:`ensure`): vLLM's status, and either its error
+        body or the iterator of its server-sent events."""
         import aiohttp
 
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))
         try:
-            async with aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session, session.post(
-                    f"{self.url}/chat/completions", json=body, headers=self.headers) as resp:
+            resp = await session.post(f"{self.url}/chat/completions", json=body,
+                                      headers=self.headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            await session.close()
+            raise ApiError(502, f"the inference server at {self.url} did not answer "
+                                f"({type(exc).__name__})", code="inference_unavailable") from None
+        if resp.status != 200:
+            data = await _body(resp)
+            resp.release()
+            await session.close()
+            return resp.status, data, None
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
                 async for chunk in resp.content.iter_any():
                     yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = {"error": {"message": f"the inference server at {self.url} failed "
-                                          f"mid-stream ({type(exc).__name__})"}}
-            yield b"data: " + json.dumps(error).encode() + b"\n\n"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = {"error": {"message": f"the inference server at {self.url} failed "
+                                              f"mid-stream ({type(exc).__name__})"}}
+                yield b"data: " + json.dumps(error).encode() + b"\n\n"
+            finally:
+                resp.release()
+                await session.close()
+
+        return 200, None, events()
 
     async def forget(self, model: str) -> None:
         """Unload a deleted model's adapter (if it was loaded)."""
         if model in self._loaded:
             self._loaded.discard(model)
             await self._post("/unload_lora_adapter", {"lora_name": model})
+
+
+async def _body(resp: Any) -> Any:
+    """A reply's JSON, or its text when it is not JSON (never an exception)."""
+    text = await resp.text()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"error": {"message": text[:500] or f"status {resp.status}"}}

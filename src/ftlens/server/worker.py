@@ -71,9 +71,14 @@ def base_location(store: Store, name: str, models: dict[str, str] | None) -> str
     from ftlens.train import models as known
     from ftlens.train.registry import Registry
 
-    source = known.resolve(name, registry=Registry(store.home, models), paths=False)
-    return source.name if source.kind == "tiny" or source.name == known.SMOLLM2 else (
-        source.location)
+    registry = Registry(store.home, models)
+    source = known.resolve(name, registry=registry, paths=False)
+    if source.kind == "tiny" or source.name == known.SMOLLM2:
+        return source.name
+    if source.kind == "hub":  # the engine finds it in the cache; an export names the hub id
+        found = registry.lookup(name)
+        return found.source if found else name
+    return source.location
 
 
 def _die_with_service(lifeline: Any) -> None:

@@ -127,9 +127,12 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     eval_every = config.eval_every or max(1, total // 20)
     lr = hp.learning_rate(config.method)
     model = _trainable(model, config)
-    needs = estimate(model, micro_batch_tokens=config.micro_batch_tokens,
+    longest = max(len(ex.input_ids) for ex in train_set)
+    needs = estimate(model, micro_batch_tokens=max(longest, min(
+                         config.micro_batch_tokens, hp.batch_size * longest)),
                      total_tokens=sum(len(ex.input_ids) for ex in train_set) * hp.n_epochs,
-                     device=acc.device, available=available_memory(acc.device))
+                     device=acc.device, available=available_memory(acc.device),
+                     loaded=acc.device.type == "cpu")
     emit(Event("message", f"{label} needs {needs.describe()}"))
     check_fits(needs, label)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -82,9 +82,11 @@ def _cgroup_free() -> int | None:
 
 
 def estimate(model: Any, *, micro_batch_tokens: int, total_tokens: int, device: Any,
-             available: int | None) -> Needs:
+             available: int | None, loaded: bool = False) -> Needs:
     """``model``: the model about to train (LoRA already applied, so its trainable
-    parameters are the real ones); ``total_tokens``: tokens over all epochs."""
+    parameters are the real ones); ``micro_batch_tokens``: the largest padded micro-batch;
+    ``total_tokens``: tokens over all epochs; ``loaded``: ``available`` was measured with the
+    weights already in that memory (so they are counted in ``available`` too)."""
     params = list(model.parameters())
     n_all = sum(p.numel() for p in params)
     n_train = sum(p.numel() for p in params if p.requires_grad)
@@ -94,6 +96,8 @@ def estimate(model: Any, *, micro_batch_tokens: int, total_tokens: int, device: 
     layers = int(getattr(config, "num_hidden_layers", 0) or 0)
     activations = micro_batch_tokens * hidden * layers * ACTIVATION_BYTES * width // 2
     memory = n_all * width + n_train * (width + 8) + activations
+    if loaded and available is not None:
+        available += n_all * width
     seconds = None
     if getattr(device, "type", "cpu") == "cpu":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (

@@ -44,13 +44,14 @@ class Encoded:
 
 
 def text_of(content: Any) -> str:
-    """A message's content as text: a string, or a list of text parts joined."""
+    """A message's content as text: a string, or a list of text parts joined by newlines
+    (as the audit and the evaluation read them)."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(str(p.get("text") or "") for p in content
-                   if isinstance(p, Mapping) and p.get("type", "text") == "text")
+    return "\n".join(str(p.get("text") or "") for p in content
+                     if isinstance(p, Mapping) and p.get("type", "text") == "text")
 
 
 def _tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,15 +71,31 @@ def _tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
 
 def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The messages as a chat template takes them: text content, tool calls, tool call ids
-    and names kept; ``weight`` and unknown keys left out."""
+    and names kept; ``weight`` and unknown keys left out. OpenAI's legacy ``function_call``
+    and ``function`` role become the tool call and ``tool`` message they stand for."""
     out = []
-    for m in messages:
+    last_call = None
+    for i, m in enumerate(messages):
         msg: dict[str, Any] = {k: m[k] for k in KEPT_KEYS if m.get(k) is not None}
         msg["content"] = text_of(m.get("content"))
         if m.get("tool_calls"):
             msg["tool_calls"] = [_tool_call(c) for c in m["tool_calls"]]
+        elif isinstance(m.get("function_call"), Mapping):
+            last_call = f"call_{i}"
+            msg["tool_calls"] = [_tool_call({"id": last_call, "type": "function",
+                                             "function": m["function_call"]})]
+        if m.get("role") == "function":
+            msg["role"] = "tool"
+            if last_call is not None:
+                msg.setdefault("tool_call_id", last_call)
         out.append(msg)
     return out
+
+
+def _called(msg: Mapping[str, Any]) -> list[str]:
+    """The names of the functions an assistant message calls."""
+    return [str((c.get("function") or {}).get("name") or "")
+            for c in msg.get("tool_calls") or []]
 
 
 class Template:
@@ -167,9 +184,10 @@ TOOL_HINT = ("fine-tune a model whose template supports tools (Qwen2.5, Llama 3.
 def _check_tools(template: Template, messages: Sequence[Mapping[str, Any]],
                  tools: Sequence[Any] | None) -> None:
     """Tools and tool calls the template would silently drop are refused."""
+    shown = template_messages(messages)
     used = {"tools": bool(tools),
-            "tool_calls": any(m.get("tool_calls") for m in messages),
-            "tool": any(m.get("role") == "tool" for m in messages)}
+            "tool_calls": any(m.get("tool_calls") for m in shown),
+            "tool": any(m.get("role") == "tool" for m in shown)}
     for part, present in used.items():
         if present and not supports(template.source, part):
             raise ConfigError(tool_problem(template.model, part), hint=TOOL_HINT)
@@ -180,11 +198,17 @@ def answer_spans(template: Template, messages: Sequence[Mapping[str, Any]],
     """The rendered conversation and the character spans to train on (templates without
     generation markers)."""
     full = template.render(messages, generation=False, tools=tools)
+    shown = template_messages(messages)
     spans = []
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant" or msg.get("weight", 1) == 0:
             continue
-        before = template.render(messages[:i], generation=True, tools=tools) if i else ""
+        if i == 0:
+            raise ConfigError("the conversation starts with the assistant's answer: there is "
+                              "nothing it answers, and the template's own opening (a default "
+                              "system prompt) would be trained on",
+                              hint="start the example with the user's message")
+        before = template.render(messages[:i], generation=True, tools=tools)
         upto = template.render(messages[: i + 1], generation=False, tools=tools)
         end = upto.rfind(template.closer)
         if end < len(before):
@@ -199,8 +223,7 @@ def answer_spans(template: Template, messages: Sequence[Mapping[str, Any]],
                               "found", hint="use a template that renders messages one after "
                               "another")
         answer = full[len(before):end]
-        for call in msg.get("tool_calls") or []:
-            name = str((call.get("function") or {}).get("name") or "")
+        for name in _called(shown[i]):
             if name and name not in answer:
                 raise ConfigError(f"the chat template of {template.model} drops the tool "
                                   f"call {name!r} of assistant message {i + 1}",

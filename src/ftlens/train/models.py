@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.errors import ConfigError, MissingDependencyError
-from ftlens.train.registry import HUB_ID, Registry, check_source, hub_snapshot
+from ftlens.train.registry import HUB_ID, Registry, check_hub, check_source, hub_snapshot
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
@@ -85,7 +85,7 @@ def resolve(name: str, *, registry: Registry | None = None, paths: bool = True
         kind, where = check_source(name)
         return _source(name, kind, where)
     if HUB_ID.fullmatch(name):
-        kind, where = check_source(name)
+        kind, where = check_hub(name)  # the cache only: a client's "org/name" is no path
         return _source(name, kind, where)
     raise ConfigError(f"model {name!r} is not known here", hint=f"use {SMOLLM2}, {TINY}, a "
                       "model registered with `ftlens models add` or `ftlens serve --model`, "

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,15 +81,29 @@ def check_source(source: str) -> tuple[str, str]:
         raise ConfigError(f"{source!r} is not a model directory, a .gguf file or a hub id",
                           hint="give a folder with config.json, a .gguf file, or a hub id "
                                "such as Qwen/Qwen2.5-0.5B-Instruct")
-    snapshot = hub_snapshot(source)
+    return check_hub(source)
+
+
+def check_hub(hub_id: str) -> tuple[str, str]:
+    """``("hub", hub_id)`` for a hub id in the local Hugging Face cache (or any hub id when
+    downloads are allowed). Never looks at the file system outside the cache: a client's
+    ``org/name`` is not a path."""
+    if not HUB_ID.fullmatch(hub_id):
+        raise ConfigError(f"{hub_id!r} is not a hub id", hint="e.g. Qwen/Qwen2.5-0.5B-Instruct")
+    snapshot = hub_snapshot(hub_id)
     if snapshot is None and not downloads_allowed():
-        raise ConfigError(f"{source} is not in the local Hugging Face cache, and ftlens does "
+        raise ConfigError(f"{hub_id} is not in the local Hugging Face cache, and ftlens does "
                           "not download models", hint=f"download it first (`hf download "
-                          f"{source}`), or set {ALLOW_DOWNLOAD_ENV}=1")
+                          f"{hub_id}`), or set {ALLOW_DOWNLOAD_ENV}=1")
     if snapshot is not None and not _has_template(snapshot):
-        raise ConfigError(f"{source} has no chat template in the cache",
+        raise ConfigError(f"{hub_id} has no chat template in the cache",
                           hint="use the instruct (chat) version of the model")
-    return "hub", source
+    return "hub", hub_id
+
+
+def _registered(name: str, source: str) -> Registered:
+    kind, where = check_source(source)
+    return Registered(name, where, kind)
 
 
 class Registry:
@@ -96,7 +111,8 @@ class Registry:
 
     def __init__(self, home: Path, session: Mapping[str, str] | None = None) -> None:
         self.path = home / REGISTRY_FILE
-        self.session = dict(session or {})
+        # the service's own models, checked once (``parse_session`` checked them at start)
+        self.session = {name: _registered(name, src) for name, src in (session or {}).items()}
 
     def _stored(self) -> dict[str, dict[str, str]]:
         try:
@@ -109,11 +125,13 @@ class Registry:
         return data if isinstance(data, dict) else {}
 
     def all(self) -> list[Registered]:
-        found = {name: Registered(name, e["source"], e["kind"])
-                 for name, e in self._stored().items()}
-        for name, source in self.session.items():
-            kind, where = check_source(source)
-            found[name] = Registered(name, where, kind)
+        try:
+            found = {name: Registered(name, str(e["source"]), str(e["kind"]))
+                     for name, e in self._stored().items()}
+        except (KeyError, TypeError):
+            raise ConfigError(f"{self.path} is not what `ftlens models add` writes",
+                              hint="fix or remove it, then register the models again") from None
+        found.update(self.session)
         return sorted(found.values(), key=lambda r: r.name)
 
     def lookup(self, name: str) -> Registered | None:
@@ -124,17 +142,30 @@ class Registry:
             raise ConfigError(f"{name!r} cannot name a model", hint="use letters, digits, "
                               "'.', '_' or '-' (at most 64), not a built-in model's name")
         kind, where = check_source(source)
-        stored = self._stored()
-        stored[name] = {"source": where, "kind": kind}
-        self._write(stored)
+        with self._locked():
+            stored = self._stored()
+            stored[name] = {"source": where, "kind": kind}
+            self._write(stored)
         return Registered(name, where, kind)
 
     def remove(self, name: str) -> bool:
-        stored = self._stored()
-        if stored.pop(name, None) is None:
-            return False
-        self._write(stored)
+        with self._locked():
+            stored = self._stored()
+            if stored.pop(name, None) is None:
+                return False
+            self._write(stored)
         return True
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One read-modify-write of the registry at a time (two `ftlens models add` at once
+        both land)."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with (self.path.parent / f".{REGISTRY_FILE}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _write(self, stored: dict[str, dict[str, str]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
