@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import openai
 import pytest
 from openai import OpenAI
 from tests.support.chat_families import FAMILIES, cache_hub_model, save
+from tests.support.jobs import finish_job
 from tests.support.service import KEY, Service, serve
 from tests.support.toy_chat import TOY, chat
 
@@ -66,15 +66,8 @@ def client(brought: tuple[Service, Path]) -> OpenAI:
 
 
 def _finish(client: OpenAI, model: str, rows: list[dict[str, Any]]) -> Any:
-    job = client.fine_tuning.jobs.create(
-        model=model, training_file=_upload(client, rows), seed=1,
-        hyperparameters={"n_epochs": 1, "batch_size": 4, "learning_rate_multiplier": 2})
-    deadline = time.monotonic() + 300
-    while job.status not in ("succeeded", "failed", "cancelled"):
-        assert time.monotonic() < deadline, job.status
-        time.sleep(0.3)
-        job = client.fine_tuning.jobs.retrieve(job.id)
-    return job
+    return finish_job(client, model, rows, n_epochs=1, batch_size=4,
+                      learning_rate_multiplier=2)
 
 
 def test_models_lists_the_registered_ones(client: OpenAI) -> None:

@@ -3,17 +3,15 @@ adapter or a merged model that plain transformers loads to the logits ``ftlens s
 
 from __future__ import annotations
 
-import io
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from openai import OpenAI
+from tests.support.jobs import finish_job
 from tests.support.service import KEY, Service
-from tests.support.toy_chat import TOY, chat
 
 from ftlens.cli import cli
 
@@ -21,13 +19,7 @@ from ftlens.cli import cli
 @pytest.fixture(scope="module")
 def tuned(service: Service) -> Any:
     client = OpenAI(base_url=service.url, api_key=KEY, max_retries=0, timeout=120)
-    data = "".join(json.dumps(chat(t, y)) + "\n" for t, y in TOY).encode()
-    file = client.files.create(file=("t.jsonl", io.BytesIO(data)), purpose="fine-tune")
-    job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=file.id,
-                                         hyperparameters={"n_epochs": 2, "batch_size": 4})
-    while job.status not in ("succeeded", "failed", "cancelled"):
-        time.sleep(0.3)
-        job = client.fine_tuning.jobs.retrieve(job.id)
+    job = finish_job(client, n_epochs=2, batch_size=4)
     assert job.status == "succeeded", job.error
     return job
 

@@ -4,7 +4,6 @@ here, so a stand-in on loopback implements those endpoints as vLLM documents the
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -17,8 +16,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from openai import OpenAI
+from tests.support.jobs import finish_job
 from tests.support.service import KEY, Service, free_port, serve
-from tests.support.toy_chat import TOY, chat
 
 
 class StandIn:
@@ -116,13 +115,7 @@ def client(remote: Service) -> OpenAI:
 
 @pytest.fixture(scope="module")
 def tuned(client: OpenAI) -> str:
-    data = "".join(json.dumps(chat(t, y)) + "\n" for t, y in TOY).encode()
-    file = client.files.create(file=("t.jsonl", io.BytesIO(data)), purpose="fine-tune")
-    job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=file.id,
-                                         hyperparameters={"n_epochs": 1, "batch_size": 4})
-    while job.status not in ("succeeded", "failed", "cancelled"):
-        time.sleep(0.3)
-        job = client.fine_tuning.jobs.retrieve(job.id)
+    job = finish_job(client)
     assert job.status == "succeeded", job.error
     return str(job.fine_tuned_model)
 
