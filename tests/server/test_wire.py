@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftlens.server.app import _stream
+from ftlens.server.chat import _stream
 from ftlens.server.store import Store
 from ftlens.server.wire import ChunkStream
 from ftlens.train.infer import Completion, TokenLogprob
