@@ -140,3 +140,13 @@ def test_methods_other_than_supervised_are_refused_by_name(client: OpenAI, metho
                                        method=method)
     assert err.value.code == "method_not_supported" and words in err.value.message
     assert "use 'supervised'" in err.value.message
+
+
+def test_an_adapter_on_a_hub_model_exports_with_the_hub_id(
+        client: OpenAI, brought: tuple[Service, Path], tmp_path: Path) -> None:
+    from ftlens.steps.export import export_model
+
+    job = _finish(client, "acme/tiny-phi3", [chat(t, y) for t, y in TOY])
+    done = export_model(job.fine_tuned_model, tmp_path / "out", home=brought[0].home)
+    config = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+    assert done.base == config["base_model_name_or_path"] == "acme/tiny-phi3"

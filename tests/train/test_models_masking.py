@@ -153,3 +153,8 @@ def test_real_smollm2_loads_offline_with_a_working_output_embedding(
     assert not getattr(again, "is_quantized", False)
     with torch.no_grad():
         assert torch.equal(model(ids).logits, again(ids).logits)
+
+
+def test_the_tiny_model_shares_smollm2s_converted_tokenizer() -> None:
+    assert models.tokenizer_cache(models.resolve(models.TINY)) == models.tokenizer_cache(
+        models.resolve(models.SMOLLM2))

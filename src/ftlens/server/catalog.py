@@ -75,12 +75,8 @@ class Catalog:
 
         try:
             source = models.resolve(name, registry=self.registry, paths=False)
-            if source.gguf_file is not None:
-                builtin = source.kind == "tiny" or source.name == models.SMOLLM2
-                kept = models.SMOLLM2 if builtin else models.converted_dir(source).name
-                folder = models.ftlens_home() / "tokenizers" / kept
-            else:
-                folder = Path(source.path)
+            folder = (models.tokenizer_cache(source) if source.gguf_file is not None
+                      else Path(source.path))
             return _template_in(folder)
         except (FtlensError, OSError):  # a registered file gone: the job start says so
             return None

@@ -66,7 +66,8 @@ def _base_location(base_model: str) -> str:
     source = models.resolve(base_model)
     if source.kind == "gguf":
         return str(models.converted_dir(source))
-    return source.path if source.kind != "tiny" else source.name
+    # a hub id as such (its path is this machine's cache), the tiny model by its name
+    return source.name if source.kind in ("hub", "tiny") else source.path
 
 
 def _adapter(folder: Path, out: Path, meta: dict[str, object]) -> str:

@@ -109,13 +109,19 @@ def load_tokenizer(source: ModelSource) -> Any:
 
     if source.gguf_file is None:
         return AutoTokenizer.from_pretrained(source.path)
-    kept = SMOLLM2 if source.name == SMOLLM2 else converted_dir(source).name
-    cache = ftlens_home() / "tokenizers" / kept
+    cache = tokenizer_cache(source)
     if (cache / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(cache)
     tok = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
     _keep(tok, cache)
     return tok
+
+
+def tokenizer_cache(source: ModelSource) -> Path:
+    """Where a GGUF's converted tokenizer is kept: the packaged SmolLM2 and the tiny model
+    share one (the same file's tokenizer); any other GGUF has its own."""
+    builtin = source.kind == "tiny" or source.name == SMOLLM2
+    return ftlens_home() / "tokenizers" / (SMOLLM2 if builtin else converted_dir(source).name)
 
 
 def _keep(obj: Any, folder: Path) -> None:
