@@ -91,7 +91,10 @@ class Catalog:
         if source is None:
             return None
         for file_id, path in files:
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except OSError:  # its bytes went missing: the job fails at its start, saying so
+                continue
             for part, pattern in TOOL_PARTS.items():
                 found = pattern.search(data)
                 if found and not supports(source, part):
