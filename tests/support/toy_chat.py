@@ -47,3 +47,15 @@ def distinct(n: int, *, seed: int) -> list[dict[str, object]]:
                 else f"see you {words} at {i % 12} ref {seed}{i:04d}")
         rows.append(chat(text, label))
     return rows
+
+
+def preference(text: str, preferred: str, rejected: str) -> dict[str, object]:
+    """An OpenAI preference (DPO) line."""
+    return {"input": {"messages": [{"role": "system", "content": SYSTEM},
+                                   {"role": "user", "content": text}]},
+            "preferred_output": [{"role": "assistant", "content": preferred}],
+            "non_preferred_output": [{"role": "assistant", "content": rejected}]}
+
+
+# the toy set as preferences: the right label over the wrong one
+TOY_PREFERENCES = [preference(t, y, "ham" if y == "spam" else "spam") for t, y in TOY]

@@ -47,7 +47,8 @@ def _splits_table(report: AuditReport) -> Table:
         tok = report.tokens[split]
         approx = "" if tok.exact else "≈"
         t.add_row(
-            split, f"{scan.n_lines:,}", f"{scan.n_examples:,}",
+            split, f"{scan.n_lines:,}",
+            f"{scan.n_examples:,}" + (" pairs" if scan.data_format == "preference" else ""),
             f"{sum(scan.issue_counts.values()):,}", f"{approx}{tok.mean:,.1f}",
             f"{approx}{tok.p90:,.0f}", f"{tok.max:,}", f"{len(tok.over_limit_lines):,}",
         )

@@ -38,7 +38,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def format_findings(splits: Mapping[str, SplitScan]) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = _mixed_formats(splits)
     for split, scan in splits.items():
         out.extend(_file_findings(split, scan))
         out.extend(_format_errors(split, scan))
@@ -55,6 +55,33 @@ def format_findings(splits: Mapping[str, SplitScan]) -> list[Finding]:
                     f"{scan.path}: lines {_lines(scan.warning_lines[code])}", advice,
                     details={"split": split, "count": n, "lines": scan.warning_lines[code]},
                 ))
+    return out
+
+
+def _mixed_formats(splits: Mapping[str, SplitScan]) -> list[Finding]:
+    """Chat examples (supervised) and preference pairs (DPO) train different methods: one
+    file holds one kind, and the validation file the kind of the training file."""
+    out = []
+    for split, scan in splits.items():
+        if scan.data_format == "mixed":
+            out.append(Finding(
+                "mixed_formats", "fail", f"{split}: chat examples and preference pairs mixed",
+                f"{scan.path} has {_plural(scan.n_preference, 'preference pair')} (DPO) and "
+                f"{_plural(scan.n_examples - scan.n_preference, 'chat example')} "
+                "(supervised); a job trains on one kind",
+                "split the file: chat examples for a supervised job, preference pairs for a "
+                "DPO job", details={"split": split, "preference": scan.n_preference,
+                                    "chat": scan.n_examples - scan.n_preference}))
+    train, valid = splits.get("train"), splits.get("valid")
+    if train and valid and "mixed" not in (train.data_format, valid.data_format) \
+            and train.n_examples and valid.n_examples \
+            and train.data_format != valid.data_format:
+        out.append(Finding(
+            "mixed_formats", "fail", f"train holds {train.data_format} data, valid "
+            f"{valid.data_format} data", f"{train.path} and {valid.path} are of different "
+            "kinds; a job validates on examples of the kind it trains on",
+            "give a validation file of the training file's kind",
+            details={"train": train.data_format, "valid": valid.data_format}))
     return out
 
 

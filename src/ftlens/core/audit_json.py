@@ -25,6 +25,7 @@ def audit_to_dict(report: AuditReport) -> dict[str, Any]:
     splits = {
         name: {
             "path": scan.path, "lines": scan.n_lines, "examples": scan.n_examples,
+            "format": scan.data_format,
             "format_errors": dict(scan.issue_counts), "warnings": dict(scan.warning_counts),
             "bom": scan.bom, "tokens": _tokens(report.tokens[name]),
             "removable_lines": sorted(report.removable.get(name, ())),

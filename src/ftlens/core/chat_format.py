@@ -1,9 +1,14 @@
-"""OpenAI chat fine-tuning format rules, checked one parsed JSON line at a time.
+"""OpenAI fine-tuning format rules, checked one parsed JSON line at a time.
 
 :func:`check_example` returns the problems of one example (each with a fix hint) and, when the
 example is usable, an :class:`ExampleView` with what the rest of the audit needs: the input text
 (for duplicates and leakage), the label (final assistant answer) and the texts to count tokens on.
 The happy path allocates little: this runs once per line on files of millions of lines.
+
+Two shapes are examples: a chat example (``{"messages": [...]}``, supervised fine-tuning) and
+a preference pair (``{"input": {"messages": [...]}, "preferred_output": [...],
+"non_preferred_output": [...]}``, DPO), whose view has ``kind == "preference"``, no label, the
+input's messages as its duplicate and leakage key and both answers in its token count.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ ALLOWED_KEYS = frozenset(
     {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
 )
 ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
+CHAT, PREFERENCE = "chat", "preference"
+PREFERENCE_KEYS = ("preferred_output", "non_preferred_output")
+PREFERENCE_SHAPE = ('{"input": {"messages": [...]}, "preferred_output": [{"role": "assistant", '
+                    '"content": ...}], "non_preferred_output": [{"role": "assistant", ...}]}')
 _TOOL_KEYS = ("tool_calls", "function_call")
 
 
@@ -60,6 +69,7 @@ class ExampleView(NamedTuple):
     has_user: bool
     pairs: Sequence[Message]  # (role, text) of every message
     messages: Sequence[dict[str, Any] | Message]  # checked messages: dicts, or plain (role, text)
+    kind: str = CHAT  # or PREFERENCE: a DPO pair (input, preferred and non-preferred answer)
 
     @property
     def near_text(self) -> str:
@@ -217,6 +227,8 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
             'each line must be one object: {"messages": [...]}',
         )
     messages = obj.get("messages")
+    if messages is None and ("input" in obj or any(k in obj for k in PREFERENCE_KEYS)):
+        return _check_preference(obj)
     if messages is None:
         return _issue(
             "missing_messages",
@@ -329,6 +341,78 @@ def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], Examp
         return issues, None
     view = _view(pairs, messages, tool_answer)
     return ([], view) if view is not None else ([NO_ASSISTANT], None)
+
+
+def _check_preference(obj: dict[str, Any]) -> tuple[list[FormatIssue], ExampleView | None]:
+    """A DPO preference pair: the conversation so far in ``input.messages`` (optionally with
+    ``tools``), and one assistant message in each of ``preferred_output`` and
+    ``non_preferred_output``."""
+    extra = obj.keys() - {"input", *PREFERENCE_KEYS}
+    if extra:
+        return _issue("unknown_key", "the preference pair has unrecognised key(s) "
+                      + ", ".join(sorted(map(_short, extra))),
+                      "a preference line has only the keys input, preferred_output and "
+                      "non_preferred_output: " + PREFERENCE_SHAPE)
+    given = obj.get("input")
+    if not isinstance(given, dict) or not isinstance(given.get("messages"), list) \
+            or not given["messages"]:
+        what = (f"a {_json_type(given)}" if not isinstance(given, dict) else
+                'an object without a non-empty "messages" list')
+        return _issue("invalid_preference_input", f'"input" is {what}',
+                      '"input" must be {"messages": [...]}: the conversation before the '
+                      "answer; " + PREFERENCE_SHAPE)
+    issues, pairs, messages = [], [], []
+    for i, msg in enumerate(given["messages"]):
+        problem = _check_message(msg, i)
+        text = None
+        if problem is None:
+            text, problem = _content_text(msg, i)
+        if problem is not None:
+            issues.append(FormatIssue(problem.code, "input " + problem.message, problem.hint))
+            continue
+        pairs.append(Pair(msg["role"], text or ""))
+        messages.append(msg)
+    for key in PREFERENCE_KEYS:
+        problem, msg = _preference_answer(obj.get(key), key)
+        if problem is not None:
+            issues.append(problem)
+        else:
+            pairs.append(Pair("assistant", msg.get("content") or ""))
+            messages.append(msg)
+    if issues:
+        return issues, None
+    if pairs[-3].role == "assistant":
+        return _issue("input_ends_with_answer", "the input ends with an assistant message",
+                      "end input.messages with the message the answers reply to (usually "
+                      "the user's); the answers go in preferred_output and "
+                      "non_preferred_output")
+    inputs = [p for p in pairs[:-2] if p.role != "assistant"]
+    text = "\x1f".join(x for p in inputs for x in (p.role, p.content))
+    return [], ExampleView(text, None, any(p.role == "system" for p in inputs),
+                           any(p.role == "user" for p in inputs), pairs, messages, PREFERENCE)
+
+
+def _preference_answer(value: Any, key: str) -> tuple[FormatIssue | None, dict[str, Any]]:
+    """The one assistant message of ``preferred_output`` or ``non_preferred_output``."""
+    hint = (f'make "{key}" a list of one assistant message, e.g. [{{"role": "assistant", '
+            '"content": "..."}]')
+    if value is None:
+        return FormatIssue("missing_preference_output", f'the preference pair has no "{key}"',
+                           f"add it: {PREFERENCE_SHAPE}"), {}
+    if not isinstance(value, list) or len(value) != 1:
+        what = (f"a list of {len(value)} messages" if isinstance(value, list)
+                else f"a {_json_type(value)}")
+        return FormatIssue("invalid_preference_output", f'"{key}" is {what}', hint), {}
+    msg = value[0]
+    problem = _check_message(msg, 0)
+    if problem is None and msg["role"] != "assistant":
+        return FormatIssue("invalid_preference_output",
+                           f'"{key}" holds a {msg["role"]} message', hint), {}
+    if problem is None:
+        problem = _content_text(msg, 0)[1]
+    if problem is not None:
+        return FormatIssue(problem.code, f"{key}: {problem.message}", problem.hint), {}
+    return None, msg
 
 
 _SHALLOW = reprlib.Repr()  # containers nested a few levels deep at most: no recursion limit

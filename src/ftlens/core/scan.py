@@ -18,6 +18,7 @@ import numpy as np
 
 from ftlens.core.chat_format import (
     NO_ASSISTANT,
+    PREFERENCE,
     ExampleView,
     FormatIssue,
     Message,
@@ -57,6 +58,7 @@ class SplitScan:
         self._near_cut = int(options.near_rate * _FULL)
         self._token_cache: dict[str, int] = {}
         self.n_lines = 0
+        self.n_preference = 0  # examples that are DPO preference pairs (the rest are chats)
         self.bom = False
         self.issue_counts: Counter[str] = Counter()
         self.issues: list[FormatIssue] = []
@@ -95,6 +97,13 @@ class SplitScan:
     def n_examples(self) -> int:
         return len(self.lines)
 
+    @property
+    def data_format(self) -> str:
+        """``chat`` (supervised examples), ``preference`` (DPO pairs) or ``mixed``."""
+        if self.n_preference == 0:
+            return "chat"
+        return "preference" if self.n_preference == self.n_examples else "mixed"
+
     def add_issue(self, issue: FormatIssue) -> None:
         self.issue_counts[issue.code] += 1
         self._keep(issue)
@@ -111,6 +120,7 @@ class SplitScan:
             for p in problems:
                 self.add_issue(p.at(line))
             return
+        self.n_preference += view.kind == PREFERENCE
         self._views[len(self._lines)] = view
         self._lines.append(line)
         self._summaries.append(view[:4])
@@ -227,6 +237,7 @@ class SplitScan:
     def merge(self, other: SplitScan) -> None:
         """Append a scan of a later chunk of the same file (its line numbers already global)."""
         self.n_lines += other.n_lines
+        self.n_preference += other.n_preference
         self.bom = self.bom or other.bom
         for issue in other.issues:
             self._keep(issue)

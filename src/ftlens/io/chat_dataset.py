@@ -1,5 +1,6 @@
-"""Load a chat JSONL file for training or evaluation: every line must pass the audit's format
-rules, and the first one that does not stops the load with its file and line."""
+"""Load a fine-tuning JSONL file for training or evaluation: every line must pass the audit's
+format rules, and the first one that does not stops the load with its file and line. A file
+holds chat examples (supervised) or preference pairs (DPO), never both."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ftlens.core.chat_format import check_example
+from ftlens.core.chat_format import CHAT, PREFERENCE, PREFERENCE_SHAPE, check_example
 from ftlens.errors import DataError
 from ftlens.io.chat_jsonl import BOM, line_issue, open_checked
 
@@ -22,9 +23,43 @@ class Conversation:
     tools: list[Any] | None = None  # the example's top-level function specs, if any
 
 
+@dataclass(frozen=True)
+class Preference:
+    """A DPO pair: the conversation so far, and the answer to prefer over the other."""
+
+    line: int
+    messages: list[dict[str, Any]]  # ``input.messages``
+    preferred: dict[str, Any]  # one assistant message each
+    rejected: dict[str, Any]
+    tools: list[Any] | None = None
+
+
+_WRONG_KIND = {
+    CHAT: ("the line is a preference pair (DPO data), not a chat example",
+           'train preference pairs with method {"type": "dpo"} (`ftlens train --method dpo`)'
+           ', or give chat examples {"messages": [...]} to a supervised job'),
+    PREFERENCE: ("the line is a chat example, not a preference pair",
+                 f"a DPO job trains on preference pairs {PREFERENCE_SHAPE}; train chat "
+                 "examples with a supervised job"),
+}
+
+
 def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conversation]:
-    """Every example of ``path``, in file order. Raises :class:`DataError` naming the first bad
-    line (and how many others are bad), or when the file has fewer than ``min_examples``."""
+    """Every chat example of ``path``, in file order. Raises :class:`DataError` naming the
+    first bad line (and how many others are bad; a preference pair is bad here), or when the
+    file has fewer than ``min_examples``."""
+    out = read_dataset(path, CHAT, min_examples=min_examples)
+    return out  # type: ignore[return-value]  # CHAT: conversations only
+
+
+def read_preferences(path: str | Path, *, min_examples: int = 1) -> list[Preference]:
+    """Every preference pair of ``path``, checked like :func:`read_conversations`."""
+    return read_dataset(path, PREFERENCE, min_examples=min_examples)  # type: ignore[return-value]
+
+
+def read_dataset(path: str | Path, kind: str | None = None, *, min_examples: int = 1
+                 ) -> list[Conversation] | list[Preference]:
+    """Every example of ``path``, all of ``kind`` (None: the kind of the first example)."""
     p = open_checked(path)
     data = p.read_bytes()
     if data.startswith(BOM):
@@ -32,7 +67,7 @@ def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conve
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    out: list[Conversation] = []
+    out: list[Any] = []
     first: tuple[int, str, str] | None = None
     n_bad = 0
     for number, raw in enumerate(lines, 1):
@@ -45,8 +80,11 @@ def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conve
             issues, view = check_example(obj)
             problem = (issues[0].message, issues[0].hint) if issues else None
             if view is not None and not issues:
-                out.append(Conversation(number, obj["messages"], view.label,
-                                        obj.get("tools") or None))
+                kind = kind or view.kind
+                if view.kind != kind:
+                    problem = _WRONG_KIND[kind]
+                else:
+                    out.append(_example(number, obj, view.kind, view.label))
         if problem is not None:
             n_bad += 1
             if first is None:
@@ -60,6 +98,33 @@ def read_conversations(path: str | Path, *, min_examples: int = 1) -> list[Conve
         raise DataError(f"{len(out)} examples; at least {min_examples} are needed", path=p,
                         hint="add more examples to the file")
     return out
+
+
+def _example(line: int, obj: dict[str, Any], kind: str, label: str | None
+             ) -> Conversation | Preference:
+    if kind == CHAT:
+        return Conversation(line, obj["messages"], label, obj.get("tools") or None)
+    given = obj["input"]
+    return Preference(line, given["messages"], obj["preferred_output"][0],
+                      obj["non_preferred_output"][0], given.get("tools") or None)
+
+
+def data_kind(path: str | Path) -> str | None:
+    """The kind of the first example of a file (``chat`` or ``preference``), read from its
+    first lines only; None when none of the first thousand is an example, or the file cannot
+    be read (whoever reads it whole says why)."""
+    try:
+        with Path(path).open("rb") as f:
+            for _, raw in zip(range(1000), f, strict=False):
+                try:
+                    _, view = check_example(orjson.loads(raw.removeprefix(BOM)))
+                except orjson.JSONDecodeError:
+                    continue
+                if view is not None:
+                    return view.kind
+    except OSError:
+        pass
+    return None
 
 
 API_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "function_call")
