@@ -7,11 +7,17 @@
    each label by `generate` (one forced-decoding `generate` call per example and label, summing
    the raw log-probabilities of the label's tokens and the end-of-turn token), same run. Target:
    >= 3x faster. The baseline and the sequence mode must agree.
-3. Quality: the default recipe (every hyperparameter "auto") on examples/spam: validation loss
+3. DPO speed: tokens/s of a `ftlens.train` DPO job (LoRA, the LoRA-disabled model as the
+   reference; its one reference pass counted in its time) against TRL's `DPOTrainer` on the same
+   model, preference pairs (built from examples/spam: the true label preferred over the other),
+   token ids, LoRA settings, batch size, beta and learning rate, same run (tokens = the real
+   tokens of both sequences of every pair). Target: >= 1.2x.
+4. Quality: the default recipe (every hyperparameter "auto") on examples/spam: validation loss
    of the base model vs the tuned one (target: at least halved) and test accuracy of the base vs
    the tuned model from label scoring (target: well above the base model's).
 
-    python bench/train.py [--speed-examples 64] [--skip-quality]
+    python bench/train.py [--speed-examples 64] [--dpo-pairs 48] [--skip-quality]
+    python bench/train.py --only-dpo   # the DPO row alone
 """
 
 from __future__ import annotations
@@ -90,6 +96,80 @@ def speed(n: int, batch_size: int, work: Path) -> dict[str, float]:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     base = trainer_baseline(subset, batch_size, 1e-3, work / "trainer")
     return {"ftlens_tokens_per_s": ours, "trainer_tokens_per_s": base, "ratio": ours / base}
+
+
+def dpo_pairs(n: int, path: Path) -> Path:
+    """``n`` preference pairs from examples/spam: the true label preferred over the other."""
+    rows = []
+    for line in (SPAM / "train.jsonl").read_text(encoding="utf-8").splitlines()[:n]:
+        messages = json.loads(line)["messages"]
+        truth = messages[-1]["content"]
+        rows.append({"input": {"messages": messages[:-1]},
+                     "preferred_output": [{"role": "assistant", "content": truth}],
+                     "non_preferred_output": [{"role": "assistant", "content":
+                                               "ham" if truth == "spam" else "spam"}]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def trl_dpo_baseline(pairs_file: Path, batch_size: int, lr: float, beta: float,
+                     out: Path, precompute: bool = False) -> float:
+    """Tokens/s of TRL's DPOTrainer on the same pairs, tokens, LoRA, batch, beta and rate
+    (``precompute``: with ``precompute_ref_log_probs``, its reference pass timed too)."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import DPOConfig, DPOTrainer
+
+    from ftlens.io.chat_dataset import read_preferences
+    from ftlens.train.preference import encode_pairs
+
+    model, tok = models.load_model(models.resolve(MODEL))
+    model.hf_quantizer, model.is_quantized = None, False  # see trainer_baseline
+    pairs = encode_pairs(tok, read_preferences(pairs_file), max_length=2048,
+                         path=str(pairs_file))
+    rows, tokens = [], 0
+    for pair in pairs:
+        row: dict[str, list[int]] = {}
+        for key, ex in (("chosen_ids", pair.chosen), ("rejected_ids", pair.rejected)):
+            trained = [i for i, label in enumerate(ex.labels) if label != IGNORE]
+            row["prompt_ids"] = ex.input_ids[:trained[0]]
+            row[key] = ex.input_ids[trained[0]:trained[-1] + 1]
+        rows.append(row)
+        tokens += len(pair.chosen) + len(pair.rejected)
+
+    class Tokenized(DPOTrainer):  # our token ids as they are, as in tests/train/test_dpo.py
+        def _prepare_dataset(self, dataset, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return dataset
+
+    args = DPOConfig(output_dir=str(out), per_device_train_batch_size=batch_size,
+                     num_train_epochs=1, learning_rate=lr, lr_scheduler_type="linear",
+                     warmup_steps=int(0.1 * -(-len(rows) // batch_size)), weight_decay=0.0,
+                     beta=beta, bf16=False, gradient_checkpointing=False, save_strategy="no",
+                     report_to=[], use_cpu=True, logging_steps=1000, disable_tqdm=True,
+                     seed=0, max_length=None, precompute_ref_log_probs=precompute)
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+    built = time.perf_counter()
+    trainer = Tokenized(model=model, args=args, processing_class=tok,
+                        train_dataset=Dataset.from_list(rows), peft_config=lora)
+    started = time.perf_counter()
+    trainer.train()
+    # a precomputed reference pass runs in __init__: it is counted, as ftlens counts its own
+    return tokens / (time.perf_counter() - (built if precompute else started))
+
+
+def dpo_speed(n: int, batch_size: int, work: Path) -> dict[str, float]:
+    pairs = dpo_pairs(n, work / "pairs.jsonl")
+    hp = Hyperparameters(n_epochs=1, batch_size=batch_size, beta=0.1)
+    config = TrainConfig(model=MODEL, training_file=str(pairs), out_dir=str(work / "dpo"),
+                         objective="dpo", hyperparameters=hp)
+    ours = train(config).tokens_per_second
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    lr = hp.resolve(n).learning_rate("lora")
+    base = trl_dpo_baseline(pairs, batch_size, lr, 0.1, work / "trl")
+    pre = trl_dpo_baseline(pairs, batch_size, lr, 0.1, work / "trl-pre", precompute=True)
+    return {"ftlens_dpo_tokens_per_s": ours, "trl_dpo_tokens_per_s": base, "ratio": ours / base,
+            "trl_precomputed_ref_tokens_per_s": pre, "ratio_precomputed": ours / pre}
 
 
 def by_generate(model: object, tok: object, prompts: list[list[dict[str, str]]]) -> np.ndarray:
@@ -175,12 +255,18 @@ def main() -> None:
     ap.add_argument("--speed-examples", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--score-examples", type=int, default=100)
+    ap.add_argument("--dpo-pairs", type=int, default=48)
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--only-dpo", action="store_true")
     args = ap.parse_args()
     report: dict[str, object] = {"cpu_threads": torch.get_num_threads(),
                                  "python": sys.version.split()[0], "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        report["dpo_speed"] = dpo_speed(args.dpo_pairs, args.batch_size, work)
+        print(json.dumps(report["dpo_speed"], indent=2), flush=True)
+        if args.only_dpo:
+            return
         report["speed"] = speed(args.speed_examples, args.batch_size, work)
         print(json.dumps(report["speed"], indent=2), flush=True)
         model, tok = models.load_model(models.resolve(MODEL))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ftlens.core.findings import Finding
-from ftlens.core.run import Series
+from ftlens.core.run import Series, TrainingRun
 from ftlens.core.smoothing import Smoothed, Trend, trend
 
 MIN_DROP = 0.10
@@ -185,3 +186,37 @@ def _overfitting(o: Overfit, best_step: int | None) -> Finding:
         f"{pick}train fewer epochs (stop near step {o.onset_step}) or lower the learning-rate "
         "multiplier", details={"onset_step": o.onset_step, "detected_step": o.detected_step,
                                "gap": o.gap})
+
+
+LN2 = math.log(2)  # a DPO loss where the tuned model still equals the reference
+MARGIN_RISE = 0.05  # a reward margin that rose less than this has not moved
+
+
+def preference_findings(run: TrainingRun) -> list[Finding]:
+    """A DPO run: its loss starts near ln 2 (the tuned model equals the reference) and falls
+    as the reward margin of the preferred over the non-preferred answers rises."""
+    held_out = run.valid_reward_margin is not None and len(run.valid_reward_margin) >= 3
+    margin = run.valid_reward_margin if held_out else run.reward_margin
+    if margin is None or len(margin) < 3:
+        return []
+    lv = levels(margin.values)
+    where = "validation" if held_out else "training"
+    start = float(run.train_loss.values[0])
+    evidence = (f"{where} reward margin {lv.start:.3g} at the start, {lv.end:.3g} at the end "
+                f"(median of {lv.window} steps each); first DPO loss {start:.3f}"
+                + (" (ln 2: the tuned model still equals the reference)"
+                   if abs(start - LN2) < 0.02 else ""))
+    accuracy = run.valid_reward_accuracy if held_out else run.reward_accuracy
+    if accuracy is not None and len(accuracy):
+        evidence += (f"; the preferred answer wins in {levels(accuracy.values).end:.0%} of "
+                     f"{where} pairs")
+    details = {"margin_start": lv.start, "margin_end": lv.end, "split": where,
+               "first_loss": start}
+    if lv.end - lv.start >= MARGIN_RISE:
+        return [Finding("reward_margin_rising", "info",
+                        f"the reward margin rises ({lv.start:.2g} → {lv.end:.2g})", evidence,
+                        details=details)]
+    return [Finding("reward_margin_flat", "warn", "the reward margin does not rise", evidence,
+                    "the tuned model has not learnt the preference: check that the preferred "
+                    "and non-preferred answers differ in what should be taught, then raise "
+                    "learning_rate_multiplier or lower beta", details=details)]

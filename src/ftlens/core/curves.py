@@ -187,6 +187,8 @@ def diagnose(run: TrainingRun) -> Diagnosis:
         train=train, valid=valid, train_trend=tr, overfit=overfit, exploded=exploded,
         nonfinite=nonfinite_at is not None or valid_nonfinite is not None,
         train_accuracy=run.train_accuracy, best_step=best_step, best_from=best_from)
+    if run.preference:
+        findings += cf.preference_findings(run)
     last = int(run.train_loss.steps[-1]) if len(run.train_loss) else 0
     return Diagnosis(train, valid, tr, overfit, best_step, best_from, _epochs(run, last),
                      tuple(sort_findings(findings)), run)

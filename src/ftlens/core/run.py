@@ -42,8 +42,19 @@ class TrainingRun:
     valid_accuracy: Series | None = None
     full_valid_loss: Series | None = None  # over the whole validation file (epoch ends)
     full_valid_accuracy: Series | None = None
+    # preference tuning (DPO): the mean reward margin of chosen over rejected answers, and
+    # the share of pairs where it is positive; ``train_loss`` is then the DPO loss
+    reward_margin: Series | None = None
+    valid_reward_margin: Series | None = None
+    reward_accuracy: Series | None = None
+    valid_reward_accuracy: Series | None = None
     checkpoint_steps: tuple[int, ...] | None = None  # steps with a saved checkpoint, if known
     total_steps: int | None = None
     steps_per_epoch: int | None = None  # when examples and batch size are known
     source: str = ""  # the format it was read from, e.g. "openai result csv"
     meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def preference(self) -> bool:
+        """A DPO run: its loss starts near ln 2 and its reward margin should rise."""
+        return self.reward_margin is not None

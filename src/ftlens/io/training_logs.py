@@ -4,7 +4,9 @@
 Formats (``fmt``), told apart by content when ``fmt="auto"``:
 
 - ``openai-csv``: OpenAI's result file, header ``step,train_loss,train_accuracy,valid_loss,
-  valid_mean_token_accuracy``, raw or as the base64 text the files API returns;
+  valid_mean_token_accuracy``, raw or as the base64 text the files API returns (an ftlens DPO
+  job's has ``step,train_loss,train_reward_accuracy,train_reward_margin,valid_loss,
+  valid_reward_accuracy,valid_reward_margin``);
 - ``openai-events``: ``client.fine_tuning.jobs.list_events`` output as JSON (a list or the SDK's
   page object) or JSON lines (one event, or one page, per line), in any order;
 - ``openai-checkpoints``: ``jobs.checkpoints.list`` output (a list or a page object);
@@ -38,6 +40,7 @@ from ftlens.core.run import TrainingRun
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_jsonl import open_checked
 from ftlens.io.training_logs_formats import (
+    DPO_COLUMNS,
     OPENAI_COLUMNS,
     checkpoints_run,
     events_run,
@@ -125,13 +128,14 @@ def _csv_run(path: Path, text: str, fmt: str, cols: Columns, *, base64: bool) ->
         raise DataError(f"--format {fmt} reads JSON, but this is not JSON", path=path, line=1,
                         expected=KNOWN, hint="check the file, or pass --format auto")
     table = csv_table(path, text, decoded=base64)
-    is_openai = tuple(table.header[: len(OPENAI_COLUMNS)]) == OPENAI_COLUMNS
+    dpo = tuple(table.header[: len(DPO_COLUMNS)]) == DPO_COLUMNS
+    is_openai = dpo or tuple(table.header[: len(OPENAI_COLUMNS)]) == OPENAI_COLUMNS
     if fmt == "openai-csv" or (fmt == "auto" and is_openai):
         if not is_openai:
             raise table.rows.error(None, "not the header of an OpenAI result file",
                                    line=table.header_line, expected=",".join(OPENAI_COLUMNS),
                                    hint="use the file from the job's result_files, or " + HOW)
-        return result_csv_run(table.rows, base64=base64)
+        return result_csv_run(table.rows, base64=base64, dpo=dpo)
     _check_header(table, cols)
     return generic_run(table.rows, cols.step, cols.train, cols.valid)
 

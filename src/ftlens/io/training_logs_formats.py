@@ -16,8 +16,13 @@ CSV_METRICS = {"train_loss": "train_loss", "train_accuracy": "train_accuracy",
                "valid_loss": "valid_loss", "valid_mean_token_accuracy": "valid_accuracy",
                "full_valid_loss": "full_valid_loss",
                "full_valid_mean_token_accuracy": "full_valid_accuracy"}
+DPO_COLUMNS = ("step", "train_loss", "train_reward_accuracy", "train_reward_margin",
+               "valid_loss", "valid_reward_accuracy", "valid_reward_margin")  # ftlens DPO jobs
+DPO_METRICS = {"train_reward_margin": "reward_margin", "valid_reward_margin": "valid_reward_margin",
+               "train_reward_accuracy": "reward_accuracy",
+               "valid_reward_accuracy": "valid_reward_accuracy"}
 OPENAI_METRICS = {**{k: v for k, v in CSV_METRICS.items() if k != "train_accuracy"},
-                  "train_mean_token_accuracy": "train_accuracy"}
+                  "train_mean_token_accuracy": "train_accuracy", **DPO_METRICS}
 HF_METRICS = {"loss": "train_loss", "eval_loss": "valid_loss",
               "mean_token_accuracy": "train_accuracy",
               "eval_mean_token_accuracy": "valid_accuracy"}
@@ -68,19 +73,25 @@ def make_run(records: Records, series: dict[str, Series], *, source: str, lackin
              ) -> TrainingRun:
     if "train_loss" not in series:
         raise records.error(None, f"no training loss in the file ({lacking})", hint=hint)
+    if "reward_margin" in series:
+        meta = {**(meta or {}), "objective": "dpo"}
     return TrainingRun(
         train_loss=series["train_loss"], valid_loss=series.get("valid_loss"),
         train_accuracy=series.get("train_accuracy"), valid_accuracy=series.get("valid_accuracy"),
         full_valid_loss=series.get("full_valid_loss"),
         full_valid_accuracy=series.get("full_valid_accuracy"),
+        **{name: series.get(name) for name in DPO_METRICS.values()},
         checkpoint_steps=checkpoint_steps, total_steps=total_steps,
         steps_per_epoch=steps_per_epoch, source=source, meta=meta or {})
 
 
-def result_csv_run(rows: Records, *, base64: bool) -> TrainingRun:
-    shape = ",".join(OPENAI_COLUMNS)
-    points = table_points(rows, "step", CSV_METRICS, shape)
-    return make_run(rows, series_of(rows, points, CSV_METRICS), source="openai-csv",
+def result_csv_run(rows: Records, *, base64: bool, dpo: bool = False) -> TrainingRun:
+    """OpenAI's result CSV, or (``dpo``) the one an ftlens DPO job writes."""
+    shape = ",".join(DPO_COLUMNS if dpo else OPENAI_COLUMNS)
+    fields = {"train_loss": "train_loss", "valid_loss": "valid_loss", **DPO_METRICS} if dpo \
+        else CSV_METRICS
+    points = table_points(rows, "step", fields, shape)
+    return make_run(rows, series_of(rows, points, fields), source="openai-csv",
                     lacking="every train_loss cell is empty",
                     meta={"base64": True} if base64 else {})
 

@@ -12,8 +12,16 @@ from typing import Any, TextIO
 from ftlens.errors import ConfigError
 from ftlens.train.config import Event
 
-RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss",
-                  "valid_mean_token_accuracy")
+# the result CSV's columns, each with the metrics-event key it holds, per objective
+RESULT_KEYS = {
+    "supervised": {"step": "step", "train_loss": "train_loss",
+                   "train_accuracy": "train_mean_token_accuracy", "valid_loss": "valid_loss",
+                   "valid_mean_token_accuracy": "valid_mean_token_accuracy"},
+    "dpo": {k: k for k in ("step", "train_loss", "train_reward_accuracy",
+                           "train_reward_margin", "valid_loss", "valid_reward_accuracy",
+                           "valid_reward_margin")},
+}
+RESULT_COLUMNS = tuple(RESULT_KEYS["supervised"])  # OpenAI's result CSV
 META_FILE = "ftlens.json"
 OPTIMIZER_FILE = "optimizer.pt"  # only in the checkpoint a paused run resumes from
 
@@ -22,9 +30,11 @@ class RunLog:
     """``results.csv`` and ``events.jsonl``, appended and flushed as the run goes, so a
     cancelled or crashed run keeps everything it logged."""
 
-    def __init__(self, out_dir: Path, *, append: bool = False) -> None:
+    def __init__(self, out_dir: Path, *, append: bool = False,
+                 objective: str = "supervised") -> None:
         """``append``: continue a paused run's files rather than start them afresh."""
         out_dir.mkdir(parents=True, exist_ok=True)
+        self.keys = RESULT_KEYS[objective]
         self.csv_path = out_dir / "results.csv"
         self.events_path = out_dir / "events.jsonl"
         resume = append and self.csv_path.exists()
@@ -32,7 +42,7 @@ class RunLog:
                                                newline="")
         self._events: TextIO = self.events_path.open("a" if resume else "w", encoding="utf-8")
         if not resume:
-            self._csv.write(",".join(RESULT_COLUMNS) + "\n")
+            self._csv.write(",".join(self.keys) + "\n")
             self._csv.flush()
 
     def event(self, event: Event) -> None:
@@ -40,9 +50,8 @@ class RunLog:
         self._events.flush()
         data = event.data
         if event.type == "metrics" and data is not None and "train_loss" in data:
-            cells = [str(data["step"]), _num(data["train_loss"]),
-                     _num(data["train_mean_token_accuracy"]), _num(data.get("valid_loss")),
-                     _num(data.get("valid_mean_token_accuracy"))]
+            cells = [str(data["step"]), *(_num(data.get(key)) for key in
+                                          list(self.keys.values())[1:])]
             self._csv.write(",".join(cells) + "\n")
             self._csv.flush()
 
@@ -91,8 +100,9 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_tuned(folder: str | Path) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` of a saved model or checkpoint, in eval mode on the CPU."""
+def load_tuned(folder: str | Path, *, trainable: bool = False) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of a saved model or checkpoint, in eval mode on the CPU
+    (``trainable``: in train mode, a LoRA adapter's weights trainable, to tune it further)."""
     from ftlens.train import models
 
     meta = read_meta(folder)
@@ -103,6 +113,13 @@ def load_tuned(folder: str | Path) -> tuple[Any, Any]:
         from peft import PeftModel
 
         base, tok = models.load_model(models.resolve(meta["base_model"]))
-        model = PeftModel.from_pretrained(base, str(folder))
-    model.eval()
+        model = PeftModel.from_pretrained(base, str(folder), is_trainable=trainable)
+    model.train(trainable)
     return model, tok
+
+
+def tuned_meta(location: str) -> dict[str, Any] | None:
+    """The metadata of an ftlens fine-tuned model or checkpoint folder (None: not one)."""
+    if not (Path(location) / META_FILE).is_file():
+        return None
+    return read_meta(location)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import Conversation
@@ -24,6 +24,14 @@ class Example:
     def n_trained(self) -> int:
         return sum(label != IGNORE for label in self.labels)
 
+    def __len__(self) -> int:
+        """Tokens in a forward pass (what batching and micro-batching size by)."""
+        return len(self.input_ids)
+
+
+class Sized(Protocol):
+    def __len__(self) -> int: ...
+
 
 def encode_all(tokenizer: Any, conversations: Sequence[Conversation], *, max_length: int,
                path: str, model: str = "the model") -> list[Example]:
@@ -31,25 +39,30 @@ def encode_all(tokenizer: Any, conversations: Sequence[Conversation], *, max_len
     an example left with nothing to train on, or that the model's template cannot render or
     mask, is an error naming its line."""
     template = Template(tokenizer, model)
-    out = []
-    for conv in conversations:
-        try:
-            enc: Encoded = encode_chat(tokenizer, conv.messages, tools=conv.tools,
-                                       template=template)
-        except ConfigError as exc:
-            raise DataError(exc.message, path=path, line=conv.line, hint=exc.hint) from None
-        ex = Example(conv.line, enc.input_ids[:max_length], enc.labels[:max_length])
-        if ex.n_trained == 0:
-            why = ("its answer starts after the first "
-                   f"{max_length} tokens" if enc.labels.count(IGNORE) < len(enc.labels)
-                   else "every assistant message has weight 0")
-            raise DataError(f"the example has no tokens to train on: {why}", path=path,
-                            line=conv.line, hint="drop the line or give an answer weight 1")
-        out.append(ex)
-    return out
+    return [encode_one(template, conv.messages, conv.tools, line=conv.line,
+                       max_length=max_length, path=path) for conv in conversations]
 
 
-def step_batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int
+def encode_one(template: Template, messages: Sequence[dict[str, Any]],
+               tools: Sequence[Any] | None, *, line: int, max_length: int, path: str
+               ) -> Example:
+    """One example of ``path`` (at ``line``), cut to ``max_length`` tokens."""
+    try:
+        enc: Encoded = encode_chat(template.tokenizer, messages, tools=tools,
+                                   template=template)
+    except ConfigError as exc:
+        raise DataError(exc.message, path=path, line=line, hint=exc.hint) from None
+    ex = Example(line, enc.input_ids[:max_length], enc.labels[:max_length])
+    if ex.n_trained == 0:
+        why = ("its answer starts after the first "
+               f"{max_length} tokens" if enc.labels.count(IGNORE) < len(enc.labels)
+               else "every assistant message has weight 0")
+        raise DataError(f"the example has no tokens to train on: {why}", path=path,
+                        line=line, hint="drop the line or give an answer weight 1")
+    return ex
+
+
+def step_batches(examples: Sequence[Sized], batch_size: int, seed: int, epoch: int
                  ) -> list[list[int]]:
     """One epoch's optimiser steps as lists of example indices.
 
@@ -62,20 +75,20 @@ def step_batches(examples: Sequence[Example], batch_size: int, seed: int, epoch:
     batches = []
     span = batch_size * GROUP
     for start in range(0, len(order), span):
-        group = sorted(order[start:start + span], key=lambda i: len(examples[i].input_ids))
+        group = sorted(order[start:start + span], key=lambda i: len(examples[i]))
         batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
     rng.shuffle(batches)
     return batches
 
 
-def micro_batches(indices: Sequence[int], examples: Sequence[Example], max_tokens: int
+def micro_batches(indices: Sequence[int], examples: Sequence[Sized], max_tokens: int
                   ) -> Iterator[list[int]]:
     """Split one step's examples, longest first, into micro-batches whose padded size stays
     within ``max_tokens`` (always at least one example each)."""
-    ordered = sorted(indices, key=lambda i: -len(examples[i].input_ids))
+    ordered = sorted(indices, key=lambda i: -len(examples[i]))
     batch: list[int] = []
     for i in ordered:
-        width = len(examples[batch[0]].input_ids) if batch else len(examples[i].input_ids)
+        width = len(examples[batch[0]]) if batch else len(examples[i])
         if batch and width * (len(batch) + 1) > max_tokens:
             yield batch
             batch = []

@@ -1,8 +1,9 @@
 """The local fine-tuning loop.
 
 One optimiser step per OpenAI batch, its examples split into length-sorted micro-batches
-(gradient accumulation). The loss is the mean over every assistant token of the step, so a
-micro-batch's share does not depend on how the step was split.
+(gradient accumulation). Supervised: the loss is the mean over every assistant token of the
+step, so a micro-batch's share does not depend on how the step was split. DPO: the mean over
+the step's preference pairs (:mod:`ftlens.train.preference`).
 It runs through ``accelerate``: the same code on one CPU, one GPU (bf16) or under
 ``accelerate launch`` (each process takes its share of every step; gradients are averaged).
 """
@@ -19,12 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftlens.io.chat_dataset import read_conversations
+from ftlens.errors import ConfigError
+from ftlens.io.chat_dataset import read_conversations, read_preferences
 from ftlens.train import models
-from ftlens.train.artifacts import OPTIMIZER_FILE, RunLog, prune_checkpoints, read_meta, save_model
+from ftlens.train.artifacts import (
+    OPTIMIZER_FILE,
+    RunLog,
+    load_tuned,
+    prune_checkpoints,
+    read_meta,
+    save_model,
+    tuned_meta,
+)
 from ftlens.train.config import Event, TrainConfig
 from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
 from ftlens.train.estimate import available_memory, check_fits, estimate
+from ftlens.train.preference import PreferenceRun, encode_pairs
 
 Callback = Callable[[Event], None]
 StopCheck = Callable[[], "str | bool | None"]
@@ -76,7 +87,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
     bf16 = cuda and torch.cuda.is_bf16_supported()
     acc = Accelerator(cpu=not cuda, mixed_precision="bf16" if bf16 else "no")
     out = Path(config.out_dir)
-    log = RunLog(out, append=config.resume_from is not None) if acc.is_main_process else None
+    log = (RunLog(out, append=config.resume_from is not None, objective=config.objective)
+           if acc.is_main_process else None)
 
     def emit(event: Event) -> None:
         if log is not None:
@@ -100,37 +112,41 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     import torch
     from accelerate.utils import set_seed
 
-    from ftlens.train.loss import AnswerLoss
+    from ftlens.train.loss import AnswerLogps, AnswerLoss
 
     started = time.monotonic()
+    dpo = config.objective == "dpo"
     emit(Event("message", "Validating training file"))
-    train_convs = read_conversations(config.training_file)
-    valid_convs = (read_conversations(config.validation_file)
-                   if config.validation_file else [])
+    read = read_preferences if dpo else read_conversations
+    train_data = read(config.training_file)
+    valid_data = read(config.validation_file) if config.validation_file else []
     set_seed(config.seed)
-    source = models.resolve(config.model)
-    label = config.model_label or source.name
     resume = read_meta(config.resume_from) if config.resume_from else None
-    emit(Event("message", f"Loading model {label}"))
-    model, tok = models.load_model(
-        models.ModelSource(source.name, "directory", str(config.resume_from))
-        if resume and config.method == "full" else source)
+    model, tok, source, label, adapter = _load(config, acc, resume, emit)
+    checkpointing = _checkpointing(model, config, acc)
     if acc.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads(model, acc.num_processes))
-    train_set = encode_all(tok, train_convs, max_length=config.max_length,
-                           path=config.training_file, model=label)
-    valid_set = encode_all(tok, valid_convs, max_length=config.max_length,
-                           path=config.validation_file or "", model=label)
+    encode: Callable[..., Any] = encode_pairs if dpo else encode_all
+    train_set = encode(tok, train_data, max_length=config.max_length,
+                       path=config.training_file, model=label)
+    valid_set = encode(tok, valid_data, max_length=config.max_length,
+                       path=config.validation_file or "", model=label)
     hp = config.hyperparameters.resolve(len(train_set))
     steps_per_epoch = math.ceil(len(train_set) / hp.batch_size)
     total = steps_per_epoch * hp.n_epochs
     eval_every = config.eval_every or max(1, total // 20)
     lr = hp.learning_rate(config.method)
-    model = _trainable(model, config)
-    longest = max(len(ex.input_ids) for ex in train_set)
+    if checkpointing:
+        _enable_checkpointing(model)
+    if config.quantization:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
+    model = model if adapter else _trainable(model, config)
+    longest = max(map(len, train_set))
     needs = estimate(model, micro_batch_tokens=max(longest, min(
                          config.micro_batch_tokens, hp.batch_size * longest)),
-                     total_tokens=sum(len(ex.input_ids) for ex in train_set) * hp.n_epochs,
+                     total_tokens=sum(map(len, train_set)) * hp.n_epochs,
                      device=acc.device, available=available_memory(acc.device),
                      loaded=acc.device.type == "cpu")
     emit(Event("message", f"{label} needs {needs.describe()}"))
@@ -144,16 +160,33 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     if resume is not None and config.resume_from:
         start = _restore(model, optimizer, schedule, Path(config.resume_from), config.method,
                          int(resume["step"]))
-    net, optimizer = acc.prepare(AnswerLoss(model), optimizer)
+    loop_started = time.monotonic()  # DPO's reference pass is part of the training work
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    run = _Run(acc, net, train_set, valid_set, pad, config.micro_batch_tokens)
-    emit(Event("message", f"Fine-tuning {label} ({config.method}) on "
-                          f"{len(train_set)} examples: {hp.n_epochs} epochs of "
+    run: _Run | PreferenceRun
+    if dpo:
+        net, optimizer = acc.prepare(AnswerLogps(model), optimizer)
+        emit(Event("message", "Computing the reference model's log-probabilities"))
+        # the model before step 1: the LoRA-disabled model for a new adapter; the weights as
+        # loaded for full fine-tuning or an adapter tuned further
+        reference = (acc.unwrap_model(net).model.disable_adapter
+                     if config.method == "lora" and not adapter else None)
+        run = PreferenceRun(acc, net, train_set, valid_set, pad, config.micro_batch_tokens,
+                            float(hp.beta or 0.0), reference)
+    else:
+        net, optimizer = acc.prepare(AnswerLoss(model), optimizer)
+        run = _Run(acc, net, train_set, valid_set, pad, config.micro_batch_tokens)
+    what = (f"DPO, beta {hp.beta:g}, on {len(train_set)} preference pairs" if dpo
+            else f"on {len(train_set)} examples")
+    emit(Event("message", f"Fine-tuning {label} ({config.method}) {what}: "
+                          f"{hp.n_epochs} epochs of "
                           f"{steps_per_epoch} steps, batch size {hp.batch_size}, "
                           f"learning rate {lr:g}"
                           + (f", {acc.num_processes} processes" if acc.num_processes > 1
-                             else "")))
+                             else "")
+                          + (", gradient checkpointing" if checkpointing else "")
+                          + (", 4-bit QLoRA" if config.quantization else "")))
     meta = {"base_model": source.name, "method": config.method,
+            "objective": config.objective,
             "hyperparameters": hp.as_dict(), "seed": config.seed}
     result = TrainResult("succeeded", out, None, 0, total, 0, 0.0, hp.as_dict())
     if resume is not None:
@@ -162,7 +195,6 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     valid_cursor = 0
     step = 0
     data: dict[str, Any] = {}
-    loop_started = time.monotonic()
     for epoch in range(hp.n_epochs):
         for batch in step_batches(train_set, hp.batch_size, config.seed, epoch):
             if step < start:  # done before the pause this run resumes
@@ -174,21 +206,21 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
                 break
             step += 1
             net.train()
-            loss, accuracy, tokens = run.step(batch)
+            loss, measured, tokens = run.step(batch)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             result.trained_tokens += tokens
             data = {"step": step, "train_loss": loss,
-                                    "train_mean_token_accuracy": accuracy, "total_steps": total}
+                    **{f"train_{k}": v for k, v in measured.items()}, "total_steps": total}
             if valid_set and (step % eval_every == 0 or step == total):
                 chosen = [(valid_cursor + i) % len(valid_set)
                           for i in range(min(config.valid_batch, len(valid_set)))]
                 valid_cursor = (valid_cursor + len(chosen)) % len(valid_set)
-                data["valid_loss"], data["valid_mean_token_accuracy"] = run.evaluate(chosen)
+                data.update({f"valid_{k}": v for k, v in run.evaluate(chosen).items()})
             if valid_set and step % steps_per_epoch == 0:
                 full = run.evaluate(range(len(valid_set)))
-                data["full_valid_loss"], data["full_valid_mean_token_accuracy"] = full
+                data.update({f"full_valid_{k}": v for k, v in full.items()})
             emit(Event("metrics", f"Step {step}/{total}: training loss={loss:.4f}", data))
         else:
             if step > start:
@@ -222,6 +254,31 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     return result
 
 
+def _load(config: TrainConfig, acc: Any, resume: dict[str, Any] | None, emit: Callback
+          ) -> tuple[Any, Any, models.ModelSource, str, bool]:
+    """``(model, tokenizer, base source, label, adapter)``: the base model, or (``adapter``)
+    a fine-tuned model's adapter to train further, or a paused run's state."""
+    parent = tuned_meta(config.model)  # a fine-tuned model or checkpoint, tuned further
+    adapter = parent is not None and parent.get("method") != "full"
+    source = models.resolve(str(parent["base_model"]) if adapter and parent else config.model)
+    label = config.model_label or (config.model if adapter else source.name)
+    if config.objective == "dpo" and resume is not None and (config.method == "full"
+                                                             or parent is not None):
+        raise ConfigError("this paused DPO job cannot resume: its reference model (the "
+                          "weights before the first step) is gone", hint="create it again")
+    emit(Event("message", f"Loading model {label}"))
+    if config.quantization:
+        _check_qlora(acc, adapter)
+    if adapter:  # its adapter, trained further (resumed: the paused adapter), on its base
+        model, tok = load_tuned(config.resume_from or config.model, trainable=True)
+    else:
+        model, tok = models.load_model(
+            models.ModelSource(source.name, "directory", str(config.resume_from))
+            if resume and config.method == "full" else source,
+            quantization=config.quantization)
+    return model, tok, source, label, adapter
+
+
 def _restore(model: Any, optimizer: Any, schedule: Any, folder: Path, method: str,
              step: int) -> int:
     """Load a paused run's adapter (a full model was loaded from the folder already) and
@@ -239,6 +296,38 @@ def _restore(model: Any, optimizer: Any, schedule: Any, folder: Path, method: st
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
     return step
+
+
+def _check_qlora(acc: Any, adapter: bool) -> None:
+    """4-bit QLoRA needs a CUDA GPU and bitsandbytes (the ``qlora`` extra)."""
+    if acc.device.type != "cuda":
+        raise ConfigError("4-bit QLoRA needs a CUDA GPU; this machine has none",
+                          hint="leave quantization out to train in full precision here")
+    if adapter:
+        raise ConfigError("a fine-tuned model is tuned further in full precision",
+                          hint="leave quantization out")
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        from ftlens.errors import MissingDependencyError
+
+        raise MissingDependencyError("bitsandbytes", extra="qlora")
+
+
+def _checkpointing(model: Any, config: TrainConfig, acc: Any) -> bool:
+    """Whether to recompute activations in the backward pass: as configured, else for
+    models of 1 B parameters or more on a GPU (where activations, not weights, run out)."""
+    if config.gradient_checkpointing is not None:
+        return config.gradient_checkpointing
+    return acc.device.type == "cuda" and sum(p.numel() for p in model.parameters()) >= 1e9
+
+
+def _enable_checkpointing(model: Any) -> None:
+    kwargs = {"use_reentrant": False}  # works with frozen inputs (LoRA) and under DDP
+    if hasattr(model, "activation_checkpointing_enable"):  # its name from transformers 5.2x
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def cpu_threads(model: Any, processes: int = 1) -> int:
@@ -282,9 +371,9 @@ class _Run:
     def _share(self, indices: Sequence[int]) -> list[int]:
         return list(indices)[self.acc.process_index::self.acc.num_processes]
 
-    def step(self, batch: list[int]) -> tuple[float, float, int]:
-        """Forward and backward over one optimiser step; returns its loss, token accuracy and
-        trained-on tokens (all processes together)."""
+    def step(self, batch: list[int]) -> tuple[float, dict[str, float], int]:
+        """Forward and backward over one optimiser step; returns its loss, its other metrics
+        (token accuracy) and trained-on tokens (all processes together)."""
         import torch
 
         acc = self.acc
@@ -303,10 +392,10 @@ class _Run:
             acc.backward(sum(p.sum() * 0 for p in self.net.parameters() if p.requires_grad))
         totals = acc.reduce(totals, reduction="sum")
         loss_sum, correct, count = totals.tolist()
-        tokens = sum(len(self.train_set[i].input_ids) for i in batch)
-        return loss_sum / count, correct / count, tokens
+        tokens = sum(len(self.train_set[i]) for i in batch)
+        return loss_sum / count, {"mean_token_accuracy": correct / count}, tokens
 
-    def evaluate(self, indices: Sequence[int]) -> tuple[float, float]:
+    def evaluate(self, indices: Sequence[int]) -> dict[str, float]:
         """Loss and token accuracy over validation examples (all processes together)."""
         import torch
 
@@ -318,7 +407,7 @@ class _Run:
                 tensors = collate([self.valid_set[i] for i in part], self.pad)
                 totals += self.net(**{k: t.to(acc.device) for k, t in tensors.items()})
         loss_sum, correct, count = acc.reduce(totals, reduction="sum").tolist()
-        return loss_sum / count, correct / count
+        return {"loss": loss_sum / count, "mean_token_accuracy": correct / count}
 
 
 def _save(acc: Any, net: Any, tok: Any, folder: Path, meta: dict[str, Any]) -> None:

@@ -146,8 +146,10 @@ def tiny_config(vocab_size: int, *, layers: int = 2, hidden: int = 64) -> Any:
         initializer_range=0.2)
 
 
-def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` in fp32 on the CPU (the trainer moves them)."""
+def load_model(source: ModelSource, *, seed: int = 0, quantization: str | None = None
+               ) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` in fp32 on the CPU (the trainer moves them); with
+    ``quantization="4bit"``, the weights in 4-bit NF4 on the GPU (QLoRA; bf16 compute)."""
     tok = load_tokenizer(source)
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
@@ -156,7 +158,18 @@ def load_model(source: ModelSource, *, seed: int = 0) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()  # ftlens reports loading itself (a "Loading model" event)
 
     model: Any
-    if source.kind == "tiny":
+    if quantization == "4bit":
+        if source.kind in ("tiny", "gguf"):
+            raise ConfigError(f"{source.name} cannot be loaded in 4 bits",
+                              hint="4-bit QLoRA loads a Hugging Face model directory or hub id")
+        from transformers import BitsAndBytesConfig
+
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                    bnb_4bit_compute_dtype=torch.bfloat16,
+                                    bnb_4bit_use_double_quant=True)
+        model = AutoModelForCausalLM.from_pretrained(source.path, quantization_config=config,
+                                                     dtype=torch.bfloat16, device_map={"": 0})
+    elif source.kind == "tiny":
         torch.manual_seed(seed)
         model = LlamaForCausalLM(tiny_config(len(tok)))
     elif source.kind == "gguf":
