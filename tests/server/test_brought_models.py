@@ -129,17 +129,16 @@ def test_delete_a_fine_tuned_model(client: OpenAI) -> None:
 
 @pytest.mark.parametrize(("method", "words"), [
     ({"type": "reinforcement", "reinforcement": {}}, "reinforcement fine-tuning"),
-    ({"type": "dpo", "dpo": {}}, "preference fine-tuning"),
     ({"type": "magic"}, "an unknown method"),
 ])
-def test_methods_other_than_supervised_are_refused_by_name(client: OpenAI, method: Any,
-                                                           words: str) -> None:
+def test_methods_other_than_supervised_and_dpo_are_refused_by_name(
+        client: OpenAI, method: Any, words: str) -> None:
     file_id = _upload(client, [chat(t, y) for t, y in TOY])
     with pytest.raises(openai.BadRequestError) as err:
         client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=file_id,
                                        method=method)
     assert err.value.code == "method_not_supported" and words in err.value.message
-    assert "use 'supervised'" in err.value.message
+    assert "use 'supervised' or 'dpo'" in err.value.message
 
 
 def test_an_adapter_on_a_hub_model_exports_with_the_hub_id(

@@ -27,7 +27,15 @@ class StandIn:
     def __init__(self) -> None:
         self.adapters: dict[str, str] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.served = ["tiny-random-llama"]  # --served-model-name
         app = FastAPI()
+
+        @app.get("/v1/models")
+        async def models() -> Any:  # the base, then each loaded adapter with its parent
+            return {"object": "list", "data": [
+                *({"id": m, "object": "model", "root": m, "parent": None} for m in self.served),
+                *({"id": a, "object": "model", "root": path, "parent": self.served[0]}
+                  for a, path in self.adapters.items())]}
 
         @app.post("/v1/load_lora_adapter")
         async def load(request: Request) -> Any:
@@ -151,6 +159,25 @@ def test_deleting_the_model_unloads_its_adapter(client: OpenAI, tuned: str,
     client.chat.completions.create(model=tuned, messages=[{"role": "user", "content": "x"}])
     assert client.models.delete(tuned).deleted
     assert ("unload", {"lora_name": tuned}) in vllm.calls and tuned not in vllm.adapters
+
+
+def test_an_adapter_is_not_loaded_on_another_base_model(client: OpenAI,
+                                                        vllm: StandIn) -> None:
+    job = finish_job(client)
+    vllm.served = ["smollm2-135m-instruct"]
+    try:
+        with pytest.raises(openai.BadRequestError) as err:
+            client.chat.completions.create(model=job.fine_tuned_model,
+                                           messages=[{"role": "user", "content": "x"}])
+    finally:
+        vllm.served = ["tiny-random-llama"]
+    assert err.value.code == "inference_model_mismatch"
+    assert "trained on tiny-random-llama" in err.value.message
+    assert "--served-model-name tiny-random-llama" in err.value.message
+    assert job.fine_tuned_model not in vllm.adapters
+    reply = client.chat.completions.create(model=job.fine_tuned_model,  # vLLM fixed: it loads
+                                           messages=[{"role": "user", "content": "x"}])
+    assert reply.choices[0].message.content == "answered by adapter"
 
 
 def test_an_unreachable_inference_server_is_a_clear_502(tmp_path: Path) -> None:

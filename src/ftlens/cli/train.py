@@ -120,7 +120,13 @@ def _loopback(host: str) -> bool:
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Validation file (validation loss each few steps and each epoch).")
 @click.option("--model", required=True, help="Base model: smollm2-135m-instruct, "
-              "tiny-random-llama, or an OpenAI model with --openai.")
+              "tiny-random-llama, a registered model, a fine-tuned model (ft:…), or an "
+              "OpenAI model with --openai.")
+@click.option("--method", type=click.Choice(["supervised", "dpo"]), default="supervised",
+              show_default=True, help="supervised: chat examples; dpo: preference pairs "
+              "(input, preferred_output, non_preferred_output).")
+@click.option("--beta", default="auto", show_default=True,
+              help="DPO only: how far the model may move from the reference.")
 @click.option("--base-url", help="An OpenAI-compatible fine-tuning API, e.g. "
               "http://127.0.0.1:8000/v1. Default: a running `ftlens serve`, else an "
               "embedded one.")
@@ -138,9 +144,9 @@ def _loopback(host: str) -> bool:
 @render.FAIL_ON
 @click.pass_context
 def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: str,
-          base_url: str | None, use_openai: bool, epochs: str, batch_size: str,
-          lr_multiplier: str, suffix: str | None, seed: int | None, out_dir: Path | None,
-          as_json: bool, fail_on: str | None) -> None:
+          method: str, beta: str, base_url: str | None, use_openai: bool, epochs: str,
+          batch_size: str, lr_multiplier: str, suffix: str | None, seed: int | None,
+          out_dir: Path | None, as_json: bool, fail_on: str | None) -> None:
     """Fine-tune MODEL on TRAIN and follow the loss live.
 
     Uploads the files, creates the job through the OpenAI fine-tuning API (on ftlens or on
@@ -154,6 +160,7 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
           --model smollm2-135m-instruct --epochs 2
       ftlens train train.jsonl --model gpt-4o-mini-2024-07-18 --openai --suffix spam
       ftlens train train.jsonl --model tiny-random-llama --base-url http://127.0.0.1:9000/v1
+      ftlens train pairs.jsonl --model smollm2-135m-instruct --method dpo --beta 0.1
     """
     from ftlens.cli.follow import finish, follow_job
     from ftlens.steps import finetune
@@ -162,6 +169,10 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
              "batch_size": auto_or(batch_size, int, "--batch-size"),
              "learning_rate_multiplier": auto_or(lr_multiplier, float,
                                                   "--learning-rate-multiplier")}
+    if method == "dpo":
+        hyper["beta"] = auto_or(beta, float, "--beta")
+    elif beta != "auto":
+        raise click.UsageError("--beta is a DPO hyperparameter: add --method dpo")
     from ftlens.io.chat_jsonl import open_checked
 
     for path in (train_file, valid_file):
@@ -174,8 +185,8 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
         training = finetune.upload(endpoint, train_file)
         validation = finetune.upload(endpoint, valid_file) if valid_file else None
         job = finetune.create_job(endpoint, model=model, training_file=training,
-                              validation_file=validation, hyperparameters=hyper,
-                              suffix=suffix, seed=seed)
+                                  validation_file=validation, hyperparameters=hyper,
+                                  suffix=suffix, seed=seed, method=method)
         err.print(f"fine-tuning job {job.id} created", highlight=False)
         job = follow_job(endpoint, job.id, err, quiet=as_json)
         finish(ctx, endpoint, job, out_dir or train_file.parent, as_json, fail_on)

@@ -17,7 +17,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from ftlens.errors import ConfigError, DataError
-from ftlens.io.chat_dataset import read_conversations
+from ftlens.io.chat_dataset import data_kind, read_dataset
 from ftlens.server import wire
 from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
@@ -35,8 +35,8 @@ log = logging.getLogger("ftlens.server")
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
             "evals")
 MIN_EXAMPLES = 10  # OpenAI's minimum for a training file
-UNSUPPORTED_METHODS = {"reinforcement": "reinforcement fine-tuning",
-                       "dpo": "preference fine-tuning, not built yet"}
+UNSUPPORTED_METHODS = {"reinforcement": "reinforcement fine-tuning"}
+METHOD_DATA = {"supervised": "chat", "dpo": "preference"}  # what each method trains on
 
 
 def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
@@ -217,10 +217,11 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
 
 async def _count_examples(path: Path, name: str) -> int:
-    """How many valid chat examples an uploaded fine-tune file holds; a 400 naming the line of
-    the first bad one (by the file's own name, never the server's path)."""
+    """How many valid examples (chat examples or preference pairs, not both) an uploaded
+    fine-tune file holds; a 400 naming the line of the first bad one (by the file's own name,
+    never the server's path)."""
     try:
-        return len(await asyncio.to_thread(read_conversations, path))
+        return len(await asyncio.to_thread(read_dataset, path))
     except DataError as exc:
         where = f"{name}, line {exc.line}: " if exc.line else f"{name}: "
         hint = (exc.hint or "").replace(str(path), name)
@@ -238,6 +239,33 @@ async def _save_upload(file: UploadFile, path: Path, limit: int) -> int:
                                param="file", code="file_too_large")
             out.write(chunk)
     return size
+
+
+def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """A job's method type (``supervised`` or ``dpo``) and its hyperparameters: given in
+    ``method.<type>.hyperparameters`` as OpenAI has them now, or at the top level (the
+    older form, supervised only)."""
+    hyper = body.get("hyperparameters")
+    method = body.get("method")
+    kind = "supervised"
+    if method is not None:
+        if not isinstance(method, dict):
+            raise ApiError(400, "method must be an object like {\"type\": \"supervised\"}",
+                           param="method")
+        kind = method.get("type", "supervised")
+        if kind not in METHOD_DATA:
+            what = UNSUPPORTED_METHODS.get(kind, "an unknown method")
+            raise ApiError(400, f"method {kind!r} ({what}) is not supported by ftlens serve; "
+                                "use 'supervised' or 'dpo'", param="method.type",
+                           code="method_not_supported")
+        given = (method.get(kind) or {}).get("hyperparameters")
+        if given is not None:
+            hyper = given
+    try:
+        Hyperparameters.from_dict(hyper, kind)
+    except ConfigError as exc:
+        raise ApiError(400, exc.message, param="hyperparameters") from None
+    return kind, hyper
 
 
 def _file(store: Store, file_id: str) -> dict[str, Any]:
@@ -285,20 +313,14 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
                                            if f is not None])
     if problem is not None:
         raise ApiError(400, problem, param="training_file", code="invalid_training_file")
-    hyper = body.get("hyperparameters")
-    method = body.get("method")
-    if isinstance(method, dict):
-        kind = method.get("type", "supervised")
-        if kind != "supervised":
-            what = UNSUPPORTED_METHODS.get(kind, "an unknown method")
-            raise ApiError(400, f"method {kind!r} ({what}) is not supported by ftlens serve; "
-                                "use 'supervised'", param="method.type",
-                           code="method_not_supported")
-        hyper = (method.get("supervised") or {}).get("hyperparameters", hyper)
-    try:
-        Hyperparameters.from_dict(hyper)
-    except ConfigError as exc:
-        raise ApiError(400, exc.message, param="hyperparameters") from None
+    kind, hyper = _method(body)
+    for key, file_id in files.items():
+        found = data_kind(store.file_path(file_id)) if file_id else None
+        if found is not None and found != METHOD_DATA[kind]:
+            what = "preference pairs (DPO data)" if found == "preference" else "chat examples"
+            raise ApiError(400, f"{key} {file_id} holds {what}; a {kind} job trains on "
+                                + ("preference pairs" if kind == "dpo" else "chat examples"),
+                           param=key, code="invalid_training_file")
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64
                                or not re.fullmatch(r"[A-Za-z0-9_.-]*", suffix)):
@@ -314,7 +336,7 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
                        param="metadata")
     return {"id": new_id("ftjob"), "created_at": now(), "model": model,
             "training_file": files["training_file"], "validation_file": files["validation_file"],
-            "hyperparameters": dict(hyper or {}), "suffix": suffix,
+            "hyperparameters": dict(hyper or {}), "method": kind, "suffix": suffix,
             "seed": seed if seed is not None else secrets.randbelow(2**31),
             "metadata": metadata, "status": "validating_files", "trained_tokens": None,
             "result_files": []}

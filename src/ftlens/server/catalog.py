@@ -26,9 +26,12 @@ class Catalog:
         self.store, self.registry = store, registry
 
     def base_problem(self, name: str) -> str | None:
-        """Why ``name`` cannot be a base model here (None: it can)."""
+        """Why ``name`` cannot be a base model here (None: it can). A fine-tuned model or
+        checkpoint can: a job tunes it further (supervised, then DPO, as on OpenAI)."""
         from ftlens.train import models
 
+        if name.startswith("ft:") and self.store.find_model(name) is not None:
+            return None
         try:
             models.resolve(name, registry=self.registry, paths=False)
         except FtlensError as exc:

@@ -27,13 +27,15 @@ class RemoteInference:
         self._loaded: set[str] = set()
         self._lock = asyncio.Lock()
 
-    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    async def _post(self, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        """POST ``body`` to ``path`` (GET when ``body`` is None)."""
         import aiohttp
 
         try:
             async with aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session, session.post(
-                    f"{self.url}{path}", json=body, headers=self.headers) as resp:
+                    timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as session, session.request(
+                    "GET" if body is None else "POST", f"{self.url}{path}", json=body,
+                    headers=self.headers) as resp:
                 return resp.status, await _body(resp)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(502, f"the inference server at {self.url} did not answer "
@@ -50,6 +52,7 @@ class RemoteInference:
         async with self._lock:
             if model in self._loaded:
                 return
+            await self._check_base(model, folder)
             status, data = await self._post("/load_lora_adapter",
                                             {"lora_name": model, "lora_path": str(folder)})
             if status != 200 and "already" not in str(data):
@@ -57,6 +60,22 @@ class RemoteInference:
                                     f"({status}): {str(data)[:300]}",
                                code="inference_unavailable")
             self._loaded.add(model)
+
+    async def _check_base(self, model: str, folder: Any) -> None:
+        """The adapter's base model must be one vLLM serves (under its ftlens name): an
+        adapter applied to other weights answers, but wrongly."""
+        from ftlens.train.artifacts import read_meta
+
+        base = str(read_meta(folder).get("base_model"))
+        status, data = await self._post("/models", None)
+        served = [str(m.get("id")) for m in (data.get("data") or [])
+                  if isinstance(m, dict) and not m.get("parent")] \
+            if status == 200 and isinstance(data, dict) else None
+        if served is not None and base not in served:
+            raise ApiError(400, f"{model} was trained on {base}, but the inference server "
+                                f"serves {', '.join(served) or 'no base model'}: start vLLM on "
+                                f"{base}'s weights with --served-model-name {base}",
+                           param="model", code="inference_model_mismatch")
 
     async def complete(self, body: dict[str, Any]) -> tuple[int, Any]:
         """The completion as vLLM answered it (after :meth:`ensure`)."""

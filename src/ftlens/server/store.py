@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     validation_file TEXT, hyperparameters TEXT, suffix TEXT, seed INTEGER, metadata TEXT,
     status TEXT, error TEXT, finished_at INTEGER, fine_tuned_model TEXT, trained_tokens INTEGER,
     result_files TEXT, estimated_finish INTEGER, control TEXT, resume_from TEXT,
-    worker INTEGER);
+    worker INTEGER, method TEXT);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job_id TEXT, created_at INTEGER,
@@ -81,6 +81,9 @@ class Store:
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            if "method" not in columns:  # a home made before DPO jobs: its jobs are supervised
+                db.execute("ALTER TABLE jobs ADD COLUMN method TEXT")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

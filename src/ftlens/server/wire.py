@@ -36,8 +36,10 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
 
 def job_object(row: dict[str, Any]) -> dict[str, Any]:
     hp = row["hyperparameters"] or {}
+    kind = row.get("method") or "supervised"
     hyper = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size",
                                             "learning_rate_multiplier")}
+    method_hyper = {**hyper, "beta": hp.get("beta", "auto")} if kind == "dpo" else hyper
     return {
         "id": row["id"], "object": "fine_tuning.job", "created_at": row["created_at"],
         "error": row["error"], "fine_tuned_model": row["fine_tuned_model"],
@@ -47,7 +49,7 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
         "training_file": row["training_file"], "validation_file": row["validation_file"],
         "estimated_finish": row["estimated_finish"], "integrations": [],
         "metadata": row["metadata"], "user_provided_suffix": row["suffix"],
-        "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+        "method": {"type": kind, kind: {"hyperparameters": method_hyper}},
     }
 
 

@@ -34,8 +34,10 @@ POLL_SECONDS = 0.5
 
 
 def fine_tuned_name(job: dict[str, Any]) -> str:
-    """``ft:<base>:ftlens:<suffix>:<id>``, like OpenAI's ``ft:<base>:<org>:<suffix>:<id>``."""
-    return f"ft:{job['model']}:ftlens:{job.get('suffix') or ''}:{job['id'][6:14]}"
+    """``ft:<base>:ftlens:<suffix>:<id>``, like OpenAI's ``ft:<base>:<org>:<suffix>:<id>``
+    (a job that tuned a fine-tuned model further names that model's base)."""
+    base = job["model"].split(":")[1] if job["model"].startswith("ft:") else job["model"]
+    return f"ft:{base}:ftlens:{job.get('suffix') or ''}:{job['id'][6:14]}"
 
 
 _WORKER_PID = 0  # set in the worker process itself
@@ -65,12 +67,15 @@ def worker_main(home: str, owner: str, lifeline: Any = None,
 
 
 def base_location(store: Store, name: str, models: dict[str, str] | None) -> str:
-    """What the engine loads for a job's base model: a built-in name as it is, a registered
-    model or cached hub id as its path (resolved now: the job keeps its model even if the
-    name is registered again later)."""
+    """What the engine loads for a job's base model: a built-in name as it is, a fine-tuned
+    model or checkpoint as its folder, a registered model or cached hub id as its path
+    (resolved now: the job keeps its model even if the name is registered again later)."""
     from ftlens.train import models as known
     from ftlens.train.registry import Registry
 
+    tuned = store.find_model(name)  # a fine-tuned model or checkpoint: tuned further
+    if tuned is not None:
+        return str(tuned)
     registry = Registry(store.home, models)
     source = known.resolve(name, registry=registry, paths=False)
     if source.kind == "tiny" or source.name == known.SMOLLM2:
@@ -111,7 +116,9 @@ def run_job(store: Store, job: dict[str, Any], owner: str,
             validation_file=(str(store.file_path(job["validation_file"]))
                              if job["validation_file"] else None),
             out_dir=str(store.jobs_dir / job_id),
-            hyperparameters=Hyperparameters.from_dict(job["hyperparameters"]),
+            objective=job.get("method") or "supervised",
+            hyperparameters=Hyperparameters.from_dict(job["hyperparameters"],
+                                                      job.get("method") or "supervised"),
             seed=job["seed"] or 0, resume_from=job["resume_from"], model_label=job["model"])
         result = train(config, callbacks=[follow], should_stop=follow.control)
     except FtlensError as exc:

@@ -106,10 +106,12 @@ def upload(endpoint: Connection, path: str | Path) -> str:
 
 def create_job(endpoint: Connection, *, model: str, training_file: str,
                validation_file: str | None, hyperparameters: dict[str, Any],
-               suffix: str | None = None, seed: int | None = None) -> Any:
+               suffix: str | None = None, seed: int | None = None,
+               method: str = "supervised") -> Any:
+    """``method``: ``supervised`` or ``dpo`` (OpenAI's method types)."""
     args: dict[str, Any] = {"model": model, "training_file": training_file,
-                            "method": {"type": "supervised",
-                                       "supervised": {"hyperparameters": hyperparameters}}}
+                            "method": {"type": method,
+                                       method: {"hyperparameters": hyperparameters}}}
     for key, value in (("validation_file", validation_file), ("suffix", suffix),
                        ("seed", seed)):
         if value is not None:
