@@ -183,6 +183,26 @@ class Store:
         return self._update(job_id, {"status": "queued"},
                             "status IN ('validating_files', 'paused')")
 
+    def requeue_interrupted(self, job_id: str, resume_from: str, step: int) -> bool:
+        """running -> queued, to resume from ``resume_from`` (a resume point at ``step``):
+        the events and checkpoints of later steps, which the job does again, are dropped."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            cur = db.execute("UPDATE jobs SET status = 'queued', resume_from = ?, worker = NULL,"
+                             " control = NULL, estimated_finish = NULL WHERE id = ? AND "
+                             "status = 'running'", (resume_from, job_id))
+            if cur.rowcount:
+                first = db.execute(
+                    "SELECT MIN(seq) FROM events WHERE job_id = ? AND type = 'metrics' AND "
+                    "json_extract(data, '$.step') > ?", (job_id, step)).fetchone()[0]
+                if first is not None:
+                    db.execute("DELETE FROM events WHERE job_id = ? AND seq >= ?",
+                               (job_id, first))
+                db.execute("DELETE FROM checkpoints WHERE job_id = ? AND step > ?",
+                           (job_id, step))
+            db.execute("COMMIT")
+        return bool(cur.rowcount)
+
     def cancel_idle_job(self, job_id: str) -> bool:
         """A job no worker runs (validating, queued, paused) -> cancelled."""
         marks = ", ".join(f"'{s}'" for s in IDLE)

@@ -2,8 +2,10 @@
 
 A worker claims the oldest queued job, runs the local engine on it, and writes its events,
 checkpoints, result file and outcome to the store. The supervisor (in the API process) starts
-the workers, restarts one that dies, and marks the job it was running ``failed``; at start-up it
-marks jobs interrupted by a previous shutdown ``failed`` and leaves queued ones queued.
+the workers, restarts one that dies, and marks the job it was running ``failed``; when the
+service stops, and at start-up for jobs a killed service left running, it queues each
+interrupted job again to resume from its latest resume point (weights, optimiser, schedule and
+random state, saved every few steps), or fails it when it saved none yet.
 
 Workers die with their service. Each holds the read end of a pipe whose only write end the
 supervisor keeps; when the service process ends, however it ends (``kill -9`` included), the
@@ -184,6 +186,30 @@ def _result_file(store: Store, csv_path: Path) -> str:
     return file_id
 
 
+def _interrupted(store: Store, job: dict[str, Any]) -> None:
+    """A job the service stopped under: queued again to resume from its newest resume point
+    (the run's own, or the checkpoint it was resumed from after a pause); failed when it
+    has none."""
+    from ftlens.errors import ConfigError
+    from ftlens.train.artifacts import read_meta, resume_point
+
+    found = []
+    for folder in (resume_point(store.jobs_dir / job["id"]), job["resume_from"]):
+        try:
+            if folder is not None:
+                found.append((int(read_meta(folder)["step"]), str(folder)))
+        except (ConfigError, KeyError, ValueError):
+            continue  # not whole: the other one, if any
+    if not found:
+        _fail(store, job["id"], "interrupted", "the service stopped before the job saved its "
+              "first resume point; create it again")
+        return
+    step, folder = max(found)
+    if store.requeue_interrupted(job["id"], folder, step):
+        store.add_event(job["id"], f"The service stopped while the job was running; it "
+                                   f"resumes from step {step}")
+
+
 def _fail(store: Store, job_id: str, code: str, message: str, detail: str = "",
           owner: str | None = None) -> None:
     """Fail a running job: from its worker (with ``owner``) or from the service."""
@@ -212,11 +238,11 @@ class Supervisor:
         self._thread: threading.Thread | None = None
 
     def recover(self) -> None:
-        """After a restart: interrupted jobs fail, queued ones wait for a worker."""
+        """After a restart: interrupted jobs resume from their latest resume point (or fail
+        when they saved none), queued ones wait for a worker."""
         for job in self.store.list_jobs():
             if job["status"] == "running":
-                _fail(self.store, job["id"], "interrupted",
-                      "the service stopped while the job was running; create it again")
+                _interrupted(self.store, job)
             elif job["status"] == "validating_files":
                 self.store.queue_job(job["id"])
 
@@ -275,6 +301,5 @@ class Supervisor:
             self._cut_lifeline(proc)  # after the join: SIGTERM's orderly exit comes first
         for job in self.store.list_jobs():
             if job["status"] == "running":
-                _fail(self.store, job["id"], "interrupted",
-                      "the service stopped while the job was running; create it again")
+                _interrupted(self.store, job)
 

@@ -23,21 +23,25 @@ RESULT_KEYS = {
 }
 RESULT_COLUMNS = tuple(RESULT_KEYS["supervised"])  # OpenAI's result CSV
 META_FILE = "ftlens.json"
-OPTIMIZER_FILE = "optimizer.pt"  # only in the checkpoint a paused run resumes from
+OPTIMIZER_FILE = "optimizer.pt"  # optimiser, schedule, RNG (and DPO reference) state
+RESUME_DIR = "resume"  # the latest resume point of a run: weights and OPTIMIZER_FILE
 
 
 class RunLog:
     """``results.csv`` and ``events.jsonl``, appended and flushed as the run goes, so a
     cancelled or crashed run keeps everything it logged."""
 
-    def __init__(self, out_dir: Path, *, append: bool = False,
+    def __init__(self, out_dir: Path, *, resume_step: int | None = None,
                  objective: str = "supervised") -> None:
-        """``append``: continue a paused run's files rather than start them afresh."""
+        """``resume_step``: continue a paused or interrupted run's files from that step
+        (what was logged after it, and is done again, is dropped) rather than start afresh."""
         out_dir.mkdir(parents=True, exist_ok=True)
         self.keys = RESULT_KEYS[objective]
         self.csv_path = out_dir / "results.csv"
         self.events_path = out_dir / "events.jsonl"
-        resume = append and self.csv_path.exists()
+        resume = resume_step is not None and self.csv_path.exists()
+        if resume and resume_step is not None:
+            _cut_after(self.csv_path, self.events_path, resume_step)
         self._csv: TextIO = self.csv_path.open("a" if resume else "w", encoding="utf-8",
                                                newline="")
         self._events: TextIO = self.events_path.open("a" if resume else "w", encoding="utf-8")
@@ -60,6 +64,33 @@ class RunLog:
         self._events.close()
 
 
+def _cut_after(csv_path: Path, events_path: Path, step: int) -> None:
+    """Drop the result rows after ``step``, and the events from the first one about a later
+    step on (each file rewritten atomically)."""
+    lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit()
+                        and int(ln.split(",", 1)[0]) <= step]
+    _replace(csv_path, "".join(kept))
+    if not events_path.exists():
+        return
+    events = []
+    for line in events_path.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            data = json.loads(line).get("data") or {}
+        except ValueError:  # a line cut by the kill
+            break
+        if isinstance(data, dict) and isinstance(data.get("step"), int) and data["step"] > step:
+            break
+        events.append(line)
+    _replace(events_path, "".join(events))
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def _num(value: float | None) -> str:
     if value is None:
         return ""
@@ -67,17 +98,36 @@ def _num(value: float | None) -> str:
 
 
 def save_model(model: Any, tokenizer: Any, folder: Path, meta: dict[str, Any],
-               state_dict: dict[str, Any] | None = None) -> None:
+               state_dict: dict[str, Any] | None = None,
+               state: dict[str, Any] | None = None) -> None:
     """A LoRA adapter (or, for full fine-tuning, the whole model and its tokenizer) in
-    safetensors, with ``ftlens.json`` naming the base model and the metrics at that point."""
+    safetensors, with ``ftlens.json`` naming the base model and the metrics at that point,
+    and ``state`` (optimiser, schedule…) for a run to resume from. Written under a temporary
+    name and renamed into place: a kill during the write leaves the previous folder whole."""
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
     if meta.get("method") == "full":
         tokenizer.save_pretrained(tmp)
+    if state is not None:
+        import torch
+
+        torch.save(state, tmp / OPTIMIZER_FILE)
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)  # killed from here to the next rename: the old one is kept
     tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def resume_point(out_dir: Path) -> Path | None:
+    """The latest whole resume point of a run (None: it saved none yet)."""
+    for folder in (out_dir / RESUME_DIR, out_dir / (RESUME_DIR + ".old")):
+        if (folder / META_FILE).is_file() and (folder / OPTIMIZER_FILE).is_file():
+            return folder
+    return None
 
 
 def prune_checkpoints(folder: Path, keep: int) -> list[Path]:

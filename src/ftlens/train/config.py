@@ -41,7 +41,10 @@ class TrainConfig:
     micro_batch_tokens: int = 4096  # padded tokens per forward pass (gradient accumulation)
     warmup_fraction: float = 0.1
     keep_checkpoints: int = 3
-    resume_from: str | None = None  # the checkpoint a paused run saved
+    resume_from: str | None = None  # a paused run's checkpoint, or an interrupted run's resume/
+    # steps between resume points (out_dir/resume: weights, optimiser, schedule, RNG); 0: about
+    # 20 per run for LoRA, each epoch end for full fine-tuning (the whole model is written)
+    resume_every: int = 0
     model_label: str | None = None  # how messages name the model (default: ``model``)
     # recompute activations in the backward pass (less memory, ~30 % more time); None: on for
     # models of 1 B parameters or more on a GPU
@@ -69,8 +72,9 @@ class TrainConfig:
         for name in ("valid_batch", "max_length", "micro_batch_tokens", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
-        if self.eval_every < 0 or not 0 <= self.warmup_fraction < 1:
-            raise ConfigError("eval_every must be >= 0 and warmup_fraction in [0, 1)")
+        if self.eval_every < 0 or self.resume_every < 0 or not 0 <= self.warmup_fraction < 1:
+            raise ConfigError("eval_every and resume_every must be >= 0 and warmup_fraction "
+                              "in [0, 1)")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -25,6 +25,7 @@ from ftlens.io.chat_dataset import read_conversations, read_preferences
 from ftlens.train import models
 from ftlens.train.artifacts import (
     OPTIMIZER_FILE,
+    RESUME_DIR,
     RunLog,
     load_tuned,
     prune_checkpoints,
@@ -87,7 +88,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
     bf16 = cuda and torch.cuda.is_bf16_supported()
     acc = Accelerator(cpu=not cuda, mixed_precision="bf16" if bf16 else "no")
     out = Path(config.out_dir)
-    log = (RunLog(out, append=config.resume_from is not None, objective=config.objective)
+    resume_step = int(read_meta(config.resume_from)["step"]) if config.resume_from else None
+    log = (RunLog(out, resume_step=resume_step, objective=config.objective)
            if acc.is_main_process else None)
 
     def emit(event: Event) -> None:
@@ -156,10 +158,10 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     warmup = int(total * config.warmup_fraction)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup,
                                                                                  total))
-    start = 0
+    start, saved = 0, {}
     if resume is not None and config.resume_from:
-        start = _restore(model, optimizer, schedule, Path(config.resume_from), config.method,
-                         int(resume["step"]))
+        start, saved = int(resume["step"]), _restore(model, optimizer, schedule,
+                                                     Path(config.resume_from), config.method)
     loop_started = time.monotonic()  # DPO's reference pass is part of the training work
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     run: _Run | PreferenceRun
@@ -170,8 +172,11 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
         # loaded for full fine-tuning or an adapter tuned further
         reference = (acc.unwrap_model(net).model.disable_adapter
                      if config.method == "lora" and not adapter else None)
+        if start and reference is None and "reference" not in saved:
+            raise ConfigError("this DPO job cannot resume: its reference model (the weights "
+                              "before the first step) is gone", hint="create it again")
         run = PreferenceRun(acc, net, train_set, valid_set, pad, config.micro_batch_tokens,
-                            float(hp.beta or 0.0), reference)
+                            float(hp.beta or 0.0), reference, saved.get("reference"))
     else:
         net, optimizer = acc.prepare(AnswerLoss(model), optimizer)
         run = _Run(acc, net, train_set, valid_set, pad, config.micro_batch_tokens)
@@ -192,13 +197,27 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     if resume is not None:
         result.trained_tokens = int(resume.get("trained_tokens", 0))
         emit(Event("message", f"Resuming from step {start}"))
+    resume_every = config.resume_every or (max(1, total // 20) if config.method == "lora"
+                                           else steps_per_epoch)
     valid_cursor = 0
     step = 0
     data: dict[str, Any] = {}
+
+    def state() -> dict[str, Any]:
+        """What a resumed run needs besides the weights."""
+        out = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+               "rng": torch.get_rng_state()}
+        if isinstance(run, PreferenceRun):
+            out["reference"] = run.reference_logps()
+        return out
+
     for epoch in range(hp.n_epochs):
         for batch in step_batches(train_set, hp.batch_size, config.seed, epoch):
-            if step < start:  # done before the pause this run resumes
+            if step < start:  # done before the pause or interruption this run resumes
                 step += 1
+                if valid_set and (step % eval_every == 0 or step == total):
+                    valid_cursor = (valid_cursor + min(config.valid_batch, len(valid_set))
+                                    ) % len(valid_set)
                 continue
             stop = should_stop()
             if stop:
@@ -222,6 +241,10 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
                 full = run.evaluate(range(len(valid_set)))
                 data.update({f"full_valid_{k}": v for k, v in full.items()})
             emit(Event("metrics", f"Step {step}/{total}: training loss={loss:.4f}", data))
+            if step < total and (step % resume_every == 0 or step % steps_per_epoch == 0):
+                _save(acc, net, tok, out / RESUME_DIR, {
+                    **meta, "step": step, "trained_tokens": result.trained_tokens,
+                    "metrics": data}, state())
         else:
             if step > start:
                 result.checkpoints.append(_checkpoint(
@@ -242,8 +265,7 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     elif result.status == "paused":
         result.checkpoints.append(_checkpoint(
             acc, net, tok, out, step, data, {**meta, "trained_tokens": result.trained_tokens},
-            config.keep_checkpoints, state={"optimizer": optimizer.state_dict(),
-                                            "schedule": schedule.state_dict()}))
+            config.keep_checkpoints, state=state()))
         emit(Event("checkpoint", f"Checkpoint saved at step {step}", result.checkpoints[-1]))
         emit(Event("message", f"Fine-tuning paused after step {step}"))
     else:
@@ -262,10 +284,6 @@ def _load(config: TrainConfig, acc: Any, resume: dict[str, Any] | None, emit: Ca
     adapter = parent is not None and parent.get("method") != "full"
     source = models.resolve(str(parent["base_model"]) if adapter and parent else config.model)
     label = config.model_label or (config.model if adapter else source.name)
-    if config.objective == "dpo" and resume is not None and (config.method == "full"
-                                                             or parent is not None):
-        raise ConfigError("this paused DPO job cannot resume: its reference model (the "
-                          "weights before the first step) is gone", hint="create it again")
     emit(Event("message", f"Loading model {label}"))
     if config.quantization:
         _check_qlora(acc, adapter)
@@ -279,10 +297,10 @@ def _load(config: TrainConfig, acc: Any, resume: dict[str, Any] | None, emit: Ca
     return model, tok, source, label, adapter
 
 
-def _restore(model: Any, optimizer: Any, schedule: Any, folder: Path, method: str,
-             step: int) -> int:
-    """Load a paused run's adapter (a full model was loaded from the folder already) and
-    optimiser and schedule state; returns ``step``."""
+def _restore(model: Any, optimizer: Any, schedule: Any, folder: Path, method: str
+             ) -> dict[str, Any]:
+    """Load a paused or interrupted run's adapter (a full model was loaded from the folder
+    already), optimiser, schedule and random state; returns that saved state."""
     import torch
 
     if method == "lora":
@@ -291,11 +309,14 @@ def _restore(model: Any, optimizer: Any, schedule: Any, folder: Path, method: st
 
         set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
     saved = folder / OPTIMIZER_FILE
-    if saved.exists():
-        state = torch.load(saved, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-    return step
+    if not saved.exists():
+        return {}
+    state: dict[str, Any] = torch.load(saved, weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    if "rng" in state:
+        torch.set_rng_state(state["rng"])
+    return state
 
 
 def _check_qlora(acc: Any, adapter: bool) -> None:
@@ -410,11 +431,13 @@ class _Run:
         return {"loss": loss_sum / count, "mean_token_accuracy": correct / count}
 
 
-def _save(acc: Any, net: Any, tok: Any, folder: Path, meta: dict[str, Any]) -> None:
+def _save(acc: Any, net: Any, tok: Any, folder: Path, meta: dict[str, Any],
+          state: dict[str, Any] | None = None) -> None:
+    """The weights (and ``state``, what resuming needs besides) into ``folder``, atomically."""
     inner = acc.unwrap_model(net).model
-    state = acc.get_state_dict(inner)  # gathered across processes (FSDP)
+    weights = acc.get_state_dict(inner)  # gathered across processes (FSDP)
     if acc.is_main_process:
-        save_model(inner, tok, folder, meta, state_dict=state)
+        save_model(inner, tok, folder, meta, state_dict=weights, state=state)
     acc.wait_for_everyone()
 
 
@@ -423,12 +446,8 @@ def _checkpoint(acc: Any, net: Any, tok: Any, out: Path, step: int, metrics: dic
                 ) -> dict[str, Any]:
     folder = out / "checkpoints" / f"step-{step}"
     shown = {k: v for k, v in metrics.items() if k != "total_steps"}
-    _save(acc, net, tok, folder, {**meta, "step": step, "metrics": shown})
+    _save(acc, net, tok, folder, {**meta, "step": step, "metrics": shown}, state)
     if acc.is_main_process:
-        if state is not None:
-            import torch
-
-            torch.save(state, folder / OPTIMIZER_FILE)
         prune_checkpoints(folder.parent, keep)
     return {"step": step, "path": str(folder), "metrics": shown}
 

@@ -59,14 +59,24 @@ class PreferenceRun:
 
     def __init__(self, acc: Any, net: Any, train_set: list[PairExample],
                  valid_set: list[PairExample], pad: int, micro_tokens: int, beta: float,
-                 reference: Any) -> None:
+                 reference: Any, saved: dict[str, Any] | None = None) -> None:
         """``net``: :class:`~ftlens.train.loss.AnswerLogps` as prepared by accelerate;
         ``reference``: makes a context manager under which the model is the reference model
-        (the adapter disabled); None when the model as it is now is the reference."""
+        (the adapter disabled); None when the model as it is now is the reference;
+        ``saved``: the reference log-probabilities a resumed run saved
+        (:meth:`reference_logps`), used instead."""
         self.acc, self.net, self.pad, self.micro_tokens = acc, net, pad, micro_tokens
         self.train_set, self.valid_set, self.beta = train_set, valid_set, beta
-        self.train_ref = self._reference(train_set, reference)
-        self.valid_ref = self._reference(valid_set, reference)
+        if saved is not None:
+            self.train_ref = saved["train"].to(acc.device)
+            self.valid_ref = saved["valid"].to(acc.device)
+        else:
+            self.train_ref = self._reference(train_set, reference)
+            self.valid_ref = self._reference(valid_set, reference)
+
+    def reference_logps(self) -> dict[str, Any]:
+        """The reference log-probabilities, for a resume point."""
+        return {"train": self.train_ref.cpu(), "valid": self.valid_ref.cpu()}
 
     def _reference(self, pairs: list[PairExample], reference: Any) -> Any:
         """The reference log-probabilities of every pair: a (pairs, 2) tensor."""
