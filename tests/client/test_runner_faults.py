@@ -2,7 +2,8 @@
 Retry-After, 500/503, responses slower than the client's timeout, dropped and cut
 connections. The run must end with the same responses as a clean run, and the server must
 never have answered one request successfully twice; an interrupted run resumes from the
-cache without asking again for anything it had received."""
+cache without asking again for anything it had received. Every test runs on both transports:
+the lean aiohttp path and the openai SDK it is held to."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.support.fake_openai import FakeOpenAI, body_key
 from ftlens.client.endpoint import Endpoint
 from ftlens.client.retry import RetryPolicy
 from ftlens.client.runner import Job, Runner, RunStats
+from ftlens.client.transport import TRANSPORTS
 from ftlens.errors import BackendError
 from ftlens.io.response_cache import ResponseCache, request_key
 
@@ -38,12 +40,24 @@ def number(body: Mapping[str, Any]) -> int:
     return int(str(body["messages"][-1]["content"]).split()[1])
 
 
+@pytest.fixture(autouse=True, params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    global TRANSPORT
+    TRANSPORT = request.param
+    yield TRANSPORT
+    TRANSPORT = "http"
+
+
+TRANSPORT = "http"
+
+
 def run(server: FakeOpenAI, cache: Path, jobs: list[Job], *, concurrency: int = 8,
         timeout: float = 5.0, policy: RetryPolicy = FAST,
         progress: Callable[[str, int, int], None] | None = None) -> tuple[list[Any], RunStats]:
     endpoint = Endpoint(server.base_url, KEY, timeout=timeout)
     with ResponseCache(cache) as c:
-        runner = Runner(endpoint, c, concurrency=concurrency, policy=policy, progress=progress)
+        runner = Runner(endpoint, c, concurrency=concurrency, policy=policy, progress=progress,
+                        transport=TRANSPORT)
         return asyncio.run(runner.run(jobs)), runner.stats
 
 
@@ -181,7 +195,7 @@ def test_cancelled_task_keeps_what_arrived(serve: Callable[..., FakeOpenAI],
 
     async def main() -> int:
         with ResponseCache(tmp_path / "c.sqlite") as cache:
-            runner = Runner(endpoint, cache, concurrency=4, policy=FAST)
+            runner = Runner(endpoint, cache, concurrency=4, policy=FAST, transport=TRANSPORT)
             task = asyncio.create_task(runner.run(jobs))
             while runner.stats.sent < 12:
                 await asyncio.sleep(0.005)
@@ -219,7 +233,7 @@ def test_unreachable_endpoint_fails_fast(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", KEY, timeout=2)
     with ResponseCache(tmp_path / "c.sqlite") as cache:
-        runner = Runner(endpoint, cache, policy=FAST)
+        runner = Runner(endpoint, cache, policy=FAST, transport=TRANSPORT)
         with pytest.raises(BackendError) as info:
             asyncio.run(runner.run(make_jobs(5)))
     assert runner.stats.attempts == FAST.probe_connect_attempts

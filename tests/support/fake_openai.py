@@ -113,6 +113,7 @@ class FakeOpenAI:
         self.arrivals: Counter[str] = Counter()  # request key -> times it arrived
         self.ok: Counter[str] = Counter()  # request key -> complete 200 answers sent
         self.events: list[tuple[float, str, str]] = []  # (time, key, what)
+        self.received: list[tuple[bytes, dict[str, str]]] = []  # (body, headers) as they came
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -201,6 +202,7 @@ class FakeOpenAI:
             writer.write(_response(404, _error(404, "no such route", "not_found")))
             await writer.drain()
             return True
+        self.received.append((raw, dict(headers)))
         body = orjson.loads(raw)
         key = body_key(body)
         self.arrivals[key] += 1

@@ -16,30 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
 import orjson
 
-try:
-    import httpx2 as _http  # what openai>=3 is built on
-except ImportError:  # pragma: no cover - older SDKs use httpx
-    import httpx as _http  # type: ignore[no-redef]
-
-from ftlens.client.endpoint import Endpoint, gave_up, status_error
-from ftlens.client.retry import RetryPolicy, retry_after, retryable_status
+from ftlens.client.endpoint import Endpoint, gave_up
+from ftlens.client.retry import RetryPolicy
+from ftlens.client.transport import Retryable, Transport, open_transport
 from ftlens.errors import BackendError, FtlensError
 from ftlens.io.response_cache import CacheWriter, ResponseCache, canonical, request_key
 
 Progress = Callable[[str, int, int], None]
-# The request goes out as ready JSON through AsyncOpenAI's own post (auth, base URL, error
-# types): its typed-params transform costs milliseconds of CPU per request and adds nothing
-# to a body that is already plain JSON. The request's cache key doubles as its idempotency
-# key (the SDK would draw a random one from os.urandom for every request).
-_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -71,19 +60,39 @@ class RunStats:
                 "attempts": self.attempts, "retries": dict(self.retries)}
 
 
-class _Retry(Exception):
-    def __init__(self, cause: str, detail: str, wait: float | None = None) -> None:
-        super().__init__(detail)
-        self.cause, self.detail, self.wait = cause, detail, wait
+class Responses(Sequence[Any]):
+    """Responses as JSON bytes, decoded when read (a slice is another lazy Responses)."""
+
+    def __init__(self, raw: list[bytes]) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return Responses(self._raw[index])
+        return orjson.loads(self._raw[index])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Responses):
+            return self._raw == other._raw or list(self) == list(other)
+        return isinstance(other, list) and list(self) == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-like: equal by content
 
 
 class Runner:
     def __init__(self, endpoint: Endpoint, cache: ResponseCache, *, concurrency: int = 16,
                  policy: RetryPolicy | None = None, progress: Progress | None = None,
                  rng: random.Random | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 transport: str = "http") -> None:
+        """``transport``: ``http`` (aiohttp, lean) or ``sdk`` (the openai SDK); see
+        :mod:`ftlens.client.transport`."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self.transport = transport
         self.endpoint, self.cache, self.concurrency = endpoint, cache, concurrency
         self.policy, self.progress = policy or RetryPolicy(), progress
         self.rng, self.sleep = rng or random.Random(), sleep
@@ -97,20 +106,21 @@ class Runner:
             out.append(Job(j.body, j.line, j.key or request_key(url, j.model, payload), payload))
         return out
 
-    async def run(self, jobs: Sequence[Job]) -> list[Any]:
-        """The response (decoded JSON) of every job, in order."""
+    async def run(self, jobs: Sequence[Job]) -> Responses:
+        """The response of every job, in order (each decoded when read: a run of 100,000
+        requests holds their JSON bytes, not 100,000 decoded objects)."""
         jobs = self.keyed(jobs)
         first: dict[str, Job] = {}
         for j in jobs:
             first.setdefault(j.key, j)  # identical requests are sent once
         unique = list(first.values())
-        results = self.cache.get_many(j.key for j in unique)
+        results: dict[str, bytes] = self.cache.get_many((j.key for j in unique), raw=True)
         pending = [j for j in unique if j.key not in results]
         self.stats.requests, self.stats.cached = len(unique), len(unique) - len(pending)
         if self.stats.cached:
             self._tick("cached", self.stats.cached, self.stats.cached)
         if pending:
-            client = self.endpoint.client()
+            client = open_transport(self.transport, self.endpoint, self.concurrency)
             writer = self.cache.writer()
             try:
                 await self._fetch(client, writer, pending[0], results, probe=True)
@@ -120,10 +130,10 @@ class Runner:
                     await client.close()
                 finally:
                     writer.close()  # flushes every response received, also on Ctrl-C
-        return [results[j.key] for j in jobs]
+        return Responses([results[j.key] for j in jobs])
 
-    async def _fan_out(self, client: Any, writer: CacheWriter, jobs: Sequence[Job],
-                       results: dict[str, Any]) -> None:
+    async def _fan_out(self, client: Transport, writer: CacheWriter, jobs: Sequence[Job],
+                       results: dict[str, bytes]) -> None:
         todo: Iterator[Job] = iter(jobs)
 
         async def worker() -> None:
@@ -137,14 +147,14 @@ class Runner:
         except BaseExceptionGroup as eg:
             raise _first(eg) from None
 
-    async def _fetch(self, client: Any, writer: CacheWriter, job: Job,
-                     results: dict[str, Any], probe: bool = False) -> None:
+    async def _fetch(self, client: Transport, writer: CacheWriter, job: Job,
+                     results: dict[str, bytes], probe: bool = False) -> None:
         policy = self.policy
         for attempt in range(1, policy.max_attempts + 1):
             self.stats.attempts += 1
             try:
-                body = await self._attempt(client, job)
-            except _Retry as r:
+                body = await client.send(job.payload, job.model, job.line)
+            except Retryable as r:
                 self.stats.retries[r.cause] = self.stats.retries.get(r.cause, 0) + 1
                 limit = policy.max_attempts
                 if probe and r.cause == "connection":
@@ -153,35 +163,15 @@ class Runner:
                     raise gave_up(self.endpoint, r.cause, attempt, r.detail) from None
                 await self.sleep(policy.delay(attempt, r.wait, self.rng.random()))
                 continue
-            data = self._decode(body, job)
+            self._check(body, job)
             writer.put(job.key, self.endpoint.public, job.model, job.payload, body)
-            results[job.key] = data
+            results[job.key] = body
             self.stats.sent += 1
             self._tick("requests", 1, self.stats.requests - self.stats.cached)
             return
 
-    async def _attempt(self, client: Any, job: Job) -> bytes:
-        try:
-            options: Any = {"headers": _HEADERS, "idempotency_key": job.key}
-            response = await client.post("/chat/completions", content=job.payload,
-                                         options=options, cast_to=_http.Response)
-            return bytes(response.content)
-        except openai.APITimeoutError as exc:
-            if _refused(exc):  # the aiohttp transport reports a refused connection so
-                raise _Retry("connection", _cause(exc)) from None
-            raise _Retry("timeout", "timed out") from None
-        except openai.APIConnectionError as exc:
-            raise _Retry("connection", _cause(exc)) from None
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            if not retryable_status(status):
-                raise status_error(self.endpoint, status, exc, model=job.model,
-                                   line=job.line) from None
-            wait = retry_after(exc.response.headers, time.time())
-            cause = "rate_limit" if status == 429 else f"http_{status}"
-            raise _Retry(cause, f"HTTP {status}", wait) from None
-
-    def _decode(self, body: bytes, job: Job) -> Any:
+    def _check(self, body: bytes, job: Job) -> None:
+        """That ``body`` is a chat completion (else an error naming the line)."""
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -193,27 +183,10 @@ class Runner:
                                f"{shown!r}", body=shown,
                                hint="check that --base-url points at an OpenAI-compatible "
                                "/v1 endpoint")
-        return data
 
     def _tick(self, stage: str, advance: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, advance, total)
-
-
-def _cause(exc: BaseException) -> str:
-    inner = exc.__cause__ or exc.__context__
-    text = str(inner) if inner is not None and str(inner) else str(exc)
-    return text or type(inner or exc).__name__
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a connection error (not a timeout) is behind ``exc``."""
-    seen: BaseException | None = exc.__cause__ or exc.__context__
-    while seen is not None:
-        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _first(eg: BaseExceptionGroup) -> BaseException:

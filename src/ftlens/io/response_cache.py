@@ -89,8 +89,9 @@ class ResponseCache:
         self.path = Path(path)
         self._db = _connect(self.path)
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Cached responses (decoded JSON) of those ``keys`` that are present."""
+    def get_many(self, keys: Iterable[str], *, raw: bool = False) -> dict[str, Any]:
+        """Cached responses (decoded JSON, or with ``raw`` the JSON bytes) of those ``keys``
+        that are present."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Any] = {}
         for start in range(0, len(wanted), 500):
@@ -98,7 +99,7 @@ class ResponseCache:
             marks = ",".join("?" * len(chunk))
             for key, body in self._db.execute(
                     f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk):
-                found[key] = orjson.loads(body)
+                found[key] = bytes(body) if raw else orjson.loads(body)
         return found
 
     def put(self, key: str, endpoint: str, model: str, request: Mapping[str, Any] | bytes,
