@@ -12,8 +12,9 @@ its own process) answers every chat completion after a simulated latency. Measur
 3. the same runner on the openai SDK transport (the reference the lean one is tested against),
    and the machine's ceiling: a minimal aiohttp client (no runner, no cache);
 4. concurrency 128 at 50 ms (the ratio to its theoretical rate is reported);
-5. ``--big`` rows (100,000) against a 1 ms endpoint in a child process: rate and the child's
-   peak RSS. Target: under 300 MiB.
+5. ``--big`` rows (100,000) against a 1 ms endpoint in a child process, streamed through the
+   runner (``Runner.stream``, jobs generated as taken, answers decoded and dropped): rate and
+   the child's peak RSS. Target: under 300 MiB.
 
     python bench/eval_throughput.py [--n 3000] [--concurrency 32] [--latency 0.05] [--big N]
 """
@@ -147,12 +148,31 @@ def machine() -> str:
 
 
 def big(n: int, concurrency: int) -> None:
-    """The child process of the --big run: prints its rate and peak RSS."""
+    """The child process of the --big run: ``n`` requests generated as they are taken and
+    streamed through the runner (``Runner.stream``), each answer decoded and dropped, as a
+    large evaluation reads them; prints the rate and the peak RSS."""
     import resource
+
+    def jobs() -> Any:
+        for i in range(n):
+            yield Job(bodies(1, f"big {i}")[0], i + 1)
+
+    async def consume(runner: Runner) -> int:
+        seen = 0
+        async for _, body in runner.stream(jobs(), total=n):
+            seen += len(orjson.loads(body)["choices"])
+        return seen
 
     server = Server(0.001)
     try:
-        wall, cpu = run_runner(server.url, n, concurrency, "big")
+        with tempfile.TemporaryDirectory() as tmp, \
+                ResponseCache(Path(tmp) / "c.sqlite") as cache:
+            runner = Runner(Endpoint(server.url, "bench-key", timeout=30), cache,
+                            concurrency=concurrency)
+            cpu, start = time.process_time(), time.perf_counter()
+            assert asyncio.run(consume(runner)) == n
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            assert runner.stats.sent == n and not runner.stats.retries, runner.stats
     finally:
         server.close()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -266,3 +266,24 @@ def test_a_body_that_is_not_a_completion_is_an_error(serve: Callable[..., FakeOp
         run(server, tmp_path / "c.sqlite", make_jobs(10), concurrency=2)
     assert body_key(make_jobs(10)[3].body) not in cached_keys(tmp_path / "c.sqlite", server)
     assert body_key(make_jobs(10)[3].body) in server.arrivals
+
+
+def test_a_stream_in_small_windows_sends_each_distinct_request_once(
+        serve: Callable[..., FakeOpenAI], tmp_path: Path) -> None:
+    import orjson
+
+    server = serve()
+    jobs = make_jobs(30) + make_jobs(30)  # each request twice, the copies 30 jobs apart
+    with ResponseCache(tmp_path / "c.sqlite") as c:
+        runner = Runner(Endpoint(server.base_url, KEY), c, concurrency=4, policy=FAST,
+                        transport=TRANSPORT)
+
+        async def collect() -> list[tuple[int, Any]]:
+            return [(j.line, orjson.loads(body)) async for j, body in
+                    runner.stream(iter(jobs), window=7)]  # an iterator: no length known
+
+        got = asyncio.run(collect())
+    assert [line for line, _ in got] == [j.line for j in jobs]
+    assert got[:30] == got[30:]
+    assert len(server.ok) == 30 and set(server.ok.values()) == {1}
+    assert (runner.stats.requests, runner.stats.cached, runner.stats.sent) == (30, 0, 30)

@@ -115,7 +115,7 @@ def progress_bar(console: Console, enabled: bool = True, counts: bool = False
     def update(stage: str, advance: int, total: int) -> None:
         if stage not in tasks:
             tasks[stage] = bar.add_task(names.get(stage, stage), total=max(1, total))
-        bar.update(tasks[stage], advance=advance)
+        bar.update(tasks[stage], advance=advance, total=max(1, total))  # it may be refined
 
     with bar:
         yield update

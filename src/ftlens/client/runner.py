@@ -10,13 +10,27 @@
   crash or Ctrl-C a rerun sends only what never came back.
 - **A probe first**: the first pending request goes alone, so a wrong URL, key or model gives
   one clear error at once, not one per worker.
+- **Flat memory**: :meth:`Runner.stream` takes the jobs a window at a time (cache lookup, then
+  the missing ones sent) and yields each response as JSON bytes, in order; a copy of a request
+  sent in an earlier window is read back from the cache.
+- **Two transports** (:mod:`ftlens.client.transport`): aiohttp straight (the default) and the
+  openai SDK (the reference it is tested against).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +43,7 @@ from ftlens.errors import BackendError, FtlensError
 from ftlens.io.response_cache import CacheWriter, ResponseCache, canonical, request_key
 
 Progress = Callable[[str, int, int], None]
+WINDOW = 2048  # jobs looked up in the cache and sent together by Runner.stream
 
 
 @dataclass(frozen=True)
@@ -97,8 +112,9 @@ class Runner:
         self.policy, self.progress = policy or RetryPolicy(), progress
         self.rng, self.sleep = rng or random.Random(), sleep
         self.stats = RunStats()
+        self._to_send = 0  # for the progress bar: how many requests this run will send
 
-    def keyed(self, jobs: Sequence[Job]) -> list[Job]:
+    def keyed(self, jobs: Iterable[Job]) -> list[Job]:
         url = self.endpoint.public
         out = []
         for j in jobs:
@@ -109,28 +125,50 @@ class Runner:
     async def run(self, jobs: Sequence[Job]) -> Responses:
         """The response of every job, in order (each decoded when read: a run of 100,000
         requests holds their JSON bytes, not 100,000 decoded objects)."""
-        jobs = self.keyed(jobs)
-        first: dict[str, Job] = {}
-        for j in jobs:
-            first.setdefault(j.key, j)  # identical requests are sent once
-        unique = list(first.values())
-        results: dict[str, bytes] = self.cache.get_many((j.key for j in unique), raw=True)
-        pending = [j for j in unique if j.key not in results]
-        self.stats.requests, self.stats.cached = len(unique), len(unique) - len(pending)
-        if self.stats.cached:
-            self._tick("cached", self.stats.cached, self.stats.cached)
-        if pending:
-            client = open_transport(self.transport, self.endpoint, self.concurrency)
-            writer = self.cache.writer()
-            try:
-                await self._fetch(client, writer, pending[0], results, probe=True)
-                await self._fan_out(client, writer, pending[1:], results)
-            finally:
-                try:
-                    await client.close()
-                finally:
-                    writer.close()  # flushes every response received, also on Ctrl-C
-        return Responses([results[j.key] for j in jobs])
+        return Responses([body async for _, body in self.stream(jobs, total=len(jobs))])
+
+    async def stream(self, jobs: Iterable[Job], *, total: int | None = None,
+                     window: int = WINDOW) -> AsyncIterator[tuple[Job, bytes]]:
+        """Each job (keyed) with its response's JSON bytes, in order. Jobs are taken
+        ``window`` at a time (looked up in the cache together, the missing ones sent
+        together), so memory stays bounded whatever their number; ``total`` (the number of
+        jobs, when known) sizes the progress bar."""
+        state = _Open()
+        answered: set[str] = set()  # sent this run: a later copy is read back from the cache
+        try:
+            for chunk in _windows(iter(jobs), window):
+                keyed = self.keyed(chunk)
+                first: dict[str, Job] = {}
+                for j in keyed:
+                    first.setdefault(j.key, j)  # identical requests are sent once
+                if state.writer is not None and not answered.isdisjoint(first):
+                    state.writer.flush()  # what this run sent is in the cache before the lookup
+                results: dict[str, bytes] = self.cache.get_many(first, raw=True)
+                fresh = [k for k in first if k not in answered]
+                self.stats.requests += len(fresh)
+                cached = sum(k in results for k in fresh)
+                self.stats.cached += cached
+                if cached:
+                    self._tick("cached", cached, self.stats.cached)
+                pending = [j for k, j in first.items() if k not in results]
+                if pending:
+                    await self._send(state, pending, results, total)
+                    answered.update(j.key for j in pending)
+                for j in keyed:
+                    yield j, results[j.key]
+        finally:
+            await state.close()
+
+    async def _send(self, state: _Open, pending: list[Job], results: dict[str, bytes],
+                    total: int | None) -> None:
+        self._to_send = (total or 0) - self.stats.cached
+        if state.client is None:  # the first request goes alone (see the module docstring)
+            state.client = open_transport(self.transport, self.endpoint, self.concurrency)
+            state.writer = self.cache.writer()
+            await self._fetch(state.client, state.writer, pending[0], results, probe=True)
+            pending = pending[1:]
+        assert state.writer is not None
+        await self._fan_out(state.client, state.writer, pending, results)
 
     async def _fan_out(self, client: Transport, writer: CacheWriter, jobs: Sequence[Job],
                        results: dict[str, bytes]) -> None:
@@ -167,7 +205,8 @@ class Runner:
             writer.put(job.key, self.endpoint.public, job.model, job.payload, body)
             results[job.key] = body
             self.stats.sent += 1
-            self._tick("requests", 1, self.stats.requests - self.stats.cached)
+            self._tick("requests", 1, max(self._to_send,
+                                          self.stats.requests - self.stats.cached))
             return
 
     def _check(self, body: bytes, job: Job) -> None:
@@ -187,6 +226,27 @@ class Runner:
     def _tick(self, stage: str, advance: int, total: int) -> None:
         if self.progress is not None:
             self.progress(stage, advance, total)
+
+
+@dataclass
+class _Open:
+    """The transport and cache writer of a run, opened with its first request to send."""
+
+    client: Transport | None = None
+    writer: CacheWriter | None = None
+
+    async def close(self) -> None:
+        try:
+            if self.client is not None:
+                await self.client.close()
+        finally:
+            if self.writer is not None:
+                self.writer.close()  # flushes every response received, also on Ctrl-C
+
+
+def _windows(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
+    while chunk := list(itertools.islice(jobs, size)):
+        yield chunk
 
 
 def _first(eg: BaseExceptionGroup) -> BaseException:

@@ -140,7 +140,7 @@ class CacheWriter:
         self.path = Path(path)
         self.window = window  # after a row arrives, wait this long for more to join the commit
         self._db = _connect(self.path)
-        self._queue: queue.SimpleQueue[Row | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Row | threading.Event | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ftlens-cache", daemon=True)
         self._thread.start()
@@ -149,6 +149,14 @@ class CacheWriter:
             response: bytes) -> None:
         self._raise()
         self._queue.put(_row(key, endpoint, model, request, response))
+
+    def flush(self) -> None:
+        """Wait until every row put so far is committed."""
+        done = threading.Event()
+        self._queue.put(done)
+        while self._thread.is_alive() and not done.wait(0.1):
+            pass
+        self._raise()
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -172,15 +180,17 @@ class CacheWriter:
             while not self._queue.empty():
                 rows.append(self._queue.get_nowait())
             done = rows[-1] is None
-            batch = [r for r in rows if r is not None]
-            if not batch or self._error is not None:
-                continue
-            try:
-                with self._db:  # one transaction for everything that queued meanwhile
-                    self._db.execute("BEGIN")
-                    self._db.executemany(_INSERT, batch)
-            except sqlite3.Error as exc:
-                self._error = exc
+            batch = [r for r in rows if isinstance(r, tuple)]
+            if batch and self._error is None:
+                try:
+                    with self._db:  # one transaction for everything that queued meanwhile
+                        self._db.execute("BEGIN")
+                        self._db.executemany(_INSERT, batch)
+                except sqlite3.Error as exc:
+                    self._error = exc
+            for marker in rows:
+                if isinstance(marker, threading.Event):  # flush(): these rows are in
+                    marker.set()
 
     def __enter__(self) -> CacheWriter:
         return self

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,15 +175,16 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
     with ResponseCache(config.cache) as cache:
         runner = Runner(config.endpoint, cache, concurrency=config.concurrency,
                         policy=config.retry, progress=progress)
-        responses = asyncio.run(runner.run(jobs))
-    n, with_probs = len(examples), config.top_logprobs > 0
+        with_probs = config.top_logprobs > 0
+        read = asyncio.run(_read_all(runner, jobs, parser, with_probs))
+    n = len(examples)
     paths = {"model": main_path, "baseline": base_path,
              "checkpoint": _beside(main_path, "checkpoint")}
-    answered = {role: _answers(m, responses[i * n:(i + 1) * n], examples, parser, with_probs,
+    answered = {role: _answers(m, read[i * n:(i + 1) * n], examples, parser, with_probs,
                                paths[role] or main_path)
                 for i, (role, m) in enumerate(models.items())}
     candidate, baseline = answered["model"], answered.get("baseline")
-    tune_on = (_answers(config.model, responses[len(models) * n:], tuning, parser, with_probs,
+    tune_on = (_answers(config.model, read[len(models) * n:], tuning, parser, with_probs,
                         _beside(main_path, "valid"))
                if tuning else None)
     try:
@@ -232,9 +233,17 @@ def _parser(labels: tuple[str, ...], examples: Sequence[Example], data: Path) ->
     return parser
 
 
-def _answers(model: str, responses: Sequence[Mapping[str, Any]], examples: Sequence[Example],
+async def _read_all(runner: Runner, jobs: Sequence[Job], parser: LabelParser,
+                    with_probs: bool) -> list[Answer]:
+    """Every job's answer, read as its response arrives (a large test set never holds all
+    its responses at once)."""
+    return [read_answer(orjson.loads(body), parser, with_probs)
+            async for _, body in runner.stream(jobs, total=len(jobs))]
+
+
+def _answers(model: str, answers: Sequence[Answer], examples: Sequence[Example],
              parser: LabelParser, with_probs: bool, path: Path) -> ModelAnswers:
-    answers = tuple(read_answer(r, parser, with_probs) for r in responses)
+    answers = tuple(answers)
     labels = parser.labels
     has_probs = with_probs and any(a.probs is not None for a in answers)
     uniform = {label: 1.0 / len(labels) for label in labels}
