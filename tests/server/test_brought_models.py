@@ -130,6 +130,7 @@ def test_delete_a_fine_tuned_model(client: OpenAI) -> None:
 @pytest.mark.parametrize(("method", "words"), [
     ({"type": "reinforcement", "reinforcement": {}}, "reinforcement fine-tuning"),
     ({"type": "magic"}, "an unknown method"),
+    ({"type": ["dpo"]}, "an unknown method"),
 ])
 def test_methods_other_than_supervised_and_dpo_are_refused_by_name(
         client: OpenAI, method: Any, words: str) -> None:

@@ -153,3 +153,11 @@ def test_supervised_then_dpo_from_the_fine_tuned_model(client: OpenAI, service: 
     reply = client.chat.completions.create(model=dpo.fine_tuned_model, max_tokens=3,
                                            messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content is not None
+
+
+def test_a_method_section_that_is_not_an_object_is_a_400(client: OpenAI) -> None:
+    pairs = _upload(client, TOY_PREFERENCES)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=pairs,
+                                       method={"type": "dpo", "dpo": "beta=0.1"})
+    assert err.value.param == "method.dpo" and "must be an object" in err.value.message

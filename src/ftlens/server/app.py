@@ -253,12 +253,17 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
             raise ApiError(400, "method must be an object like {\"type\": \"supervised\"}",
                            param="method")
         kind = method.get("type", "supervised")
-        if kind not in METHOD_DATA:
-            what = UNSUPPORTED_METHODS.get(kind, "an unknown method")
+        if not isinstance(kind, str) or kind not in METHOD_DATA:
+            what = (UNSUPPORTED_METHODS.get(kind, "an unknown method") if isinstance(kind, str)
+                    else "an unknown method")
             raise ApiError(400, f"method {kind!r} ({what}) is not supported by ftlens serve; "
                                 "use 'supervised' or 'dpo'", param="method.type",
                            code="method_not_supported")
-        given = (method.get(kind) or {}).get("hyperparameters")
+        section = method.get(kind)
+        if section is not None and not isinstance(section, dict):
+            raise ApiError(400, f"method.{kind} must be an object like {{\"hyperparameters\": "
+                                "{...}}", param=f"method.{kind}")
+        given = (section or {}).get("hyperparameters")
         if given is not None:
             hyper = given
     try:
