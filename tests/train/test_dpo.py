@@ -149,6 +149,21 @@ def test_dpo_results_csv_checkpoints_and_curves(dpo_run: tuple[TrainResult, list
     assert "reward_margin_flat" not in found
 
 
+def test_a_slow_dpo_loss_with_a_rising_margin_is_not_called_stuck() -> None:
+    """Found by hand: 18 steps whose DPO loss fell 11 % while the margin rose 0.05 -> 0.25
+    and every validation pair was won were judged loss_stuck (the supervised rule)."""
+    steps = np.arange(1, 19)
+    run = TrainingRun(train_loss=Series(steps, np.linspace(math.log(2), 0.60, 18)),
+                      reward_margin=Series(steps, np.linspace(0.0, 0.25, 18)),
+                      reward_accuracy=Series(steps, np.full(18, 1.0)))
+    found = {f.id for f in diagnose(run).findings}
+    assert "reward_margin_rising" in found and "loss_stuck" not in found
+    flat = TrainingRun(train_loss=Series(steps, np.full(18, math.log(2))),
+                       reward_margin=Series(steps, np.zeros(18)))
+    found = {f.id for f in diagnose(flat).findings}
+    assert {"reward_margin_flat", "loss_stuck"} <= found  # neither moves: it is stuck
+
+
 def test_a_dpo_run_whose_margin_does_not_rise_is_told_so() -> None:
     steps = np.arange(1, 41)
     rng = np.random.default_rng(0)

@@ -194,7 +194,9 @@ MARGIN_RISE = 0.05  # a reward margin that rose less than this has not moved
 
 def preference_findings(run: TrainingRun) -> list[Finding]:
     """A DPO run: its loss starts near ln 2 (the tuned model equals the reference) and falls
-    as the reward margin of the preferred over the non-preferred answers rises."""
+    as the reward margin of the preferred over the non-preferred answers rises. The loss of
+    a run that learns falls slowly (a margin of 0.25 is still a loss of 0.58), so a rising
+    margin overrules ``loss_stuck`` (see :func:`ftlens.core.curves.diagnose`)."""
     held_out = run.valid_reward_margin is not None and len(run.valid_reward_margin) >= 3
     margin = run.valid_reward_margin if held_out else run.reward_margin
     if margin is None or len(margin) < 3:

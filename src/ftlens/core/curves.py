@@ -187,8 +187,11 @@ def diagnose(run: TrainingRun) -> Diagnosis:
         train=train, valid=valid, train_trend=tr, overfit=overfit, exploded=exploded,
         nonfinite=nonfinite_at is not None or valid_nonfinite is not None,
         train_accuracy=run.train_accuracy, best_step=best_step, best_from=best_from)
-    if run.preference:
-        findings += cf.preference_findings(run)
+    if run.preference:  # a DPO loss falls slowly from ln 2: the margin says if it learns
+        extra = cf.preference_findings(run)
+        if any(f.id == "reward_margin_rising" for f in extra):
+            findings = [f for f in findings if f.id != "loss_stuck"]
+        findings += extra
     last = int(run.train_loss.steps[-1]) if len(run.train_loss) else 0
     return Diagnosis(train, valid, tr, overfit, best_step, best_from, _epochs(run, last),
                      tuple(sort_findings(findings)), run)
