@@ -15,7 +15,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from ftlens.errors import ConfigError
 from ftlens.io.chat_dataset import read_conversations, read_preferences
 from ftlens.train import models
+from ftlens.train.accumulate import accumulate, share
 from ftlens.train.artifacts import (
     OPTIMIZER_FILE,
     RESUME_DIR,
@@ -389,30 +389,20 @@ class _Run:
         self.train_set, self.valid_set = train_set, valid_set
         self.pad, self.micro_tokens = pad, micro_tokens
 
-    def _share(self, indices: Sequence[int]) -> list[int]:
-        return list(indices)[self.acc.process_index::self.acc.num_processes]
-
     def step(self, batch: list[int]) -> tuple[float, dict[str, float], int]:
         """Forward and backward over one optimiser step; returns its loss, its other metrics
         (token accuracy) and trained-on tokens (all processes together)."""
-        import torch
-
         acc = self.acc
         n_target = sum(self.train_set[i].n_trained for i in batch)
         scale = acc.num_processes / n_target  # DDP averages gradients over processes
-        parts = list(micro_batches(self._share(batch), self.train_set, self.micro_tokens))
-        totals = torch.zeros(3, device=acc.device)
-        for k, part in enumerate(parts):
+
+        def run(part: list[int]) -> tuple[Any, Any]:
             tensors = collate([self.train_set[i] for i in part], self.pad)
-            sync = k == len(parts) - 1
-            with nullcontext() if sync else acc.no_sync(self.net):
-                stats = self.net(**{key: t.to(acc.device) for key, t in tensors.items()})
-                acc.backward(stats[0] * scale)
-            totals += stats.detach()
-        if not parts:  # more processes than examples in this step: still join the all-reduce
-            acc.backward(sum(p.sum() * 0 for p in self.net.parameters() if p.requires_grad))
-        totals = acc.reduce(totals, reduction="sum")
-        loss_sum, correct, count = totals.tolist()
+            stats = self.net(**{key: t.to(acc.device) for key, t in tensors.items()})
+            return stats[0] * scale, stats.detach()
+
+        parts = list(micro_batches(share(acc, batch), self.train_set, self.micro_tokens))
+        loss_sum, correct, count = accumulate(acc, self.net, parts, 3, run).tolist()
         tokens = sum(len(self.train_set[i]) for i in batch)
         return loss_sum / count, {"mean_token_accuracy": correct / count}, tokens
 
@@ -424,7 +414,7 @@ class _Run:
         self.net.eval()
         totals = torch.zeros(3, device=acc.device)
         with torch.no_grad():
-            for part in micro_batches(self._share(indices), self.valid_set, self.micro_tokens):
+            for part in micro_batches(share(acc, indices), self.valid_set, self.micro_tokens):
                 tensors = collate([self.valid_set[i] for i in part], self.pad)
                 totals += self.net(**{k: t.to(acc.device) for k, t in tensors.items()})
         loss_sum, correct, count = acc.reduce(totals, reduction="sum").tolist()

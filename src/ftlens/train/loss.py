@@ -24,16 +24,20 @@ def answer_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Ten
     return head(hidden[:, :-1][keep]).float(), targets[keep], keep
 
 
-class AnswerLoss(torch.nn.Module):
-    """Wraps a causal LM. ``forward`` returns ``[loss_sum, correct, count]``: the summed
-    cross-entropy, the number of argmax hits and the number of trained tokens (labels shifted by
-    one, IGNORE skipped). The language-model head runs only at the trained positions, which on
-    short answers saves most of its cost. Going through ``forward`` (not the inner model) is
+class _OnModel(torch.nn.Module):
+    """A module around a causal LM: going through its ``forward`` (not the inner model's) is
     what lets DDP synchronise gradients."""
 
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
+
+
+class AnswerLoss(_OnModel):
+    """Wraps a causal LM. ``forward`` returns ``[loss_sum, correct, count]``: the summed
+    cross-entropy, the number of argmax hits and the number of trained tokens (labels shifted by
+    one, IGNORE skipped). The language-model head runs only at the trained positions, which on
+    short answers saves most of its cost."""
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor:
@@ -43,14 +47,10 @@ class AnswerLoss(torch.nn.Module):
         return torch.stack([loss, correct.to(loss.dtype), keep.sum().to(loss.dtype)])
 
 
-class AnswerLogps(torch.nn.Module):
+class AnswerLogps(_OnModel):
     """Wraps a causal LM. ``forward`` returns each row's summed log-probability of its trained
     tokens (labels shifted by one, IGNORE skipped): what preference tuning compares. As in
     :class:`AnswerLoss`, the head runs only at the trained positions."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.model = model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ftlens.errors import DataError
 from ftlens.io.chat_dataset import Preference
+from ftlens.train.accumulate import accumulate, share
 from ftlens.train.data import Example, collate, encode_one, micro_batches
 from ftlens.train.masking import Template
 
@@ -96,9 +97,6 @@ class PreferenceRun:
         logps = self.net(**{k: t.to(self.acc.device) for k, t in tensors.items()})
         return logps.view(2, len(part)).T
 
-    def _share(self, indices: Sequence[int]) -> list[int]:
-        return list(indices)[self.acc.process_index::self.acc.num_processes]
-
     def _stats(self, pairs: list[PairExample], ref: Any, part: list[int]) -> tuple[Any, Any]:
         """The summed loss of the pairs ``part`` and their statistics: loss, preferred
         (reward margin above 0), margin, chosen and rejected reward sums, and pair count."""
@@ -116,20 +114,15 @@ class PreferenceRun:
         return losses.sum(), stats
 
     def step(self, batch: list[int]) -> tuple[float, dict[str, float], int]:
-        import torch
-
         acc = self.acc
         scale = acc.num_processes / len(batch)  # the mean over the step's pairs
-        parts = list(micro_batches(self._share(batch), self.train_set, self.micro_tokens))
-        totals = torch.zeros(6, device=acc.device)
-        for k, part in enumerate(parts):
-            with nullcontext() if k == len(parts) - 1 else acc.no_sync(self.net):
-                loss, stats = self._stats(self.train_set, self.train_ref, part)
-                acc.backward(loss * scale)
-            totals += stats
-        if not parts:  # more processes than pairs in this step: still join the all-reduce
-            acc.backward(sum(p.sum() * 0 for p in self.net.parameters() if p.requires_grad))
-        metrics = _metrics(acc.reduce(totals, reduction="sum"))
+
+        def run(part: list[int]) -> tuple[Any, Any]:
+            loss, stats = self._stats(self.train_set, self.train_ref, part)
+            return loss * scale, stats
+
+        parts = list(micro_batches(share(acc, batch), self.train_set, self.micro_tokens))
+        metrics = _metrics(accumulate(acc, self.net, parts, 6, run))
         tokens = sum(len(self.train_set[i].chosen) + len(self.train_set[i].rejected)
                      for i in batch)
         return metrics.pop("loss"), metrics, tokens
@@ -141,7 +134,7 @@ class PreferenceRun:
         self.net.eval()
         totals = torch.zeros(6, device=acc.device)
         with torch.no_grad():
-            for part in micro_batches(self._share(indices), self.valid_set, self.micro_tokens):
+            for part in micro_batches(share(acc, indices), self.valid_set, self.micro_tokens):
                 totals += self._stats(self.valid_set, self.valid_ref, part)[1]
         return _metrics(acc.reduce(totals, reduction="sum"))
 
