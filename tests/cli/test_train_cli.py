@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from openai import OpenAI
 from tests.support.cli_run import helpers
 from tests.support.service import KEY, Service, free_port
-from tests.support.toy_chat import TOY, chat, write_jsonl
+from tests.support.toy_chat import TOY, TOY_PREFERENCES, chat, write_jsonl
 
 from ftlens.cli import cli
 from ftlens.cli.train import _loopback
@@ -128,6 +128,23 @@ def test_bad_arguments_fail_before_any_service_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "ftlens.db").exists() and "uploading" not in missing.output
     port = CliRunner().invoke(cli, ["serve", "--port", "99999"])
     assert port.exit_code == 2 and "1<=x<=65535" in port.output
+
+
+def test_a_file_of_the_other_kind_for_the_method_fails_before_any_upload(
+        tmp_path: Path, data: tuple[Path, Path]) -> None:
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", TOY_PREFERENCES)
+    sft = CliRunner().invoke(cli, ["train", str(pairs), "--model", "tiny-random-llama"])
+    assert sft.exit_code == 2 and "holds preference pairs (DPO data): add --method dpo" in \
+        sft.output
+    dpo = CliRunner().invoke(cli, ["train", str(data[0]), "--model", "tiny-random-llama",
+                                   "--method", "dpo"])
+    assert dpo.exit_code == 2 and "holds chat examples; --method dpo trains on preference" in \
+        dpo.output
+    beta = CliRunner().invoke(cli, ["train", str(pairs), "--model", "tiny-random-llama",
+                                    "--beta", "0.1"])
+    assert beta.exit_code == 2 and "--beta is a DPO hyperparameter" in beta.output
+    for result in (sft, dpo, beta):
+        assert "uploading" not in result.output
 
 
 def test_curves_needs_a_file_or_a_job() -> None:

@@ -173,11 +173,19 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
         hyper["beta"] = auto_or(beta, float, "--beta")
     elif beta != "auto":
         raise click.UsageError("--beta is a DPO hyperparameter: add --method dpo")
+    from ftlens.io.chat_dataset import data_kind
     from ftlens.io.chat_jsonl import open_checked
 
+    wanted = "preference" if method == "dpo" else "chat"
     for path in (train_file, valid_file):
         if path is not None:
             open_checked(path)  # before any service is reached or started
+            if data_kind(path) not in (None, wanted):
+                raise click.UsageError(
+                    f"{path} holds preference pairs (DPO data): add --method dpo"
+                    if wanted == "chat" else
+                    f"{path} holds chat examples; --method dpo trains on preference pairs "
+                    "(input, preferred_output, non_preferred_output)")
     err = render.stderr()
     with finetune.connect(base_url, use_openai=use_openai) as endpoint:
         where = "an embedded ftlens service" if endpoint.embedded else endpoint.url
