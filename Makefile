@@ -27,3 +27,4 @@ bench: setup
 	$(BIN)/python bench/curves.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/eval_throughput.py
+	$(BIN)/python bench/batch.py

@@ -1,10 +1,12 @@
 """The HTTP API: OpenAI's files and fine-tuning routes here, the models and chat completions
-routes in :mod:`ftlens.server.chat`, over the store, the job workers and the inference
-batcher. ``create_app`` builds it; ``ftlens serve`` runs it with uvicorn."""
+routes in :mod:`ftlens.server.chat`, the batches in :mod:`ftlens.server.batches`, over the
+store, the job workers, the batch runner and the inference batcher. ``create_app`` builds it;
+``ftlens serve`` runs it with uvicorn."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -19,6 +21,7 @@ from fastapi.responses import Response
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_dataset import data_kind, read_dataset
 from ftlens.server import wire
+from ftlens.server.batches import BatchRunner, add_batch_routes
 from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
 from ftlens.server.home import HomeLock, partial_path
@@ -63,14 +66,19 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     remote = RemoteInference(inference_url, store, inference_key) if inference_url else None
     supervisor = Supervisor(store, workers, models)
     supervisor.owner = store.take_ownership()  # with or without workers: older ones stop here
+    batches = BatchRunner(store, pool, batcher, remote)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if workers:
             supervisor.start()
+        batch_task = asyncio.create_task(batches.run())
         try:
             yield
         finally:
+            batch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await batch_task
             batcher.close()
             if workers:
                 supervisor.stop()
@@ -212,6 +220,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         return wire.page(store.list_checkpoints(job_id), wire.checkpoint_object, after, limit)
 
     add_chat_routes(app, store, catalog, pool, batcher, remote)
+    add_batch_routes(app, store, batches)
 
     return app
 
@@ -334,11 +343,7 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ApiError(400, "seed must be an integer", param="seed")
-    metadata = body.get("metadata")
-    if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
-        raise ApiError(400, "metadata must map at most 16 string keys to string values",
-                       param="metadata")
+    metadata = wire.checked_metadata(body.get("metadata"))
     return {"id": new_id("ftjob"), "created_at": now(), "model": model,
             "training_file": files["training_file"], "validation_file": files["validation_file"],
             "hyperparameters": dict(hyper or {}), "method": kind, "suffix": suffix,

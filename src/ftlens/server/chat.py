@@ -54,7 +54,7 @@ def add_chat_routes(app: FastAPI, store: Store, catalog: Catalog, pool: ModelPoo
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> dict[str, Any] | Response:
         body = await read_json(request)
-        model, req, logprobs, stream, include_usage = _chat_request(body)
+        model, req, logprobs, stream, include_usage = chat_request(body)
         if not pool.exists(model):
             raise ApiError(404, f"The model {model!r} does not exist", param="model",
                            code="model_not_found")
@@ -120,7 +120,7 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def _chat_request(body: dict[str, Any]) -> tuple[str, GenerationRequest, bool, bool, bool]:
+def chat_request(body: dict[str, Any]) -> tuple[str, GenerationRequest, bool, bool, bool]:
     model = body.get("model")
     if not isinstance(model, str):
         raise ApiError(400, "model is required", param="model")

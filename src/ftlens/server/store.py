@@ -43,23 +43,38 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS checkpoints (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job_id TEXT, created_at INTEGER,
     step INTEGER, name TEXT UNIQUE, metrics TEXT, path TEXT);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY, created_at INTEGER, input_file_id TEXT, endpoint TEXT,
+    completion_window TEXT, metadata TEXT, model TEXT, status TEXT, errors TEXT,
+    output_file_id TEXT, error_file_id TEXT, request_counts TEXT, in_progress_at INTEGER,
+    finalizing_at INTEGER, completed_at INTEGER, failed_at INTEGER, cancelling_at INTEGER,
+    cancelled_at INTEGER, expires_at INTEGER);
+CREATE INDEX IF NOT EXISTS batches_status ON batches (status, created_at);
+CREATE TABLE IF NOT EXISTS batch_lines (
+    batch_id TEXT, line INTEGER, ok INTEGER, body BLOB, PRIMARY KEY (batch_id, line));
 """
 
 PATTERNS = {"file": re.compile(r"file-[0-9a-f]{24}"), "ftjob": re.compile(r"ftjob-[0-9a-f]{24}"),
             "ftevent": re.compile(r"ftevent-[0-9a-f]{24}"),
-            "ftckpt": re.compile(r"ftckpt-[0-9a-f]{24}")}
-JSON_COLUMNS = ("hyperparameters", "metadata", "error", "result_files", "data", "metrics")
+            "ftckpt": re.compile(r"ftckpt-[0-9a-f]{24}"),
+            "batch": re.compile(r"batch_[0-9a-f]{24}"),
+            "batch_req": re.compile(r"batch_req_[0-9a-f]{24}")}
+JSON_COLUMNS = ("hyperparameters", "metadata", "error", "result_files", "data", "metrics",
+                "errors", "request_counts")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.$~])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)")
 STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed",
             "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
+BATCH_STATUSES = ("validating", "failed", "in_progress", "finalizing", "completed", "expired",
+                  "cancelling", "cancelled")
 IDLE = ("validating_files", "queued", "paused")  # cancelled at once, no worker involved
 # What a finished job's row holds besides its status: the rest is reset.
 _FINISH = {"control": None, "estimated_finish": None}
 
 
 def new_id(kind: str) -> str:
-    return f"{kind}-{secrets.token_hex(12)}"
+    """``file-…``, ``ftjob-…`` and so on; batch ids are ``batch_…`` as OpenAI writes them."""
+    return f"{kind}{'_' if kind.startswith('batch') else '-'}{secrets.token_hex(12)}"
 
 
 def valid_id(kind: str, value: str) -> bool:
@@ -293,14 +308,69 @@ class Store:
             return Path(row["path"])
         return None
 
+    # batches -----------------------------------------------------------------------------
+    def add_batch(self, batch: dict[str, Any]) -> None:
+        row = {key: _dump(key, value) for key, value in batch.items()}
+        with self.connect() as db:
+            db.execute(f"INSERT INTO batches ({', '.join(row)}) VALUES "
+                       f"({', '.join(':' + c for c in row)})", row)
+
+    def get_batch(self, batch_id: str) -> dict[str, Any] | None:
+        if not valid_id("batch", batch_id):
+            return None
+        return self._one("SELECT * FROM batches WHERE id = ?", (batch_id,))
+
+    def list_batches(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM batches ORDER BY created_at DESC, rowid DESC")
+
+    def open_batches(self) -> list[dict[str, Any]]:
+        """Batches with work left (oldest first): to validate, to run, to finish, to cancel."""
+        return self._all("SELECT * FROM batches WHERE status IN ('validating', 'in_progress', "
+                         "'finalizing', 'cancelling') ORDER BY created_at, rowid")
+
+    def update_batch(self, batch_id: str, *, when: tuple[str, ...], **values: Any) -> bool:
+        """Change a batch whose status is one of ``when`` (False, and nothing written, if it
+        is not: a cancel that came first wins)."""
+        marks = ", ".join(f"'{s}'" for s in when if s in BATCH_STATUSES)
+        return self._update(batch_id, values, f"status IN ({marks})", table="batches")
+
+    def add_batch_lines(self, batch_id: str, lines: list[tuple[int, bool, bytes]]) -> None:
+        """The result lines of some requests (input line, ok, output or error line), and the
+        batch's request counts with them, in one transaction."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO batch_lines VALUES (?, ?, ?, ?)",
+                           [(batch_id, line, int(ok), body) for line, ok, body in lines])
+            done, failed = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(1 - ok), 0) FROM batch_lines WHERE batch_id = ?",
+                (batch_id,)).fetchone()
+            counts = json.loads(db.execute("SELECT request_counts FROM batches WHERE id = ?",
+                                           (batch_id,)).fetchone()[0])
+            counts.update(completed=done - failed, failed=failed)
+            db.execute("UPDATE batches SET request_counts = ? WHERE id = ?",
+                       (json.dumps(counts), batch_id))
+            db.execute("COMMIT")
+
+    def batch_lines_done(self, batch_id: str) -> set[int]:
+        with self.connect() as db:
+            return {r[0] for r in db.execute("SELECT line FROM batch_lines WHERE batch_id = ?",
+                                             (batch_id,))}
+
+    def batch_lines(self, batch_id: str, ok: bool) -> list[bytes]:
+        """The output (``ok``) or error lines of a batch, in input order."""
+        with self.connect() as db:
+            return [bytes(r[0]) for r in db.execute(
+                "SELECT body FROM batch_lines WHERE batch_id = ? AND ok = ? ORDER BY line",
+                (batch_id, int(ok)))]
+
     # helpers -----------------------------------------------------------------------------
-    def _update(self, job_id: str, values: dict[str, Any], where: str,
-                args: dict[str, Any] | None = None) -> bool:
+    def _update(self, ident: str, values: dict[str, Any], where: str,
+                args: dict[str, Any] | None = None, table: str = "jobs") -> bool:
         sets = ", ".join(f"{k} = :{k}" for k in values)
         row = {k: _dump(k, v) for k, v in values.items()}
         with self.connect() as db:
-            cur = db.execute(f"UPDATE jobs SET {sets} WHERE id = :_id AND ({where})",
-                             {**row, **(args or {}), "_id": job_id})
+            cur = db.execute(f"UPDATE {table} SET {sets} WHERE id = :_id AND ({where})",
+                             {**row, **(args or {}), "_id": ident})
             return cur.rowcount == 1
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> dict[str, Any] | None:

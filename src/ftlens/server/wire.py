@@ -53,6 +53,24 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def batch_object(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "created_at", "input_file_id", "endpoint", "completion_window", "metadata",
+            "model", "status", "errors", "output_file_id", "error_file_id", "request_counts",
+            "in_progress_at", "finalizing_at", "completed_at", "failed_at", "cancelling_at",
+            "cancelled_at", "expires_at")
+    return {"object": "batch", "expired_at": None, **{k: row[k] for k in keys}}
+
+
+def checked_metadata(value: Any) -> dict[str, str] | None:
+    """``metadata`` as OpenAI takes it (a job's, a batch's), else a 400."""
+    if value is not None and (not isinstance(value, dict) or len(value) > 16 or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+            for k, v in value.items())):
+        raise ApiError(400, "metadata must map at most 16 string keys (up to 64 characters) "
+                            "to string values (up to 512)", param="metadata")
+    return value
+
+
 def event_object(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "object": "fine_tuning.job.event",
             "created_at": row["created_at"], "level": row["level"],

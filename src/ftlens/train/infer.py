@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +62,28 @@ def prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> list[in
     return ids
 
 
-def _token(tokenizer: Any, token_id: int) -> tuple[str, list[int]]:
-    text = tokenizer.decode([token_id])
-    return text, list(text.encode("utf-8"))
+class _Tokens:
+    """Each token's text and UTF-8 bytes, decoded once per call of :func:`generate` (the top
+    alternatives of every step repeat the same few tokens)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self._seen: dict[int, tuple[str, list[int]]] = {}
+
+    def prefetch(self, token_ids: Iterable[int]) -> None:
+        """Decode the new ones among ``token_ids`` in one call (one per token is slow)."""
+        new = list({t for t in token_ids if t not in self._seen})
+        if new:
+            for t, text in zip(new, self.tokenizer.batch_decode([[t] for t in new]),
+                               strict=True):
+                self._seen[t] = (text, list(text.encode("utf-8")))
+
+    def __call__(self, token_id: int) -> tuple[str, list[int]]:
+        found = self._seen.get(token_id)
+        if found is None:
+            text = self.tokenizer.decode([token_id])
+            found = self._seen[token_id] = (text, list(text.encode("utf-8")))
+        return found
 
 
 class _Row:
@@ -100,17 +119,21 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
                         device=device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     eos = _end_ids(tokenizer)
-    cache_kw = _cache_keyword(model)
+    cache_kw, last_only = _forward_keywords(model)
+    tokens = _Tokens(tokenizer)
     cache = None
     budget = max(r.max_tokens for r in requests)
     with torch.no_grad():
         for _ in range(budget):
             kwargs: dict[str, Any] = {cache_kw: cache} if cache is not None else {}
             out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                        use_cache=True, **kwargs)
+                        use_cache=True, **last_only, **kwargs)
             cache = out[cache_kw] if cache_kw in out else out["past_key_values"]
             logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
-            chosen = [_step(row, logp[i], tokenizer, eos) for i, row in enumerate(rows)]
+            ranked = _ranked(logp, rows)
+            tokens.prefetch(i for r in ranked for i in r[1])
+            chosen = [_step(row, logp[i], ranked[i], tokenizer, tokens, eos)
+                      for i, row in enumerate(rows)]
             for row, tell in zip(rows, progress, strict=False):
                 if tell is not None and row.finish is None:
                     tell(row.text, list(row.logprobs))
@@ -122,12 +145,15 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
     return [_completion(row) for row in rows]
 
 
-def _cache_keyword(model: Any) -> str:
-    """transformers 5 calls the KV cache argument ``cache``; earlier releases
-    ``past_key_values``."""
+def _forward_keywords(model: Any) -> tuple[str, dict[str, int]]:
+    """The KV cache argument's name (transformers 5 calls it ``cache``, earlier releases
+    ``past_key_values``) and, where the model takes it, ``logits_to_keep=1``: only the last
+    position's logits are needed, and computing the vocabulary's for the whole prompt was most
+    of a batch's time on a small model."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     params = inspect.signature(inner.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
+    return ("cache" if "cache" in params else "past_key_values",
+            {"logits_to_keep": 1} if "logits_to_keep" in params else {})
 
 
 def _end_ids(tokenizer: Any) -> set[int]:
@@ -139,7 +165,20 @@ def _end_ids(tokenizer: Any) -> set[int]:
     return {t for t in ends if t is not None}
 
 
-def _step(row: _Row, logp: Any, tokenizer: Any, eos: set[int]) -> int:
+def _ranked(logp: Any, rows: Sequence[_Row]) -> list[tuple[list[float], list[int]]]:
+    """Each row's most likely tokens and their log-probabilities, as many as the most
+    demanding row asks for: one ``topk`` for the whole batch, not one per row."""
+    k = max((r.request.top_logprobs for r in rows if r.finish is None), default=0)
+    greedy = any(r.request.temperature <= 0 for r in rows)
+    k = min(max(k, 1 if greedy else 0), MAX_TOP_LOGPROBS)
+    if k == 0:
+        return [([], [])] * len(rows)
+    values, indices = logp.topk(k, dim=-1)
+    return list(zip(values.tolist(), indices.tolist(), strict=True))
+
+
+def _step(row: _Row, logp: Any, ranked: tuple[list[float], list[int]], tokenizer: Any,
+          tokens: _Tokens, eos: set[int]) -> int:
     """Choose this row's next token and record it; returns the token to feed back."""
     import torch
 
@@ -147,7 +186,7 @@ def _step(row: _Row, logp: Any, tokenizer: Any, eos: set[int]) -> int:
         return next(iter(eos))
     req = row.request
     if req.temperature <= 0:
-        token = int(logp.argmax())
+        token = ranked[1][0]
     else:
         probs = torch.softmax(logp / req.temperature, dim=-1)
         token = int(torch.multinomial(probs, 1, generator=row.rng))
@@ -155,14 +194,16 @@ def _step(row: _Row, logp: Any, tokenizer: Any, eos: set[int]) -> int:
     if token in eos:
         row.finish = "stop"
         return token
-    text, raw = _token(tokenizer, token)
+    text, raw = tokens(token)
     top: list[TopLogprob] = []
     if req.top_logprobs:
-        values, indices = logp.topk(min(req.top_logprobs, MAX_TOP_LOGPROBS))
-        for value, index in zip(values.tolist(), indices.tolist(), strict=True):
-            alt, alt_raw = _token(tokenizer, index)
+        n = min(req.top_logprobs, MAX_TOP_LOGPROBS)
+        for value, index in zip(ranked[0][:n], ranked[1][:n], strict=True):
+            alt, alt_raw = tokens(index)
             top.append(TopLogprob(alt, value, alt_raw))
-    row.logprobs.append(TokenLogprob(text, float(logp[token]), raw, top))
+    value = next((v for v, i in zip(*ranked, strict=True) if i == token), None)
+    row.logprobs.append(TokenLogprob(text, float(logp[token]) if value is None else value,
+                                     raw, top))
     row.text = tokenizer.decode([t for t in row.ids if t not in eos])
     cut = min((row.text.find(s) for s in req.stop if s and s in row.text), default=-1)
     if cut >= 0:
