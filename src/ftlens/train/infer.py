@@ -201,8 +201,8 @@ def _step(row: _Row, logp: Any, ranked: tuple[list[float], list[int]], tokenizer
         for value, index in zip(ranked[0][:n], ranked[1][:n], strict=True):
             alt, alt_raw = tokens(index)
             top.append(TopLogprob(alt, value, alt_raw))
-    value = next((v for v, i in zip(*ranked, strict=True) if i == token), None)
-    row.logprobs.append(TokenLogprob(text, float(logp[token]) if value is None else value,
+    chosen = next((v for v, i in zip(*ranked, strict=True) if i == token), None)
+    row.logprobs.append(TokenLogprob(text, float(logp[token]) if chosen is None else chosen,
                                      raw, top))
     row.text = tokenizer.decode([t for t in row.ids if t not in eos])
     cut = min((row.text.find(s) for s in req.stop if s and s in row.text), default=-1)
