@@ -57,6 +57,10 @@ def default_cache(environ: Mapping[str, str] = os.environ) -> Path:
               help="Validation data: the model answers it too and the threshold is chosen "
               "there (judged on the test rows); also checked like --train.")
 @AUDIT_OPTION
+@click.option("--batch", "use_batch", is_flag=True,
+              help="Send the requests as batches (the Batch API: half price on OpenAI, "
+              "batched inference on `ftlens serve`), one per model, and wait for them; a "
+              "rerun after Ctrl-C follows the same batches. Same answers, same report.")
 @judging_options
 @render.json_flag("evaluation")
 @click.pass_context
@@ -64,8 +68,8 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
                  use_openai: bool, api_key_env: str, baseline: str | None, out: Path | None,
                  cache: Path | None, concurrency: int, timeout: float, retries: int,
                  max_tokens: int, top_logprobs: int, train_file: Path | None,
-                 valid_file: Path | None, audit_file: Path | None, as_json: bool,
-                 **opts: object) -> None:
+                 valid_file: Path | None, audit_file: Path | None, use_batch: bool,
+                 as_json: bool, **opts: object) -> None:
     """Ask a model to answer every example of a labelled test set, then judge the answers:
     metrics, intervals, threshold, comparison with a baseline, verdict.
 
@@ -80,6 +84,7 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
       ftlens eval --model m --data test.jsonl --base-url URL --json --require "recall(spam)>=0.9"
       ftlens eval --model m --data test.jsonl --base-url URL --train train.jsonl
       ftlens eval --model m --data test.jsonl --base-url URL --audit audit.json
+      ftlens eval --model ft:gpt-4o-mini:acme::abc123 --data test.jsonl --openai --batch
     """
     from ftlens.client.endpoint import endpoint_from_cli
     from ftlens.client.retry import RetryPolicy
@@ -98,7 +103,7 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
                         cache=cache or default_cache(), max_tokens=max_tokens,
                         top_logprobs=top_logprobs, concurrency=concurrency,
                         retry=RetryPolicy(max_attempts=retries + 1), train=train_file,
-                        valid=valid_file, audit=audit_file)
+                        valid=valid_file, audit=audit_file, batch=use_batch)
     err = render.stderr()
     try:
         with render.progress_bar(err, counts=True) as progress:

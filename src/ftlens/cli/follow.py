@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ftlens.cli import render
+from ftlens.client.endpoint import api_call
 from ftlens.steps import finetune
 
 
@@ -59,7 +60,7 @@ def _ask_cancel(endpoint: finetune.Connection, job_id: str) -> bool:
     except (click.Abort, KeyboardInterrupt):
         cancel = False
     if cancel:
-        finetune.api_call("cancelling the job",
+        api_call("cancelling the job",
                       lambda: endpoint.client.fine_tuning.jobs.cancel(job_id))
     return cancel
 

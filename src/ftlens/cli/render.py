@@ -110,7 +110,7 @@ def progress_bar(console: Console, enabled: bool = True, counts: bool = False
     )
     tasks: dict[str, TaskID] = {}
     names = {"read": "reading and checking", "cached": "from the cache",
-             "requests": "asking the model"}
+             "requests": "asking the model", "batch": "waiting for the batches"}
 
     def update(stage: str, advance: int, total: int) -> None:
         if stage not in tasks:

@@ -7,7 +7,7 @@ echoes the key back in an error body cannot leak it into ftlens' output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -148,3 +148,19 @@ def gave_up(endpoint: Endpoint, cause: str, attempts: int, detail: str) -> Backe
                             hint=f"raise --timeout or lower --concurrency; {resume}")
     return BackendError(f"{url} kept failing ({cause}, {attempts} attempts): {detail}",
                         hint=f"lower --concurrency or raise --retries; {resume}")
+
+
+def api_call(what: str, fn: Callable[[], Any]) -> Any:
+    """Run an SDK call, turning its errors into one clear :class:`BackendError`."""
+    import openai
+
+    try:
+        return fn()
+    except openai.APIStatusError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = body.get("message") or str(exc)
+        raise BackendError(f"{what} failed ({exc.status_code}): {message}",
+                           status_code=exc.status_code) from None
+    except openai.APIConnectionError as exc:
+        raise BackendError(f"{what} failed: cannot reach the endpoint ({exc})",
+                           hint="start `ftlens serve` or check --base-url") from None

@@ -9,7 +9,9 @@ or Ctrl-C flushes everything first; a SIGKILL loses only the answers of the last
 milliseconds that had not reached a commit — a resumed run asks for those again, like the
 requests that were still in flight. Nothing secret is stored:
 the endpoint is kept without user/password, and the API key is never part of the key or the
-row (requests carry it in a header, which is not cached).
+row (requests carry it in a header, which is not cached). The ids of the batches that
+``ftlens eval --batch`` sent and has not read back yet are kept too, so a killed client
+follows them when it is run again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ CREATE TABLE IF NOT EXISTS responses (
     request BLOB NOT NULL,
     response BLOB NOT NULL,
     created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created REAL NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0
 )
 """
 
@@ -70,7 +79,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(SCHEMA)
+        db.executescript(SCHEMA)
     except (OSError, sqlite3.Error) as exc:
         raise DataError(f"cannot open the response cache: {exc}", path=path,
                         hint="pass --cache PATH to a writable file, or delete a corrupt one "
@@ -106,6 +115,21 @@ class ResponseCache:
             response: bytes) -> None:
         """Store one response body (JSON bytes) and commit it."""
         self._db.execute(_INSERT, _row(key, endpoint, model, request, response))
+
+    def add_batch(self, batch_id: str, endpoint: str, model: str) -> None:
+        """A batch sent for ``model`` whose answers are not all in yet (``ftlens eval
+        --batch``): a rerun follows it instead of sending the requests again."""
+        self._db.execute("INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, 0)",
+                         (batch_id, public_endpoint(endpoint), model, time.time()))
+
+    def open_batches(self, endpoint: str, model: str) -> list[str]:
+        return [r[0] for r in self._db.execute(
+            "SELECT id FROM batches WHERE endpoint = ? AND model = ? AND done = 0 "
+            "ORDER BY created", (public_endpoint(endpoint), model))]
+
+    def close_batch(self, batch_id: str) -> None:
+        """Its answers are in (or it ended without them)."""
+        self._db.execute("UPDATE batches SET done = 1 WHERE id = ?", (batch_id,))
 
     def writer(self) -> CacheWriter:
         return CacheWriter(self.path)

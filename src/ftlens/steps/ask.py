@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ftlens.client.batch import BatchStats, fill_cache_by_batches
 from ftlens.client.endpoint import Endpoint
 from ftlens.client.retry import RetryPolicy
 from ftlens.client.runner import Job, Progress, Runner, RunStats
@@ -54,6 +55,7 @@ class EvalConfig:
     # on the model's answers to it
     checkpoint: CheckpointAsk | None = None  # an earlier checkpoint, compared with the model
     audit: Path | None = None  # `ftlens audit --json` of the files: seen rows read from it
+    batch: bool = False  # send the requests as batches (Batch API), then read them as usual
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class EvalRun:
     stats: RunStats
     checkpoint: ModelAnswers | None = None
     choice: CheckpointChoice | None = None
+    batches: BatchStats | None = None  # with --batch
 
     def to_dict(self) -> dict[str, Any]:
         from ftlens.core.evaluation_json import evaluation_to_dict, report_to_dict
@@ -97,6 +100,7 @@ class EvalRun:
             "baseline_predictions": str(self.baseline.path) if self.baseline else None,
             "cache": str(c.cache), "max_tokens": c.max_tokens, "top_logprobs": c.top_logprobs,
             "requests": self.stats.to_dict(),
+            "batches": self.batches.to_dict() if self.batches is not None else None,
         }
         out["baseline_metrics"] = (report_to_dict(self.baseline_report)
                                    if self.baseline_report is not None else None)
@@ -173,6 +177,8 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
             for e in examples]
     jobs += [Job(request_body(config.model, e.prompt, config), e.line) for e in tuning]
     with ResponseCache(config.cache) as cache:
+        batches = (fill_cache_by_batches(config.endpoint, cache, jobs, progress=progress)
+                   if config.batch else None)
         runner = Runner(config.endpoint, cache, concurrency=config.concurrency,
                         policy=config.retry, progress=progress)
         with_probs = config.top_logprobs > 0
@@ -204,7 +210,7 @@ def run_eval(config: EvalConfig, options: EvalOptions, progress: Progress | None
                                           baseline.predictions.y_pred, labels=labels)
                    if baseline else None)
     return EvalRun(config, labels, ev, candidate, baseline, base_report, runner.stats,
-                   answered.get("checkpoint"), choice)
+                   answered.get("checkpoint"), choice, batches)
 
 
 def _choose(ckpt: CheckpointAsk, final: ModelAnswers, answers: ModelAnswers, ev: Evaluation,

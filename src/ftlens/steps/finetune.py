@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlens.client.endpoint import check_base_url
-from ftlens.errors import BackendError, ConfigError, MissingDependencyError
+from ftlens.client.endpoint import api_call, check_base_url
+from ftlens.errors import ConfigError, MissingDependencyError
 from ftlens.io.atomic import write_atomic
 
 LOCAL_URL = "http://127.0.0.1:8000/v1"
@@ -76,22 +76,6 @@ def _reachable(url: str, key: str) -> bool:
     except openai.APIError:
         return False
     return True
-
-
-def api_call(what: str, fn: Callable[[], Any]) -> Any:
-    """Run an SDK call, turning its errors into one clear :class:`BackendError`."""
-    import openai
-
-    try:
-        return fn()
-    except openai.APIStatusError as exc:
-        body = exc.body if isinstance(exc.body, dict) else {}
-        message = body.get("message") or str(exc)
-        raise BackendError(f"{what} failed ({exc.status_code}): {message}",
-                           status_code=exc.status_code) from None
-    except openai.APIConnectionError as exc:
-        raise BackendError(f"{what} failed: cannot reach the endpoint ({exc})",
-                           hint="start `ftlens serve` or check --base-url") from None
 
 
 def upload(endpoint: Connection, path: str | Path) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ftlens.client.endpoint import api_call
 from ftlens.core.checkpoint_choice import CheckpointChoice, to_compare
 from ftlens.core.decision import Decision
 from ftlens.core.eval_types import EvalOptions
@@ -161,7 +162,7 @@ def _connect(config: RunConfig) -> Iterator[finetune.Connection]:
 
 def _finished(endpoint: finetune.Connection, job_id: str) -> Any:
     try:
-        job = finetune.api_call(f"reading fine-tuning job {job_id}",
+        job = api_call(f"reading fine-tuning job {job_id}",
                                 lambda: endpoint.client.fine_tuning.jobs.retrieve(job_id))
     except BackendError as exc:
         if exc.status_code == 404:
@@ -183,7 +184,7 @@ def _job_files(endpoint: finetune.Connection, job: Any, config: RunConfig, folde
     """The job's training and validation data: the local files given, else the job's own
     files downloaded from the API."""
     def fetch(file_id: str, name: str) -> Path:
-        raw = finetune.api_call(f"downloading the job's {name} file {file_id}",
+        raw = api_call(f"downloading the job's {name} file {file_id}",
                                 lambda: endpoint.client.files.content(file_id).read())
         return write_atomic(folder / f"{name}.jsonl", raw)
 
@@ -239,7 +240,7 @@ def _saved_checkpoints(endpoint: finetune.Connection, job: Any, hooks: Hooks
     """The job's checkpoints the API still serves: step -> model name (none, with a
     warning, from an endpoint that does not list them)."""
     try:
-        found = finetune.api_call(
+        found = api_call(
             "listing the job's checkpoints",
             lambda: list(endpoint.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100)))
     except BackendError as exc:
