@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.support.browser import browser  # noqa: F401
 from tests.support.report_run import ROOT, leaky_run, spam_run, xss_run
 
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "report" / "run"

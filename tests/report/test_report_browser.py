@@ -7,7 +7,6 @@ Screenshots go to test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,41 +19,9 @@ from ftlens.core.threshold import OperatingPoint, at_threshold, table
 from ftlens.report.render import write_report
 from ftlens.steps.judge import evaluate_files, options_from_cli
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "test-artifacts"
 SECTIONS = ("verdict", "audit", "curves", "eval", "tradeoff", "comparison", "provenance")
 COUNTS = ("tp", "fp", "fn", "tn")
-
-
-def missing() -> str | None:
-    """Why the browser test cannot run here, with how to fix it; None when it can."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return ("the HTML report's browser test needs the Python package playwright: "
-                "pip install playwright (it is in ftlens' dev extra); do not run "
-                "`playwright install`, the test uses Debian's chromium")
-    if not CHROMIUM.is_file():
-        return (f"the HTML report's browser test needs Debian's chromium at {CHROMIUM}: "
-                "apt-get install -y chromium")
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """A headless chromium, or the reason there is none (each test then fails with it)."""
-    why = missing()
-    if why is not None:
-        yield why
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from ftlens.server import wire
 from ftlens.server.batches import BatchRunner, add_batch_routes
 from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
+from ftlens.server.dashboard import PUBLIC_PATHS, add_dashboard_routes
 from ftlens.server.home import HomeLock, partial_path
 from ftlens.server.http_errors import api_error, error_response, install_handlers, read_json
 from ftlens.server.inference import Batcher, ModelPool
@@ -91,7 +92,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
                     ) -> Response:
-        if api_key is not None:
+        if api_key is not None and request.url.path not in PUBLIC_PATHS:
             given = request.headers.get("authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return error_response(ApiError(401, "Incorrect or missing API key: send "
@@ -221,6 +222,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
     add_chat_routes(app, store, catalog, pool, batcher, remote)
     add_batch_routes(app, store, batches)
+    add_dashboard_routes(app, store)
 
     return app
 
