@@ -2,7 +2,7 @@
 real ``ftlens serve`` with an API key: the page asks for the key, lists a job the SDK created
 on the tiny model, draws its loss curve gaining points as it trains, shows the curve
 diagnosis and a checkpoint's metrics, lists files with a markup payload in a name shown as
-text, and creates and cancels a job from the page."""
+text and a fine-tune file's audit, and creates and cancels a job from the page."""
 
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ from openai import OpenAI
 from tests.support.service import KEY, Service, serve
 from tests.support.toy_chat import TOY, chat
 
+from ftlens.steps.audit import audit_files, file_findings
+
 PAYLOAD = "<img src=x onerror=alert(1)><svg onload=alert(2)><b>bold.jsonl"  # no '/': a name
 ROWS = [chat(f"{t} ({i})", y) for i in range(4) for t, y in TOY]  # 48 examples
 
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    yield from serve(tmp_path_factory.mktemp("dashboard"), api_key=KEY, workers=1)
+    yield from serve(tmp_path_factory.mktemp("dashboard"), api_key=KEY, workers=1,
+                     audit=file_findings)
 
 
 def root(service: Service) -> str:
@@ -100,6 +103,11 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         cell = page.wait_for_selector(f"tr:has(td:text-is('{train.id}')) td:nth-child(2)")
         assert cell.text_content() == PAYLOAD  # the name as text
         assert page.locator("main img, main b, main td svg").count() == 0  # never as markup
+        audit = page.wait_for_selector(f".audit[data-file='{train.id}']")
+        expected = audit_files(dashboard.home / "files" / train.id)
+        assert (audit.query_selector("strong").text_content() or "") == expected.verdict
+        shown_ids = [a.get_attribute("data-id") for a in audit.query_selector_all(".alarm")]
+        assert shown_ids == [f.id for f in expected.findings]  # the audit's own findings
 
         page.goto(root(dashboard) + "/#/new")
         page.wait_for_selector("form.new")

@@ -74,6 +74,7 @@ def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
     if not _loopback(host) and not api_key:
         err.print(f"[bold yellow]warning:[/] serving on {host} without --api-key: anyone who "
                   "can reach this port can train and query models")
+    from ftlens.steps.audit import file_findings
     from ftlens.train.registry import parse_session
 
     session = parse_session(models)
@@ -85,7 +86,8 @@ def serve(host: str, port: int, api_key: str | None, api_key_file: Path | None,
     app = create_app(home, api_key=api_key, workers=workers,
                      max_upload_bytes=max_upload_mb << 20, models=session,
                      inference_url=inference_url,
-                     inference_key=os.environ.get("FTLENS_INFERENCE_API_KEY"))
+                     inference_key=os.environ.get("FTLENS_INFERENCE_API_KEY"),
+                     audit=file_findings)
     err.print(f"ftlens serve: http://{host}:{port}/v1 (home {home}"
               f"{', bearer key required' if api_key else ''})", highlight=False,
               soft_wrap=True)

@@ -24,7 +24,7 @@ from ftlens.server import wire
 from ftlens.server.batches import BatchRunner, add_batch_routes
 from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
-from ftlens.server.dashboard import PUBLIC_PATHS, add_dashboard_routes
+from ftlens.server.dashboard import PUBLIC_PATHS, Auditor, add_dashboard_routes
 from ftlens.server.home import HomeLock, partial_path
 from ftlens.server.http_errors import api_error, error_response, install_handlers, read_json
 from ftlens.server.inference import Batcher, ModelPool
@@ -45,12 +45,13 @@ METHOD_DATA = {"supervised": "chat", "dpo": "preference"}  # what each method tr
 
 def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
                max_upload_bytes: int = 512 << 20, models: dict[str, str] | None = None,
-               inference_url: str | None = None, inference_key: str | None = None
-               ) -> FastAPI:
+               inference_url: str | None = None, inference_key: str | None = None,
+               audit: Auditor | None = None) -> FastAPI:
     """The service over ``home``. ``workers=0`` runs no job workers (jobs stay queued).
     ``models``: this service's own registered models (name → path or hub id), beside those
     registered in the home. ``inference_url``: a vLLM server that answers the chat
-    completions (:mod:`ftlens.server.remote`).
+    completions (:mod:`ftlens.server.remote`). ``audit``: how the dashboard audits a fine-tune
+    file (the commands pass ``ftlens.steps.audit.file_findings``).
 
     The app owns ``home`` from here until its lifespan ends: a second service on the same home
     raises :class:`~ftlens.errors.ConfigError` before it changes anything."""
@@ -222,7 +223,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
     add_chat_routes(app, store, catalog, pool, batcher, remote)
     add_batch_routes(app, store, batches)
-    add_dashboard_routes(app, store)
+    add_dashboard_routes(app, store, audit)
 
     return app
 

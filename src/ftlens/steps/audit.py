@@ -82,3 +82,10 @@ def _near_rates(sizes: Mapping[str, int], limit: int | None) -> dict[str, float]
     if "train" in sizes:
         rates["train"] = _rate(limit - held_budget, sizes["train"])
     return rates
+
+
+def file_findings(path: Path) -> dict[str, object]:
+    """One fine-tune file's audit as the dashboard shows it: verdict and findings (given to
+    ``create_app`` by the commands that start a service; ``server/`` does not import steps)."""
+    report = audit_files(path, workers=1)
+    return {"verdict": report.verdict, "findings": [f.to_dict() for f in report.findings]}

@@ -61,10 +61,11 @@ def connect(base_url: str | None = None, *, use_openai: bool = False,
         yield Connection(openai.OpenAI(base_url=url, api_key=key, max_retries=3), url, False)
         return
     from ftlens.server.embedded import embedded_service
+    from ftlens.steps.audit import file_findings
     from ftlens.train.models import ftlens_home
 
     with ExitStack() as stack:
-        url = stack.enter_context(embedded_service(home or ftlens_home()))
+        url = stack.enter_context(embedded_service(home or ftlens_home(), audit=file_findings))
         yield Connection(openai.OpenAI(base_url=url, api_key="ftlens", max_retries=3), url, True)
 
 

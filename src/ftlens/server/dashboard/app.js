@@ -200,11 +200,25 @@ async function comparePage(view, ids) {
   }
 }
 
+const audits = new Map();  // file id -> its audit (files never change)
+
+function auditCell(f) {
+  if (f.purpose !== "fine-tune") return "";
+  const a = audits.get(f.id);
+  if (!a) return "auditing…";
+  if (!a.verdict) return a.reason || "";
+  return el("div", { class: "audit", "data-file": f.id }, el("strong", {}, a.verdict),
+            ...a.findings.map((x) => el("div", { class: "alarm " + x.severity, "data-id": x.id },
+                                        x.severity.toUpperCase() + " " + x.id + ": " + x.title)));
+}
+
 async function filesPage(view) {
   const files = (await api("/files?limit=100")).data;
+  await Promise.all(files.filter((f) => f.purpose === "fine-tune" && !audits.has(f.id)).slice(0, 5).map(
+    async (f) => audits.set(f.id, await api(`/dashboard/files/${encodeURIComponent(f.id)}/audit`))));
   view.append(el("h2", {}, "Files"));
-  view.append(table(["file", "name", "purpose", "bytes", "created"],
-    files.map((f) => [f.id, f.filename, f.purpose, f.bytes, when(f.created_at)])));
+  view.append(table(["file", "name", "purpose", "bytes", "created", "audit"],
+    files.map((f) => [f.id, f.filename, f.purpose, f.bytes, when(f.created_at), auditCell(f)])));
 }
 
 async function batchesPage(view) {
