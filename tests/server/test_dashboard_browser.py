@@ -104,6 +104,7 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         assert cell.text_content() == PAYLOAD  # the name as text
         assert page.locator("main img, main b, main td svg").count() == 0  # never as markup
         audit = page.wait_for_selector(f".audit[data-file='{train.id}']")
+        assert (audit.text_content() or "").startswith(f"{len(ROWS)} examples")
         expected = audit_files(dashboard.home / "files" / train.id)
         assert (audit.query_selector("strong").text_content() or "") == expected.verdict
         shown_ids = [a.get_attribute("data-id") for a in audit.query_selector_all(".alarm")]
@@ -117,7 +118,9 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         page.select_option("select[name=model]", "tiny-random-llama")
         page.fill("input[name=n_epochs]", "3")
         page.fill("input[name=batch_size]", "1")
-        page.click("form.new button[type=submit]")
+        page.click("#upload")
+        page.wait_for_selector("#new-job-audit .audit")  # the audit before the start
+        page.click("#start")
         page.wait_for_selector("#job-status")
         created = client.fine_tuning.jobs.list(limit=1).data[0]
         assert created.id != job.id and created.hyperparameters.n_epochs == 3

@@ -218,12 +218,12 @@ class BatchRunner:
     async def advance(self, batch: dict[str, Any]) -> None:
         """Take ``batch`` as far as it goes: validated, answered, finalized (or cancelled)."""
         ident = batch["id"]
+        if batch["status"] == "cancelling":  # cancelled while waiting, or before a restart
+            return await self._finish(ident, "cancelled")
         path = self.store.file_path(batch["input_file_id"])
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
-            if batch["status"] == "cancelling":
-                return await self._finish(ident, "cancelled")
             return self._fail(ident, "input_file_missing",
                               f"the input file {batch['input_file_id']} was deleted")
         lines = await asyncio.to_thread(parse_input, data, batch["endpoint"], self.pool.exists)

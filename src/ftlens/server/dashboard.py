@@ -56,17 +56,18 @@ def add_dashboard_routes(app: FastAPI, store: Store, audit: Auditor | None) -> N
         row = store.get_file(file_id)
         if row is None:
             raise not_found("file", file_id, param="file_id")
+        known = {"examples": row["examples"]}  # valid examples, counted at upload
         if row["purpose"] != "fine-tune" or audit is None:
-            return {"verdict": None, "findings": [], "reason": (
+            return {**known, "verdict": None, "findings": [], "reason": (
                 "only fine-tune files are audited" if audit is not None
                 else "this service was started without the audit")}
         if file_id not in audits:
             try:
                 audits[file_id] = await asyncio.to_thread(audit, store.file_path(file_id))
             except FtlensError as exc:
-                return {"verdict": None, "findings": [],
+                return {**known, "verdict": None, "findings": [],
                         "reason": store.public_text(exc.message)}
-        return audits[file_id]
+        return {**known, **audits[file_id]}
 
     @app.get("/v1/dashboard/jobs/{job_id}/diagnosis")
     def diagnosis(job_id: str) -> dict[str, Any]:

@@ -206,8 +206,13 @@ function auditCell(f) {
   if (f.purpose !== "fine-tune") return "";
   const a = audits.get(f.id);
   if (!a) return "auditing…";
+  return auditBox(f.id, a);
+}
+
+function auditBox(fileId, a) {
   if (!a.verdict) return a.reason || "";
-  return el("div", { class: "audit", "data-file": f.id }, el("strong", {}, a.verdict),
+  return el("div", { class: "audit", "data-file": fileId }, a.examples + " examples, audit: ",
+            el("strong", {}, a.verdict),
             ...a.findings.map((x) => el("div", { class: "alarm " + x.severity, "data-id": x.id },
                                         x.severity.toUpperCase() + " " + x.id + ": " + x.title)));
 }
@@ -241,8 +246,11 @@ async function newJobPage(view) {
     el("label", {}, "Batch size ", el("input", { name: "batch_size", placeholder: "auto" })),
     el("label", {}, "Learning rate multiplier ", el("input", { name: "learning_rate_multiplier", placeholder: "auto" })),
     el("label", {}, "Suffix ", el("input", { name: "suffix" })),
-    el("button", { type: "submit" }, "Upload and start"), out);
-  form.addEventListener("submit", async (ev) => {
+    el("button", { type: "submit", id: "upload" }, "Upload and audit"), out);
+  const audited = el("div", { id: "new-job-audit" });
+  const start = el("button", { id: "start", hidden: "" }, "Start the job");
+  let uploaded = null;  // [training file id, validation file id or null]
+  form.addEventListener("submit", async (ev) => {  // step 1: upload, show the audit
     ev.preventDefault();
     stop();
     const data = new FormData(form);
@@ -253,6 +261,17 @@ async function newJobPage(view) {
       };
       const training = await upload(data.get("training"));
       const valid = data.get("validation") && data.get("validation").size ? await upload(data.get("validation")) : null;
+      uploaded = [training, valid];
+      const report = await api(`/dashboard/files/${encodeURIComponent(training)}/audit`);
+      audited.replaceChildren(el("h3", {}, "Audit of the training file"), auditBox(training, report));
+      start.hidden = false;
+      out.textContent = "";
+    } catch (e) { out.textContent = e.message; out.className = "error"; }
+  });
+  start.addEventListener("click", async () => {  // step 2: start it with the chosen settings
+    const data = new FormData(form);
+    const [training, valid] = uploaded;
+    try {
       const hyper = {};
       for (const k of ["n_epochs", "batch_size", "learning_rate_multiplier"]) {
         const v = String(data.get(k) || "").trim();
@@ -264,7 +283,7 @@ async function newJobPage(view) {
       location.hash = "#/jobs/" + encodeURIComponent(job.id);
     } catch (e) { out.textContent = e.message; out.className = "error"; }
   });
-  view.append(el("h2", {}, "New fine-tuning job"), form);
+  view.append(el("h2", {}, "New fine-tuning job"), form, audited, start);
 }
 
 // routing and polling --------------------------------------------------------------------
