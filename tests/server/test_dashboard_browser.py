@@ -2,7 +2,8 @@
 real ``ftlens serve`` with an API key: the page asks for the key, lists a job the SDK created
 on the tiny model, draws its loss curve gaining points as it trains, shows the curve
 diagnosis and a checkpoint's metrics, lists files with a markup payload in a name shown as
-text and a fine-tune file's audit, and creates and cancels a job from the page."""
+text and a fine-tune file's audit; creates a job from the page, pauses, resumes and cancels
+it; downloads the result CSV and compares two jobs' curves."""
 
 from __future__ import annotations
 
@@ -97,6 +98,10 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         # the diagnosis of a finished run speaks: at least one finding, in curves' words
         page.wait_for_selector("#alarms .alarm")
         assert page.locator("svg.chart polyline[data-series='train_loss']").count() == 1
+        with page.expect_download() as download:  # the result CSV, decoded from base64
+            page.click("button:has-text('Download result CSV')")
+        csv_text = Path(download.value.path()).read_text()
+        assert csv_text.startswith("step,") and len(csv_text.splitlines()) > 10
 
         page.goto(root(dashboard) + "/#/files")
         page.wait_for_selector("h2:text-is('Files')")
@@ -116,17 +121,32 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         upload.write_bytes(data)
         page.set_input_files("input[name=training]", str(upload))
         page.select_option("select[name=model]", "tiny-random-llama")
-        page.fill("input[name=n_epochs]", "3")
+        page.fill("input[name=n_epochs]", "10")  # long enough to pause, resume and cancel
         page.fill("input[name=batch_size]", "1")
         page.click("#upload")
         page.wait_for_selector("#new-job-audit .audit")  # the audit before the start
         page.click("#start")
         page.wait_for_selector("#job-status")
         created = client.fine_tuning.jobs.list(limit=1).data[0]
-        assert created.id != job.id and created.hyperparameters.n_epochs == 3
+        assert created.id != job.id and created.hyperparameters.n_epochs == 10
+        page.wait_for_selector("#job-status:has-text('running')", timeout=120_000)
+        page.click("button:has-text('Pause')")
+        page.wait_for_selector("#job-status:has-text('paused')", timeout=120_000)
+        page.click("button:has-text('Resume')")
+        page.wait_for_selector("button:has-text('Pause')", timeout=120_000)  # running again
         page.click("button:has-text('Cancel')")
         wait_for(lambda: client.fine_tuning.jobs.retrieve(created.id).status == "cancelled")
         page.wait_for_selector("#job-status:has-text('cancelled')")
+        assert any(e.message == "The job has been resumed and queued"
+                   for e in client.fine_tuning.jobs.list_events(created.id, limit=100).data)
+
+        page.goto(root(dashboard) + "/#/jobs")  # two jobs' curves on one chart
+        page.wait_for_selector(f"input[data-job='{created.id}']")
+        page.check(f"input[data-job='{job.id}']")
+        page.check(f"input[data-job='{created.id}']")
+        page.click("#compare")
+        page.wait_for_selector(f"svg.chart polyline[data-series='{job.id}']")
+        assert page.locator("svg.chart >> nth=0").get_attribute("data-points") is not None
     finally:
         page.close()
         client.close()
