@@ -154,6 +154,36 @@ def test_an_error_of_vllm_keeps_its_status(client: OpenAI, tuned: str, stream: b
     assert "max_tokens is too large" in err.value.message
 
 
+def test_a_batch_is_answered_by_vllm_with_its_statuses(client: OpenAI, tuned: str,
+                                                       vllm: StandIn) -> None:
+    rows = [{"custom_id": f"v{i}", "method": "POST", "url": "/v1/chat/completions",
+             "body": {"model": tuned, "max_tokens": 999 if i == 2 else 3,
+                      "messages": [{"role": "user", "content": f"batch {i}"}]}}
+            for i in range(5)]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    file = client.files.create(file=("b.jsonl", data), purpose="batch")
+    batch = client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    deadline = time.monotonic() + 120
+    while (batch := client.batches.retrieve(batch.id)).status != "completed":
+        assert batch.status in ("validating", "in_progress", "finalizing")
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert batch.request_counts is not None
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (4, 1)
+    assert batch.output_file_id is not None and batch.error_file_id is not None
+    out = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    assert [x["custom_id"] for x in out] == ["v0", "v1", "v3", "v4"]
+    assert {x["response"]["body"]["choices"][0]["message"]["content"] for x in out} == {
+        "answered by adapter"}
+    (error,) = [json.loads(x) for x in client.files.content(batch.error_file_id).text.split(
+        "\n") if x]
+    assert error["custom_id"] == "v2" and error["response"]["status_code"] == 400
+    assert error["error"]["message"] == "max_tokens is too large"
+    sent = [body["messages"][0]["content"] for kind, body in vllm.calls if kind == "chat"]
+    assert {f"batch {i}" for i in range(5)} <= set(sent)  # vLLM answered every request
+
+
 def test_deleting_the_model_unloads_its_adapter(client: OpenAI, tuned: str,
                                                 vllm: StandIn) -> None:
     client.chat.completions.create(model=tuned, messages=[{"role": "user", "content": "x"}])
@@ -188,3 +218,4 @@ def test_an_unreachable_inference_server_is_a_clear_502(tmp_path: Path) -> None:
             client.chat.completions.create(model="tiny-random-llama",
                                            messages=[{"role": "user", "content": "x"}])
         assert err.value.status_code == 502 and url in err.value.message
+

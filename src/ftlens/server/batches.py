@@ -231,9 +231,11 @@ class BatchRunner:
             if not lines:
                 return self._fail(ident, "empty_file", "the input file holds no requests")
             model = next((x.model for x in lines if x.model), None)
-            self.store.update_batch(ident, when=("validating",), status="in_progress",
-                                    in_progress_at=now(), model=model, request_counts={
-                                        "total": len(lines), "completed": 0, "failed": 0})
+            if not self.store.update_batch(ident, when=("validating",), status="in_progress",
+                                           in_progress_at=now(), model=model, request_counts={
+                                               "total": len(lines), "completed": 0,
+                                               "failed": 0}):
+                return  # cancelled meanwhile: the next turn ends it
         done = self.store.batch_lines_done(ident)
         todo = [x for x in lines if x.number not in done]
         invalid = [_failure(x, x.error) for x in todo if x.error is not None]
