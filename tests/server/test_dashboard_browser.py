@@ -137,8 +137,8 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         page.click("button:has-text('Cancel')")
         wait_for(lambda: client.fine_tuning.jobs.retrieve(created.id).status == "cancelled")
         page.wait_for_selector("#job-status:has-text('cancelled')")
-        assert any(e.message == "The job has been resumed and queued"
-                   for e in client.fine_tuning.jobs.list_events(created.id, limit=100).data)
+        assert any(e.message == "The job has been resumed and queued"  # every page
+                   for e in client.fine_tuning.jobs.list_events(created.id, limit=100))
 
         page.goto(root(dashboard) + "/#/jobs")  # two jobs' curves on one chart
         page.wait_for_selector(f"input[data-job='{created.id}']")
