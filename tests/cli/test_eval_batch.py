@@ -21,7 +21,7 @@ from ftlens.client.runner import Job
 from ftlens.io.response_cache import ResponseCache
 
 MODEL = "tiny-random-llama"
-invoke, as_json, _ = cli_run.helpers("eval")
+invoke, as_json, run_main = cli_run.helpers("eval")
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,17 @@ def test_an_interrupted_client_follows_its_batch_when_run_again(
         assert again.batches == [] and again.answered == 0
     assert len(client.batches.list(limit=100).data) == before + 1  # one batch, never two
     client.close()
+
+
+def test_an_endpoint_without_the_batch_api_says_so(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.fake_openai import FakeOpenAI  # chat completions only
+
+    data = tmp_path / "t.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                             {"role": "assistant", "content": "ham"}]}) + "\n")
+    with FakeOpenAI() as server:
+        code, _, err = run_main(["--model", "m", "--data", str(data), "--base-url", server.base_url,
+                                 "--batch", "--cache", str(tmp_path / "c.sqlite")], capsys)
+    assert code == 2
+    assert "failed (404)" in err and "no Batch API" in err and "without --batch" in err

@@ -90,10 +90,17 @@ def _create(client: Any, endpoint: Endpoint, model: str, jobs: Iterable[Job]) ->
     lines = b"".join(orjson.dumps({"custom_id": j.key, "method": "POST", "url": CHAT})[:-1]
                      + b',"body":' + j.payload + b"}\n" for j in jobs)
     where = endpoint.public
-    uploaded = api_call(f"uploading the batch input for {model} to {where}",
-                        lambda: client.files.create(
-                            file=("ftlens-eval-batch.jsonl", io.BytesIO(lines)),
-                            purpose="batch"))
+    try:
+        uploaded = api_call(f"uploading the batch input for {model} to {where}",
+                            lambda: client.files.create(
+                                file=("ftlens-eval-batch.jsonl", io.BytesIO(lines)),
+                                purpose="batch"))
+    except BackendError as exc:
+        if exc.status_code not in (404, 405):
+            raise
+        raise BackendError(exc.message, status_code=exc.status_code,
+                           hint="this endpoint has no Batch API (vLLM and most servers do "
+                           "not; OpenAI and `ftlens serve` do): rerun without --batch") from None
     batch = api_call(f"creating a batch for {model} at {where}", lambda: client.batches.create(
         input_file_id=uploaded.id, endpoint=CHAT, completion_window="24h",
         metadata={"created_by": "ftlens eval"}))
