@@ -11,6 +11,7 @@ output go through the openai SDK."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import time
@@ -21,9 +22,9 @@ from typing import Any
 import orjson
 
 from ftlens.client.endpoint import Endpoint, api_call
-from ftlens.client.runner import Job, Progress
+from ftlens.client.runner import Job, Progress, keyed
 from ftlens.errors import BackendError, MissingDependencyError
-from ftlens.io.response_cache import ResponseCache, canonical, request_key
+from ftlens.io.response_cache import ResponseCache
 
 CHAT = "/v1/chat/completions"
 ENDED = ("completed", "failed", "expired", "cancelled")
@@ -36,8 +37,7 @@ class BatchStats:
     failed: int = 0  # requests the batches did not answer (sent directly afterwards)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batches": list(self.batches), "answered": self.answered,
-                "failed": self.failed}
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,8 @@ def fill_cache_by_batches(endpoint: Endpoint, cache: ResponseCache, jobs: Iterab
                            max_retries=3, timeout=max(endpoint.timeout, 120))
     stats = BatchStats()
     by_model: dict[str, dict[str, Job]] = {}
-    for job in jobs:
-        payload = job.payload or canonical(job.body)
-        key = request_key(endpoint.public, job.model, payload)
-        by_model.setdefault(job.model, {})[key] = Job(job.body, job.line, key, payload)
+    for job in keyed(endpoint.public, jobs):  # the keys the direct path uses
+        by_model.setdefault(job.model, {})[job.key] = job
     try:
         for model, wanted in by_model.items():  # first what earlier runs sent
             earlier = cache.open_batches(endpoint.public, model)

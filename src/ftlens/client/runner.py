@@ -115,12 +115,7 @@ class Runner:
         self._to_send = 0  # for the progress bar: how many requests this run will send
 
     def keyed(self, jobs: Iterable[Job]) -> list[Job]:
-        url = self.endpoint.public
-        out = []
-        for j in jobs:
-            payload = j.payload or canonical(j.body)
-            out.append(Job(j.body, j.line, j.key or request_key(url, j.model, payload), payload))
-        return out
+        return keyed(self.endpoint.public, jobs)
 
     async def run(self, jobs: Sequence[Job]) -> Responses:
         """The response of every job, in order (each decoded when read: a run of 100,000
@@ -242,6 +237,15 @@ class _Open:
         finally:
             if self.writer is not None:
                 self.writer.close()  # flushes every response received, also on Ctrl-C
+
+
+def keyed(endpoint: str, jobs: Iterable[Job]) -> list[Job]:
+    """``jobs`` with their canonical payload and cache key for ``endpoint`` filled in."""
+    out = []
+    for j in jobs:
+        payload = j.payload or canonical(j.body)
+        out.append(Job(j.body, j.line, j.key or request_key(endpoint, j.model, payload), payload))
+    return out
 
 
 def _windows(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
