@@ -6,6 +6,7 @@ diagnosis in :mod:`ftlens.core.curves` only sees this type.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,9 @@ class TrainingRun:
     valid_reward_margin: Series | None = None
     reward_accuracy: Series | None = None
     valid_reward_accuracy: Series | None = None
+    # task metrics (``classification/accuracy``, ``classification/recall/spam``…: the names of
+    # :mod:`ftlens.core.task_metrics`, OpenAI's legacy result file's), by name
+    task_metrics: Mapping[str, Series] = field(default_factory=dict)
     checkpoint_steps: tuple[int, ...] | None = None  # steps with a saved checkpoint, if known
     total_steps: int | None = None
     steps_per_epoch: int | None = None  # when examples and batch size are known

@@ -6,7 +6,10 @@ Formats (``fmt``), told apart by content when ``fmt="auto"``:
 - ``openai-csv``: OpenAI's result file, header ``step,train_loss,train_accuracy,valid_loss,
   valid_mean_token_accuracy``, raw or as the base64 text the files API returns (an ftlens DPO
   job's has ``step,train_loss,train_reward_accuracy,train_reward_margin,valid_loss,
-  valid_reward_accuracy,valid_reward_margin``);
+  valid_reward_accuracy,valid_reward_margin``; the legacy fine-tunes API's
+  ``step,elapsed_tokens,elapsed_examples,training_loss,…``); ``classification/…`` columns
+  (task metrics: an ftlens job's with task metrics on, the legacy API's) are read too, as they
+  are from events and checkpoints;
 - ``openai-events``: ``client.fine_tuning.jobs.list_events`` output as JSON (a list or the SDK's
   page object) or JSON lines (one event, or one page, per line), in any order;
 - ``openai-checkpoints``: ``jobs.checkpoints.list`` output (a list or a page object);
@@ -41,6 +44,7 @@ from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_jsonl import open_checked
 from ftlens.io.training_logs_formats import (
     DPO_COLUMNS,
+    LEGACY_COLUMNS,
     OPENAI_COLUMNS,
     checkpoints_run,
     events_run,
@@ -128,14 +132,15 @@ def _csv_run(path: Path, text: str, fmt: str, cols: Columns, *, base64: bool) ->
         raise DataError(f"--format {fmt} reads JSON, but this is not JSON", path=path, line=1,
                         expected=KNOWN, hint="check the file, or pass --format auto")
     table = csv_table(path, text, decoded=base64)
-    dpo = tuple(table.header[: len(DPO_COLUMNS)]) == DPO_COLUMNS
-    is_openai = dpo or tuple(table.header[: len(OPENAI_COLUMNS)]) == OPENAI_COLUMNS
-    if fmt == "openai-csv" or (fmt == "auto" and is_openai):
-        if not is_openai:
+    kind = next((k for k, cols in (("dpo", DPO_COLUMNS), ("openai", OPENAI_COLUMNS),
+                                   ("legacy", LEGACY_COLUMNS))
+                 if tuple(table.header[: len(cols)]) == cols), None)
+    if fmt == "openai-csv" or (fmt == "auto" and kind is not None):
+        if kind is None:
             raise table.rows.error(None, "not the header of an OpenAI result file",
                                    line=table.header_line, expected=",".join(OPENAI_COLUMNS),
                                    hint="use the file from the job's result_files, or " + HOW)
-        return result_csv_run(table.rows, base64=base64, dpo=dpo)
+        return result_csv_run(table.rows, table.header, base64=base64, kind=kind)
     _check_header(table, cols)
     return generic_run(table.rows, cols.step, cols.train, cols.valid)
 

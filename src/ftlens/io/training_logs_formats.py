@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ftlens.core.run import Series, TrainingRun
+from ftlens.core.task_metrics import PREFIX
 from ftlens.io.training_logs_records import Point, Records, series_of, to_step
 
 OPENAI_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss",
@@ -16,6 +17,11 @@ CSV_METRICS = {"train_loss": "train_loss", "train_accuracy": "train_accuracy",
                "valid_loss": "valid_loss", "valid_mean_token_accuracy": "valid_accuracy",
                "full_valid_loss": "full_valid_loss",
                "full_valid_mean_token_accuracy": "full_valid_accuracy"}
+# OpenAI's legacy fine-tunes API (the first one, with classification metrics)
+LEGACY_COLUMNS = ("step", "elapsed_tokens", "elapsed_examples", "training_loss")
+LEGACY_METRICS = {"training_loss": "train_loss", "training_token_accuracy": "train_accuracy",
+                  "validation_loss": "valid_loss",
+                  "validation_token_accuracy": "valid_accuracy"}
 DPO_COLUMNS = ("step", "train_loss", "train_reward_accuracy", "train_reward_margin",
                "valid_loss", "valid_reward_accuracy", "valid_reward_margin")  # ftlens DPO jobs
 DPO_METRICS = {"train_reward_margin": "reward_margin", "valid_reward_margin": "valid_reward_margin",
@@ -73,6 +79,7 @@ def make_run(records: Records, series: dict[str, Series], *, source: str, lackin
              ) -> TrainingRun:
     if "train_loss" not in series:
         raise records.error(None, f"no training loss in the file ({lacking})", hint=hint)
+    tasks = {k: v for k, v in series.items() if k.startswith(PREFIX)}
     if "reward_margin" in series:
         meta = {**(meta or {}), "objective": "dpo"}
     return TrainingRun(
@@ -81,19 +88,30 @@ def make_run(records: Records, series: dict[str, Series], *, source: str, lackin
         full_valid_loss=series.get("full_valid_loss"),
         full_valid_accuracy=series.get("full_valid_accuracy"),
         **{name: series.get(name) for name in DPO_METRICS.values()},
-        checkpoint_steps=checkpoint_steps, total_steps=total_steps,
+        task_metrics=tasks, checkpoint_steps=checkpoint_steps, total_steps=total_steps,
         steps_per_epoch=steps_per_epoch, source=source, meta=meta or {})
 
 
-def result_csv_run(rows: Records, *, base64: bool, dpo: bool = False) -> TrainingRun:
-    """OpenAI's result CSV, or (``dpo``) the one an ftlens DPO job writes."""
-    shape = ",".join(DPO_COLUMNS if dpo else OPENAI_COLUMNS)
-    fields = {"train_loss": "train_loss", "valid_loss": "valid_loss", **DPO_METRICS} if dpo \
-        else CSV_METRICS
-    points = table_points(rows, "step", fields, shape)
-    return make_run(rows, series_of(rows, points, fields), source="openai-csv",
-                    lacking="every train_loss cell is empty",
-                    meta={"base64": True} if base64 else {})
+def result_csv_run(rows: Records, header: list[str], *, base64: bool, kind: str = "openai"
+                   ) -> TrainingRun:
+    """OpenAI's result CSV; ``kind`` ``dpo``: the one an ftlens DPO job writes; ``legacy``:
+    the legacy fine-tunes API's (``training_loss``…, ``classification/*``). Task-metric
+    columns (``classification/…``) are read in each."""
+    columns = {"dpo": DPO_COLUMNS, "legacy": LEGACY_COLUMNS}.get(kind, OPENAI_COLUMNS)
+    fields = {"dpo": {"train_loss": "train_loss", "valid_loss": "valid_loss", **DPO_METRICS},
+              "legacy": LEGACY_METRICS}.get(kind, CSV_METRICS)
+    fields = {**fields, **{h: h for h in header if h.startswith(PREFIX)}}
+    points = table_points(rows, "step", fields, ",".join(columns))
+    lacking = f"every {'training_loss' if kind == 'legacy' else 'train_loss'} cell is empty"
+    return make_run(rows, series_of(rows, points, fields),
+                    source="openai-legacy-csv" if kind == "legacy" else "openai-csv",
+                    lacking=lacking, meta={"base64": True} if base64 else {})
+
+
+def with_tasks(fields: Mapping[str, str], points: Iterable[Point]) -> dict[str, str]:
+    """``fields`` and every task-metric key (``classification/…``) the points log."""
+    return {**fields, **{k: k for _, _, data in points for k in data
+                         if isinstance(k, str) and k.startswith(PREFIX)}}
 
 
 def generic_run(records: Records, step: str, train: str, valid: str) -> TrainingRun:
@@ -133,7 +151,8 @@ def events_run(records: Records) -> TrainingRun:
                             hint="the job may not have trained a step yet; export the events "
                             "again when it has")
     points = sorted((step, index, data) for step, (_, index, data) in best.items())
-    return make_run(records, series_of(records, points, OPENAI_METRICS), source="openai-events",
+    return make_run(records, series_of(records, points, with_tasks(OPENAI_METRICS, points)),
+                    source="openai-events",
                     lacking="no metrics event has data.train_loss", total_steps=total,
                     meta=_job(records.items))
 
@@ -160,7 +179,7 @@ def checkpoints_run(records: Records) -> TrainingRun:
     points.sort(key=lambda p: p[0])
     meta: dict[str, object] = {**_job(records.items),
                                "checkpoint_models": dict(sorted(models.items()))}
-    return make_run(records, series_of(records, points, OPENAI_METRICS),
+    return make_run(records, series_of(records, points, with_tasks(OPENAI_METRICS, points)),
                     source="openai-checkpoints", lacking="no checkpoint has metrics.train_loss",
                     checkpoint_steps=tuple(sorted({p[0] for p in points})), meta=meta)
 

@@ -3,9 +3,11 @@ checkpoints (the last few kept) and the final model, which reloads to the same l
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,32 +36,47 @@ class RunLog:
     def __init__(self, out_dir: Path, *, resume_step: int | None = None,
                  objective: str = "supervised") -> None:
         """``resume_step``: continue a paused or interrupted run's files from that step
-        (what was logged after it, and is done again, is dropped) rather than start afresh."""
+        (what was logged after it, and is done again, is dropped) rather than start afresh.
+        The CSV header is written with the first row (:meth:`add_columns` may add to it)."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.keys = RESULT_KEYS[objective]
+        self.keys = dict(RESULT_KEYS[objective])
         self.csv_path = out_dir / "results.csv"
         self.events_path = out_dir / "events.jsonl"
         resume = resume_step is not None and self.csv_path.exists()
+        self._header_due = not resume
         if resume and resume_step is not None:
             _cut_after(self.csv_path, self.events_path, resume_step)
+            with self.csv_path.open(encoding="utf-8", newline="") as f:
+                header = next(csv.reader(f), [])
+            self.keys.update({name: name for name in header[len(self.keys):]})
         self._csv: TextIO = self.csv_path.open("a" if resume else "w", encoding="utf-8",
                                                newline="")
+        self._rows = csv.writer(self._csv, lineterminator="\n")
         self._events: TextIO = self.events_path.open("a" if resume else "w", encoding="utf-8")
-        if not resume:
-            self._csv.write(",".join(self.keys) + "\n")
-            self._csv.flush()
+
+    def add_columns(self, names: Sequence[str]) -> None:
+        """Extra result columns, each holding the metrics-event key of its name (the task
+        metrics); a resumed run keeps those its file has."""
+        if self._header_due:
+            self.keys.update({name: name for name in names})
 
     def event(self, event: Event) -> None:
         self._events.write(json.dumps(event.as_dict()) + "\n")
         self._events.flush()
         data = event.data
         if event.type == "metrics" and data is not None and "train_loss" in data:
-            cells = [str(data["step"]), *(_num(data.get(key)) for key in
-                                          list(self.keys.values())[1:])]
-            self._csv.write(",".join(cells) + "\n")
+            self._header()
+            self._rows.writerow([str(data["step"]), *(_num(data.get(key)) for key in
+                                                      list(self.keys.values())[1:])])
             self._csv.flush()
 
+    def _header(self) -> None:
+        if self._header_due:
+            self._rows.writerow(self.keys)
+            self._header_due = False
+
     def close(self) -> None:
+        self._header()
         self._csv.close()
         self._events.close()
 

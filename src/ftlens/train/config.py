@@ -22,6 +22,19 @@ class LoraSettings:
 
 
 @dataclass(frozen=True)
+class TaskMetricsSettings:
+    """Score the validation rows as a classifier at every validation step (OpenAI's legacy
+    ``compute_classification_metrics``): ``positive`` names the positive class of two
+    (default: the rarer one), ``n_classes`` checks the label count, ``betas`` the F-beta values
+    reported; ``sample`` rows are scored between epoch ends, all of them at each epoch end."""
+
+    positive: str | None = None
+    n_classes: int | None = None
+    betas: tuple[float, ...] = (1.0,)
+    sample: int = 32
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A fine-tuning job. ``out_dir`` receives ``results.csv``, ``events.jsonl``,
     ``checkpoints/step-N/`` (the last ``keep_checkpoints``) and ``model/``."""
@@ -50,6 +63,7 @@ class TrainConfig:
     # models of 1 B parameters or more on a GPU
     gradient_checkpointing: bool | None = None
     quantization: str | None = None  # "4bit": QLoRA (CUDA and the `qlora` extra)
+    task_metrics: TaskMetricsSettings | None = None  # None: loss and token accuracy only
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -72,6 +86,11 @@ class TrainConfig:
         for name in ("valid_batch", "max_length", "micro_batch_tokens", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.task_metrics is not None and self.objective != "supervised":
+            raise ConfigError("task metrics score a supervised classifier's answers",
+                              hint="leave task metrics off for a DPO job")
+        if self.task_metrics is not None and self.task_metrics.sample < 1:
+            raise ConfigError("task_metrics.sample must be at least 1")
         if self.eval_every < 0 or self.resume_every < 0 or not 0 <= self.warmup_fraction < 1:
             raise ConfigError("eval_every and resume_every must be >= 0 and warmup_fraction "
                               "in [0, 1)")
@@ -89,7 +108,11 @@ class TrainConfig:
         if isinstance(lora.get("target_modules"), list):
             lora["target_modules"] = tuple(lora["target_modules"])
         raw["lora"] = LoraSettings(**lora)
+        task = raw.get("task_metrics")
         try:
+            if isinstance(task, dict):
+                raw["task_metrics"] = TaskMetricsSettings(**{
+                    **task, "betas": tuple(task.get("betas") or (1.0,))})
             return TrainConfig(**raw)
         except TypeError as exc:
             raise ConfigError(f"bad training config: {exc}") from None
@@ -108,7 +131,8 @@ class Event:
 
     ``type`` is ``message`` (``data`` None), ``metrics`` (``data``: step, train_loss,
     train_mean_token_accuracy, total_steps and, when measured, valid_loss,
-    valid_mean_token_accuracy, full_valid_loss, full_valid_mean_token_accuracy) or
+    valid_mean_token_accuracy, full_valid_loss, full_valid_mean_token_accuracy and, with task
+    metrics on, the ``classification/…`` values of :mod:`ftlens.core.task_metrics`) or
     ``checkpoint`` (``data``: step, path, metrics)."""
 
     type: str

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ftlens.errors import ConfigError
-from ftlens.io.chat_dataset import read_conversations, read_preferences
+from ftlens.io.chat_dataset import Conversation, read_conversations, read_preferences
 from ftlens.train import models
 from ftlens.train.accumulate import accumulate, share
 from ftlens.train.artifacts import (
@@ -37,6 +37,7 @@ from ftlens.train.config import Event, TrainConfig
 from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
 from ftlens.train.estimate import available_memory, check_fits, estimate
 from ftlens.train.preference import PreferenceRun, encode_pairs
+from ftlens.train.task import TaskScorer
 
 Callback = Callable[[Event], None]
 StopCheck = Callable[[], "str | bool | None"]
@@ -99,7 +100,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
                 cb(event)
 
     try:
-        result = _run(config, acc, emit, should_stop or (lambda: None), out)
+        result = _run(config, acc, emit, should_stop or (lambda: None), out, log)
         if acc.is_main_process:
             (out / "result.json").write_text(json.dumps(result.as_dict(), indent=2),
                                              encoding="utf-8")
@@ -110,7 +111,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Callback] = (),
 
 
 def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
-         out: Path) -> TrainResult:
+         out: Path, log: RunLog | None) -> TrainResult:
     import torch
     from accelerate.utils import set_seed
 
@@ -122,6 +123,12 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     read = read_preferences if dpo else read_conversations
     train_data = read(config.training_file)
     valid_data = read(config.validation_file) if config.validation_file else []
+    task = (TaskScorer.build(config.task_metrics, cast("list[Conversation]", train_data),
+                             cast("list[Conversation]", valid_data),  # supervised data
+                             batch_tokens=config.micro_batch_tokens)
+            if config.task_metrics is not None else None)
+    if task is not None and log is not None:
+        log.add_columns(task.spec.columns())
     set_seed(config.seed)
     resume = read_meta(config.resume_from) if config.resume_from else None
     model, tok, source, label, adapter = _load(config, acc, resume, emit)
@@ -199,7 +206,7 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
         emit(Event("message", f"Resuming from step {start}"))
     resume_every = config.resume_every or (max(1, total // 20) if config.method == "lora"
                                            else steps_per_epoch)
-    valid_cursor = 0
+    valid_cursor = task_cursor = 0
     step = 0
     data: dict[str, Any] = {}
 
@@ -218,6 +225,8 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
                 if valid_set and (step % eval_every == 0 or step == total):
                     valid_cursor = (valid_cursor + min(config.valid_batch, len(valid_set))
                                     ) % len(valid_set)
+                    if task is not None and step % steps_per_epoch:
+                        task_cursor = _window(task_cursor, config, valid_set)[1]
                 continue
             stop = should_stop()
             if stop:
@@ -240,6 +249,12 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
             if valid_set and step % steps_per_epoch == 0:
                 full = run.evaluate(range(len(valid_set)))
                 data.update({f"full_valid_{k}": v for k, v in full.items()})
+            if task is not None and (step % steps_per_epoch == 0 or "valid_loss" in data):
+                # every row at an epoch's end, a rotating sample at the steps between
+                rows: Sequence[int] = range(len(valid_set))
+                if step % steps_per_epoch:
+                    rows, task_cursor = _window(task_cursor, config, valid_set)
+                data.update(task.measure(acc.unwrap_model(net).model, tok, rows))
             emit(Event("metrics", f"Step {step}/{total}: training loss={loss:.4f}", data))
             if step < total and (step % resume_every == 0 or step % steps_per_epoch == 0):
                 _save(acc, net, tok, out / RESUME_DIR, {
@@ -274,6 +289,14 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     result.model = acc.unwrap_model(net).model.eval()
     result.tokenizer = tok
     return result
+
+
+def _window(cursor: int, config: TrainConfig, valid_set: Sequence[Any]
+            ) -> tuple[list[int], int]:
+    """The task-metric sample at ``cursor`` (wrapping round the validation rows) and the
+    next cursor."""
+    n = min(config.task_metrics.sample if config.task_metrics else 0, len(valid_set))
+    return [(cursor + i) % len(valid_set) for i in range(n)], (cursor + n) % len(valid_set)
 
 
 def _load(config: TrainConfig, acc: Any, resume: dict[str, Any] | None, emit: Callback

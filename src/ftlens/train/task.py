@@ -1,0 +1,62 @@
+"""Task metrics in the training loop: the validation rows scored as a classifier (one forward
+pass per row with :func:`~ftlens.train.scoring.score_labels`), their metrics computed by
+:mod:`ftlens.core.task_metrics`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ftlens.core.task_metrics import TaskSpec, task_metrics, task_spec
+from ftlens.errors import ConfigError
+from ftlens.io.chat_dataset import Conversation, read_conversations
+from ftlens.train.config import TaskMetricsSettings
+from ftlens.train.scoring import score_labels
+
+
+@dataclass(frozen=True)
+class TaskScorer:
+    spec: TaskSpec
+    prompts: tuple[list[dict[str, Any]], ...]  # each validation row without its answer
+    truths: tuple[str, ...]
+    batch_tokens: int = 4096
+
+    @staticmethod
+    def build(settings: TaskMetricsSettings, train: Sequence[Conversation],
+              valid: Sequence[Conversation], *, batch_tokens: int = 4096) -> TaskScorer:
+        spec = spec_for(settings, train, valid)
+        return TaskScorer(spec, tuple(_prompt(c) for c in valid),
+                          tuple(str(c.label) for c in valid), batch_tokens)
+
+    def measure(self, model: Any, tokenizer: Any, indices: Sequence[int]) -> dict[str, float]:
+        """The task metrics over these validation rows."""
+        chosen = list(indices)
+        scores = score_labels(model, tokenizer, [self.prompts[i] for i in chosen],
+                              self.spec.labels, batch_tokens=self.batch_tokens)
+        return task_metrics(self.spec, [self.truths[i] for i in chosen], scores.probs)
+
+
+def spec_for(settings: TaskMetricsSettings, train: Sequence[Conversation],
+             valid: Sequence[Conversation]) -> TaskSpec:
+    return task_spec({"train": [c.label for c in train], "valid": [c.label for c in valid]},
+                     positive=settings.positive, n_classes=settings.n_classes,
+                     betas=settings.betas)
+
+
+def check_files(settings: TaskMetricsSettings, training_file: str | Path,
+                validation_file: str | Path | None) -> TaskSpec:
+    """The spec a job with these files would score by, or the :class:`ConfigError` saying why
+    it cannot (checked when the job is created, so a free-text job fails at once)."""
+    if validation_file is None:
+        raise ConfigError("task metrics score the validation file, and the job has none",
+                          hint="give a validation file, or leave task metrics off")
+    return spec_for(settings, read_conversations(training_file),
+                    read_conversations(validation_file))
+
+
+def _prompt(conv: Conversation) -> list[dict[str, Any]]:
+    """The conversation up to its final assistant message."""
+    last = max(i for i, m in enumerate(conv.messages) if m.get("role") == "assistant")
+    return list(conv.messages[:last])
