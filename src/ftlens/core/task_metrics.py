@@ -32,6 +32,15 @@ SELECT_GRAMMAR = ("loss, accuracy, macro_f1, weighted_f1, f1, precision, recall,
 _PER_CLASS = ("precision", "recall", "f1")
 
 
+class TaskMetricsError(ConfigError):
+    """Task metrics that cannot be computed for a job; ``option`` names what is wrong:
+    ``valid`` (the validation file), ``positive``, ``n_classes`` or ``betas``."""
+
+    def __init__(self, message: str, option: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.option = option
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What a job's validation rows are scored as: the labels (sorted), the positive class
@@ -63,6 +72,11 @@ class TaskSpec:
         return [self.labels[int(i)] for i in np.argmax(probs, axis=1)]
 
 
+def no_validation() -> TaskMetricsError:
+    return TaskMetricsError("task metrics score the validation file, and the job has none",
+                            "valid", hint="give a validation file, or leave task metrics off")
+
+
 def fbeta(beta: float) -> str:
     """The legacy column's name: ``f1.0``, ``f0.5``, ``f2.0``."""
     return f"f{float(beta)}"
@@ -75,8 +89,7 @@ def task_spec(answers: Mapping[str, Sequence[str | None]], *, positive: str | No
     a small label set, or the options do not fit them."""
     valid = list(answers.get("valid", ()))
     if not valid:
-        raise ConfigError("task metrics score the validation file, and the job has none",
-                          hint="give a validation file, or leave task metrics off")
+        raise no_validation()
     counts = {split: _counts(values) for split, values in answers.items()}
     report = label_report(counts)
     free = sum(a is None for a in valid)
@@ -84,26 +97,28 @@ def task_spec(answers: Mapping[str, Sequence[str | None]], *, positive: str | No
         distinct = len(counts["valid"])
         why = (f"{free} validation answers are not plain text" if free and report is not None
                else f"the {len(valid)} validation answers take {distinct} distinct values")
-        raise ConfigError(f"task metrics need answers from a small label set; {why}, which "
-                          "looks like free text, not classification",
-                          hint="leave task metrics off for this job (its loss and token "
-                          "accuracy are still reported)")
+        raise TaskMetricsError(f"task metrics need answers from a small label set; {why}, "
+                               "which looks like free text, not classification", "valid",
+                               hint="leave task metrics off for this job (its loss and "
+                               "token accuracy are still reported)")
     labels = tuple(sorted(report.labels))
     if n_classes is not None and n_classes != len(labels):
-        raise ConfigError(f"classification_n_classes is {n_classes}, but the answers hold "
-                          f"{len(labels)} labels: {', '.join(labels)}",
-                          hint=f"set it to {len(labels)} or leave it out")
+        raise TaskMetricsError(f"{n_classes} classes were asked for, but the answers hold "
+                               f"{len(labels)} labels: {', '.join(labels)}", "n_classes",
+                               hint=f"ask for {len(labels)} or leave the count out")
     chosen = None
     if positive is not None:
         chosen = match_label(positive, labels)
         if chosen is None:
-            raise ConfigError(f"the positive class {positive!r} is not one of the labels "
-                              f"{', '.join(labels)}", hint="name one of them")
+            raise TaskMetricsError(f"the positive class {positive!r} is not one of the "
+                                   f"labels {', '.join(labels)}", "positive",
+                                   hint="name one of them")
     if len(labels) == 2 and chosen is None:  # the rarer validation class, as `ftlens metrics`
         chosen = min(labels, key=lambda lab: counts["valid"].get(lab, 0))
     wanted = tuple(float(b) for b in (betas if betas is not None else (1.0,)))
     if any(not b > 0 for b in wanted):
-        raise ConfigError("classification_betas must be positive numbers, e.g. [0.5, 1, 2]")
+        raise TaskMetricsError("the F-beta values must be positive numbers, e.g. 0.5, 1, 2",
+                               "betas")
     return TaskSpec(labels, chosen if len(labels) == 2 else None,
                     tuple(dict.fromkeys(wanted)) or (1.0,))
 

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from ftlens.errors import ConfigError, DataError
+from ftlens.core.task_metrics import TaskMetricsError
+from ftlens.errors import ConfigError, DataError, FtlensError
 from ftlens.io.chat_dataset import data_kind, read_dataset
 from ftlens.server import wire
 from ftlens.server.batches import BatchRunner, add_batch_routes
@@ -32,8 +33,10 @@ from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
 from ftlens.server.worker import Supervisor
+from ftlens.train.config import TaskMetricsSettings
 from ftlens.train.hyperparams import Hyperparameters
 from ftlens.train.registry import Registry
+from ftlens.train.task import check_files
 
 log = logging.getLogger("ftlens.server")
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "vision", "user_data",
@@ -253,6 +256,56 @@ async def _save_upload(file: UploadFile, path: Path, limit: int) -> int:
     return size
 
 
+# OpenAI's legacy fine-tunes API asked for task metrics with these fields; ftlens takes them
+# on job creation (the openai SDK sends them with ``extra_body``)
+TASK_FIELDS = {"positive": "classification_positive_class",
+               "n_classes": "classification_n_classes", "betas": "classification_betas",
+               "valid": "validation_file"}
+
+
+def _task_metrics(store: Store, body: dict[str, Any], kind: str,
+                  files: dict[str, str | None]) -> dict[str, Any] | None:
+    """The task metrics a job asks for, checked against its files: None when it asks for
+    none, else the resolved labels, positive class and F-beta values."""
+    on = body.get("compute_classification_metrics")
+    given = [f for f in TASK_FIELDS.values() if f != "validation_file" and body.get(f) is not None]
+    if on is None or on is False:
+        if given:
+            raise ApiError(400, f"{given[0]} applies to task metrics: set "
+                                "compute_classification_metrics to true", param=given[0])
+        return None
+    if not isinstance(on, bool):
+        raise ApiError(400, "compute_classification_metrics must be true or false",
+                       param="compute_classification_metrics")
+    if kind != "supervised":
+        raise ApiError(400, "task metrics score a supervised classifier; a dpo job has none",
+                       param="compute_classification_metrics")
+    positive, n, betas = (body.get(TASK_FIELDS[k]) for k in ("positive", "n_classes", "betas"))
+    if positive is not None and not isinstance(positive, str):
+        raise ApiError(400, "classification_positive_class must be a string",
+                       param=TASK_FIELDS["positive"])
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 2):
+        raise ApiError(400, "classification_n_classes must be an integer of at least 2",
+                       param=TASK_FIELDS["n_classes"])
+    if betas is not None and (not isinstance(betas, list) or not 1 <= len(betas) <= 10 or any(
+            isinstance(b, bool) or not isinstance(b, int | float) or not b > 0 for b in betas)):
+        raise ApiError(400, "classification_betas must be a list of 1 to 10 positive numbers",
+                       param=TASK_FIELDS["betas"])
+    settings = TaskMetricsSettings(positive, n, tuple(betas or (1.0,)))
+    valid = files["validation_file"]
+    try:
+        spec = check_files(settings, store.file_path(str(files["training_file"])),
+                           store.file_path(valid) if valid else None)
+    except TaskMetricsError as exc:
+        raise ApiError(400, exc.message + (f"; {exc.hint}" if exc.hint else ""),
+                       param=TASK_FIELDS[exc.option]) from None
+    except FtlensError as exc:
+        raise ApiError(400, store.public_text(exc.render()), param="training_file",
+                       code="invalid_training_file") from None
+    return {"labels": list(spec.labels), "positive": spec.positive, "n_classes": n,
+            "betas": list(spec.betas)}
+
+
 def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """A job's method type (``supervised`` or ``dpo``) and its hyperparameters: given in
     ``method.<type>.hyperparameters`` as OpenAI has them now, or at the top level (the
@@ -338,6 +391,7 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
             raise ApiError(400, f"{key} {file_id} holds {what}; a {kind} job trains on "
                                 + ("preference pairs" if kind == "dpo" else "chat examples"),
                            param=key, code="invalid_training_file")
+    task = _task_metrics(store, body, kind, files)
     suffix = body.get("suffix")
     if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64
                                or not re.fullmatch(r"[A-Za-z0-9_.-]*", suffix)):
@@ -349,7 +403,8 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
     metadata = wire.checked_metadata(body.get("metadata"))
     return {"id": new_id("ftjob"), "created_at": now(), "model": model,
             "training_file": files["training_file"], "validation_file": files["validation_file"],
-            "hyperparameters": dict(hyper or {}), "method": kind, "suffix": suffix,
+            "hyperparameters": dict(hyper or {}), "method": kind, "task_metrics": task,
+            "suffix": suffix,
             "seed": seed if seed is not None else secrets.randbelow(2**31),
             "metadata": metadata, "status": "validating_files", "trained_tokens": None,
             "result_files": []}

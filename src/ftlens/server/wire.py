@@ -50,7 +50,18 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
         "estimated_finish": row["estimated_finish"], "integrations": [],
         "metadata": row["metadata"], "user_provided_suffix": row["suffix"],
         "method": {"type": kind, kind: {"hyperparameters": method_hyper}},
+        **_task_fields(row.get("task_metrics")),
     }
+
+
+def _task_fields(task: dict[str, Any] | None) -> dict[str, Any]:
+    """A job with task metrics shows the legacy API's fields (an ftlens extension)."""
+    if not task:
+        return {}
+    return {"compute_classification_metrics": True,
+            "classification_positive_class": task.get("positive"),
+            "classification_n_classes": len(task.get("labels") or ()),
+            "classification_betas": task.get("betas")}
 
 
 def batch_object(row: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 
 from ftlens.errors import FtlensError
 from ftlens.server.store import Store, new_id, now
-from ftlens.train.config import Event
+from ftlens.train.config import Event, TaskMetricsSettings
 
 POLL_SECONDS = 0.5
 
@@ -121,7 +121,8 @@ def run_job(store: Store, job: dict[str, Any], owner: str,
             objective=job.get("method") or "supervised",
             hyperparameters=Hyperparameters.from_dict(job["hyperparameters"],
                                                       job.get("method") or "supervised"),
-            seed=job["seed"] or 0, resume_from=job["resume_from"], model_label=job["model"])
+            seed=job["seed"] or 0, resume_from=job["resume_from"], model_label=job["model"],
+            task_metrics=_task_settings(job.get("task_metrics")))
         result = train(config, callbacks=[follow], should_stop=follow.control)
     except FtlensError as exc:
         _fail(store, job_id, "invalid_request", exc.render(), owner=owner)
@@ -208,6 +209,14 @@ def _interrupted(store: Store, job: dict[str, Any]) -> None:
     if store.requeue_interrupted(job["id"], folder, step):
         store.add_event(job["id"], f"The service stopped while the job was running; it "
                                    f"resumes from step {step}")
+
+
+def _task_settings(task: dict[str, Any] | None) -> TaskMetricsSettings | None:
+    """What the job asked for (its create request, as checked then)."""
+    if not task:
+        return None
+    return TaskMetricsSettings(task.get("positive"), task.get("n_classes"),
+                               tuple(task.get("betas") or (1.0,)))
 
 
 def _fail(store: Store, job_id: str, code: str, message: str, detail: str = "",

@@ -92,8 +92,9 @@ def upload(endpoint: Connection, path: str | Path) -> str:
 def create_job(endpoint: Connection, *, model: str, training_file: str,
                validation_file: str | None, hyperparameters: dict[str, Any],
                suffix: str | None = None, seed: int | None = None,
-               method: str = "supervised") -> Any:
-    """``method``: ``supervised`` or ``dpo`` (OpenAI's method types)."""
+               method: str = "supervised", extra: dict[str, Any] | None = None) -> Any:
+    """``method``: ``supervised`` or ``dpo`` (OpenAI's method types); ``extra``: fields the
+    SDK does not know (the legacy task-metric fields), sent as they are."""
     args: dict[str, Any] = {"model": model, "training_file": training_file,
                             "method": {"type": method,
                                        method: {"hyperparameters": hyperparameters}}}
@@ -101,6 +102,8 @@ def create_job(endpoint: Connection, *, model: str, training_file: str,
                        ("seed", seed)):
         if value is not None:
             args[key] = value
+    if extra:
+        args["extra_body"] = extra
     return api_call("creating the fine-tuning job",
                     lambda: endpoint.client.fine_tuning.jobs.create(**args))
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlens.core.task_metrics import TaskSpec, task_metrics, task_spec
-from ftlens.errors import ConfigError
+from ftlens.core.task_metrics import TaskSpec, no_validation, task_metrics, task_spec
 from ftlens.io.chat_dataset import Conversation, read_conversations
 from ftlens.train.config import TaskMetricsSettings
 from ftlens.train.scoring import score_labels
@@ -50,8 +49,7 @@ def check_files(settings: TaskMetricsSettings, training_file: str | Path,
     """The spec a job with these files would score by, or the :class:`ConfigError` saying why
     it cannot (checked when the job is created, so a free-text job fails at once)."""
     if validation_file is None:
-        raise ConfigError("task metrics score the validation file, and the job has none",
-                          hint="give a validation file, or leave task metrics off")
+        raise no_validation()
     return spec_for(settings, read_conversations(training_file),
                     read_conversations(validation_file))
 
