@@ -138,6 +138,15 @@ def _loopback(host: str) -> bool:
 @click.option("--batch-size", default="auto", show_default=True)
 @click.option("--learning-rate-multiplier", "lr_multiplier", default="auto",
               show_default=True)
+@click.option("--task-metrics", is_flag=True,
+              help="Score the validation rows as a classifier while training (accuracy, "
+              "precision, recall, F1, AUROC): in the events, checkpoints and result CSV as "
+              "classification/* (an ftlens extension; needs --valid with label answers).")
+@click.option("--positive", metavar="LABEL",
+              help="With --task-metrics: the positive class of two (default: the rarer).")
+@click.option("--f-beta", "betas", type=click.FloatRange(min=0, min_open=True), multiple=True,
+              metavar="BETA", help="With --task-metrics: report F-beta for this beta "
+              "(repeatable; default 1).")
 @click.option("--suffix", help="Part of the fine-tuned model's name.")
 @click.option("--seed", type=int)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -147,7 +156,8 @@ def _loopback(host: str) -> bool:
 @click.pass_context
 def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: str,
           method: str, beta: str, base_url: str | None, use_openai: bool, epochs: str,
-          batch_size: str, lr_multiplier: str, suffix: str | None, seed: int | None,
+          batch_size: str, lr_multiplier: str, task_metrics: bool, positive: str | None,
+          betas: tuple[float, ...], suffix: str | None, seed: int | None,
           out_dir: Path | None, as_json: bool, fail_on: str | None) -> None:
     """Fine-tune MODEL on TRAIN and follow the loss live.
 
@@ -163,6 +173,8 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
       ftlens train train.jsonl --model gpt-4o-mini-2024-07-18 --openai --suffix spam
       ftlens train train.jsonl --model tiny-random-llama --base-url http://127.0.0.1:9000/v1
       ftlens train pairs.jsonl --model smollm2-135m-instruct --method dpo --beta 0.1
+      ftlens train train.jsonl --valid valid.jsonl --model smollm2-135m-instruct \\
+          --task-metrics --positive spam
     """
     from ftlens.cli.follow import finish, follow_job
     from ftlens.steps import finetune
@@ -175,6 +187,8 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
         hyper["beta"] = auto_or(beta, float, "--beta")
     elif beta != "auto":
         raise click.UsageError("--beta is a DPO hyperparameter: add --method dpo")
+    extra = _task_request(task_metrics, positive, betas, method=method,
+                          valid=valid_file is not None, use_openai=use_openai)
     from ftlens.io.chat_dataset import data_kind
     from ftlens.io.chat_jsonl import open_checked
 
@@ -196,10 +210,34 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
         validation = finetune.upload(endpoint, valid_file) if valid_file else None
         job = finetune.create_job(endpoint, model=model, training_file=training,
                                   validation_file=validation, hyperparameters=hyper,
-                                  suffix=suffix, seed=seed, method=method)
+                                  suffix=suffix, seed=seed, method=method, extra=extra)
         err.print(f"fine-tuning job {job.id} created", highlight=False)
         job = follow_job(endpoint, job.id, err, quiet=as_json)
         finish(ctx, endpoint, job, out_dir or train_file.parent, as_json, fail_on)
+
+
+def _task_request(on: bool, positive: str | None, betas: tuple[float, ...], *, method: str,
+                  valid: bool, use_openai: bool) -> dict[str, object] | None:
+    """The legacy API's task-metric fields for the job request (None: not asked for)."""
+    if not on:
+        if positive is not None or betas:
+            raise click.UsageError("--positive and --f-beta apply to task metrics: add "
+                                   "--task-metrics")
+        return None
+    if use_openai:
+        raise click.UsageError("OpenAI's current fine-tuning API computes no task metrics; "
+                               "leave --task-metrics out, or train on ftlens")
+    if method != "supervised":
+        raise click.UsageError("--task-metrics scores a supervised classifier; a DPO job "
+                               "has none")
+    if not valid:
+        raise click.UsageError("--task-metrics scores the validation rows: add --valid FILE")
+    extra: dict[str, object] = {"compute_classification_metrics": True}
+    if positive is not None:
+        extra["classification_positive_class"] = positive
+    if betas:
+        extra["classification_betas"] = list(betas)
+    return extra
 
 
 def auto_or(value: str, kind: type, flag: str) -> int | float | str:

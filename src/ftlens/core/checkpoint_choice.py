@@ -138,17 +138,19 @@ CALLING_IDS = {"overfitting": "overfitting", "memorization": "memorisation"}
 
 
 def to_compare(findings: Sequence[Finding], *, best_step: int | None, final_step: int,
-               checkpoint_steps: Sequence[int]) -> tuple[int, str] | None:
+               checkpoint_steps: Sequence[int], best_what: str = "validation loss"
+               ) -> tuple[int, str] | None:
     """The saved checkpoint to compare with the final model, and why, when the curves call
     for one: overfitting, memorisation, or a best checkpoint before the end. The saved step
     nearest the best step is taken — none when that is the final model itself — or, with no
-    best step, the earliest one."""
+    best step, the earliest one. ``best_what``: what the best step is best at (a task metric
+    when the run logged them)."""
     steps = sorted({*checkpoint_steps, final_step})
     if len(steps) < 2:
         return None
     calls = [CALLING_IDS[f.id] for f in findings if f.id in CALLING_IDS]
     if best_step is not None and best_step < final_step:
-        calls.append(f"the best validation loss at step {best_step}")
+        calls.append(f"the best {best_what} at step {best_step}")
     if not calls:
         return None
     step = (steps[0] if best_step is None else

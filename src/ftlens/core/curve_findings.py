@@ -61,7 +61,9 @@ def levels(raw: np.ndarray) -> Levels:
 def curve_findings(*, train: Smoothed, valid: Smoothed | None, train_trend: Trend,
                    overfit: Overfit | None, exploded: int | None, nonfinite: bool,
                    train_accuracy: Series | None, best_step: int | None, best_from: str,
-                   ) -> list[Finding]:
+                   best_why: str | None = None) -> list[Finding]:
+    """``best_why``: why ``best_step`` is best when a task metric chose it (else it is the
+    ``best_from`` validation loss's)."""
     n = len(train.raw)
     if n < 3:
         return [Finding("too_few_steps", "warn", f"only {n} logged steps",
@@ -97,7 +99,8 @@ def curve_findings(*, train: Smoothed, valid: Smoothed | None, train_trend: Tren
     if best_step is not None:
         out.append(Finding(
             "best_checkpoint", "info", f"best checkpoint: step {best_step}",
-            f"the earliest step whose {best_from} loss is within the noise band of its minimum",
+            best_why or f"the earliest step whose {best_from} loss is within the noise band of "
+                        "its minimum",
             f"pick the checkpoint at step {best_step}"))
     return out
 

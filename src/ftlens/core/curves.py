@@ -15,10 +15,13 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 from ftlens.core import curve_findings as cf
+from ftlens.core import task_curves
 from ftlens.core.curve_findings import Overfit
 from ftlens.core.findings import Finding, Verdict, sort_findings, verdict
 from ftlens.core.run import Series, TrainingRun
 from ftlens.core.smoothing import Smoothed, Trend, smooth, trend
+from ftlens.core.task_curves import Peak
+from ftlens.core.task_metrics import default_select, describe, select_column
 
 EXPLOSION = 1.5  # smoothed loss this many times its running minimum: diverging
 MAX_ONSET_CANDIDATES = 120
@@ -37,6 +40,14 @@ class Diagnosis:
     epoch_steps: tuple[int, ...]
     findings: tuple[Finding, ...]
     run: TrainingRun
+    selected: str | None = None  # the task metric the best checkpoint is chosen by (None: loss)
+    rule: str = ""  # why that one, in words
+    peaks: tuple[Peak, ...] = ()
+
+    @property
+    def best_what(self) -> str:
+        """What the best checkpoint is best at, e.g. "validation loss", "validation F1"."""
+        return "validation " + (describe(self.selected) if self.selected else "loss")
 
     @property
     def verdict(self) -> Verdict:
@@ -168,8 +179,19 @@ def _known_checkpoints(run: TrainingRun) -> TrainingRun:
     return replace(run, checkpoint_steps=tuple(ends[-OPENAI_KEEPS:]))
 
 
-def diagnose(run: TrainingRun) -> Diagnosis:
+def diagnose(run: TrainingRun, select: str | None = None) -> Diagnosis:
+    """``select``: what the best checkpoint is chosen by (``loss``, ``f1(spam)``…; see
+    :func:`~ftlens.core.task_metrics.select_column`); default: macro-F1 when the run logged
+    task metrics, else validation loss."""
     run = _known_checkpoints(run)
+    if select is not None:
+        selected = select_column(select, run.task_metrics)
+        rule = f"{select.strip()} (as asked)"
+    else:
+        selected = default_select(run.task_metrics)
+        rule = (f"{describe(selected)}, the default when task metrics are logged" +
+                ("" if selected.endswith("macro_f1") else " and macro-F1 is not")
+                if selected else "validation loss, the default without task metrics")
     steps, values, nonfinite_at = _finite(run.train_loss)
     train = smooth(steps, values)
     tr = trend(steps, values)
@@ -183,10 +205,18 @@ def diagnose(run: TrainingRun) -> Diagnosis:
     if valid is not None and len(train.steps) >= 3 and exploded is None:
         overfit = _overfit(train, valid)
     best_step, best_from = _best(run, valid)
+    why = None
+    if selected is not None and (chosen := task_curves.best_step(run, selected)) is not None:
+        best_step, best_from = chosen, "task metric"
+        why = (f"the step with the highest validation {describe(selected)} "
+               f"(chosen by {rule})")
     findings = cf.curve_findings(
         train=train, valid=valid, train_trend=tr, overfit=overfit, exploded=exploded,
         nonfinite=nonfinite_at is not None or valid_nonfinite is not None,
-        train_accuracy=run.train_accuracy, best_step=best_step, best_from=best_from)
+        train_accuracy=run.train_accuracy, best_step=best_step, best_from=best_from,
+        best_why=why)
+    found = task_curves.peaks(run, selected)
+    findings += task_curves.task_findings(found, _loss_curve(run, valid))
     if run.preference:  # a DPO loss falls slowly from ln 2: the margin says if it learns
         extra = cf.preference_findings(run)
         if any(f.id == "reward_margin_rising" for f in extra):
@@ -194,4 +224,13 @@ def diagnose(run: TrainingRun) -> Diagnosis:
         findings += extra
     last = int(run.train_loss.steps[-1]) if len(run.train_loss) else 0
     return Diagnosis(train, valid, tr, overfit, best_step, best_from, _epochs(run, last),
-                     tuple(sort_findings(findings)), run)
+                     tuple(sort_findings(findings)), run, selected, rule, tuple(found))
+
+
+def _loss_curve(run: TrainingRun, valid: Smoothed | None) -> Series | None:
+    """The validation loss the task metrics are held against: the full passes, else the
+    smoothed sampled curve."""
+    full = run.full_valid_loss
+    if full is not None and len(full) >= 2 and np.isfinite(full.values).all():
+        return full
+    return None if valid is None else Series(valid.steps, valid.smooth)

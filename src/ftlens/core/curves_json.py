@@ -33,6 +33,17 @@ def _num(v: float) -> float | None:
     return round(float(v), 6) if np.isfinite(v) else None
 
 
+def _tasks(d: Diagnosis) -> dict[str, Any]:
+    """Every task metric's curve (thinned) and the peaks the diagnosis names."""
+    curves = {}
+    for name, s in d.run.task_metrics.items():
+        idx = thin_indices(len(s.steps))
+        curves[name] = {"steps": s.steps[idx].tolist(), "values": [_num(v) for v in s.values[idx]]}
+    return {"curves": curves, "peaks": [{"metric": p.column, "name": p.name, "step": p.step,
+                                         "value": p.value, "end": p.end, "rows": p.rows}
+                                        for p in d.peaks]}
+
+
 def diagnosis_to_dict(d: Diagnosis) -> dict[str, Any]:
     o = d.overfit
     return {
@@ -43,7 +54,9 @@ def diagnosis_to_dict(d: Diagnosis) -> dict[str, Any]:
         "overfitting": None if o is None else {
             "onset_step": o.onset_step, "detected_step": o.detected_step, "rise": o.rise,
             "gap": o.gap},
-        "best_checkpoint": {"step": d.best_step, "from": d.best_from} if d.best_step else None,
+        "best_checkpoint": {"step": d.best_step, "from": d.best_from, "by": d.best_what,
+                            "metric": d.selected, "rule": d.rule} if d.best_step else None,
+        "task_metrics": _tasks(d),
         "epoch_steps": list(d.epoch_steps),
         "checkpoint_steps": list(d.run.checkpoint_steps or ()),
         "total_steps": d.run.total_steps,

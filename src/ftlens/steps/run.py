@@ -291,7 +291,7 @@ def _checkpoint(job: Any, diagnosis: Any, mode: str, saved: Mapping[int, str]) -
                               hint=f"its checkpoints: steps {sorted(saved) or 'none'}")
         return CheckpointAsk(saved[step], step, f"--checkpoint {step} asked for it")
     chosen = to_compare(diagnosis.findings, best_step=diagnosis.best_step, final_step=final,
-                        checkpoint_steps=list(saved))
+                        checkpoint_steps=list(saved), best_what=diagnosis.best_what)
     return None if chosen is None else CheckpointAsk(saved[chosen[0]], *chosen)
 
 
