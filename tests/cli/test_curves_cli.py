@@ -113,3 +113,32 @@ def test_epochs_from_examples_and_batch_size() -> None:
     data = json.loads(result.output)
     assert data["epoch_steps"][:2] == [13, 26]
     assert data["checkpoint_steps"] == [*data["epoch_steps"][-2:], data["train"]["steps"][-1]]
+
+
+def test_a_legacy_openai_file_with_task_metrics_is_read_plotted_and_selected(
+        tmp_path: Path) -> None:
+    legacy = str(FIXTURES / "openai_legacy_classification.csv")
+    out = tmp_path / "loss.svg"
+    result = CliRunner().invoke(cli, ["curves", legacy, "--json", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["source"] == "openai-legacy-csv"
+    assert data["best_checkpoint"]["step"] == 60
+    assert data["best_checkpoint"]["metric"] == "classification/f1.0"
+    assert "the default when task metrics are logged" in data["best_checkpoint"]["rule"]
+    assert data["task_metrics"]["curves"]["classification/recall"]["steps"] == [30, 60, 90, 120]
+    assert {f["id"] for f in data["findings"]} >= {"task_metric_peak", "task_metric_disagrees"}
+    assert "validation recall" in out.read_text(encoding="utf-8")  # the task axis's legend
+    by_loss = CliRunner().invoke(cli, ["curves", legacy, "--json", "--select", "loss"])
+    assert json.loads(by_loss.stdout)["best_checkpoint"]["by"] == "validation loss"
+    terminal = CliRunner().invoke(cli, ["curves", legacy])
+    assert "peak 0.960 at step 60" in terminal.output
+
+
+@pytest.mark.parametrize(("rule", "words"), [
+    ("f1 > 2", "cannot read the selection rule"), ("recall(fraud)", "no recall is logged"),
+])
+def test_a_selection_rule_that_does_not_fit_is_a_clear_error(rule: str, words: str) -> None:
+    proc = run_cli(str(FIXTURES / "openai_legacy_classification.csv"), "--select", rule)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+    assert 'e.g. "f1(spam)"' in proc.stderr

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from openai import OpenAI
 from tests.support.cli_run import helpers
 from tests.support.service import KEY, Service, free_port
-from tests.support.toy_chat import TOY, TOY_PREFERENCES, chat, write_jsonl
+from tests.support.toy_chat import TOY, TOY_PREFERENCES, chat, distinct, write_jsonl
 
 from ftlens.cli import cli
 from ftlens.cli.train import _loopback
@@ -145,6 +145,44 @@ def test_a_file_of_the_other_kind_for_the_method_fails_before_any_upload(
     assert beta.exit_code == 2 and "--beta is a DPO hyperparameter" in beta.output
     for result in (sft, dpo, beta):
         assert "uploading" not in result.output
+
+
+def test_train_with_task_metrics_selects_the_checkpoint_by_them(
+        service: Service, tmp_path: Path) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", [chat(t, y) for t, y in TOY])
+    valid = write_jsonl(tmp_path / "valid.jsonl", distinct(10, seed=4))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FTLENS_API_KEY", KEY)
+    result = CliRunner().invoke(cli, [
+        "train", str(train), "--valid", str(valid), "--model", "tiny-random-llama",
+        "--base-url", service.url, "--epochs", "3", "--batch-size", "4",
+        "--learning-rate-multiplier", "10", "--task-metrics", "--positive", "spam",
+        "--f-beta", "2", "--select", "recall(spam)", "--out", str(tmp_path), "--json"])
+    mp.undo()
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["job"]["classification_betas"] == [2.0]
+    header = Path(out["results_csv"]).read_text(encoding="utf-8").splitlines()[0]
+    assert "classification/f2.0" in header and "classification/recall/spam" in header
+    d = out["diagnosis"]
+    assert d["best_checkpoint"]["metric"] == "classification/recall/spam"
+    assert d["best_checkpoint"]["rule"] == "recall(spam) (as asked)"
+    recall = d["task_metrics"]["curves"]["classification/recall/spam"]
+    assert recall["steps"] and any(f["id"] == "task_metric_peak" for f in d["findings"])
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--positive", "spam"], "--positive and --f-beta apply to task metrics"),
+    (["--task-metrics"], "add --valid FILE"),
+    (["--task-metrics", "--openai"], "OpenAI's current fine-tuning API computes no task"),
+    (["--select", "bogus"], "cannot read the selection rule"),
+])
+def test_task_metric_options_that_cannot_work_fail_before_any_upload(
+        data: tuple[Path, Path], args: list[str], words: str) -> None:
+    result = CliRunner().invoke(cli, ["train", str(data[0]), "--model", "tiny-random-llama",
+                                      *args])
+    assert result.exit_code == 2 and words in result.output, result.output
+    assert "uploading" not in result.output
 
 
 def test_curves_needs_a_file_or_a_job() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ftlens.report.charts import Frame, loss_chart, nice_ticks, pr_chart
+from ftlens.report.charts import Frame, loss_chart, nice_ticks, pr_chart, task_chart
 
 
 @pytest.mark.parametrize(("lo", "hi", "ticks"), [
@@ -54,3 +54,26 @@ def test_pr_chart_marks_the_chosen_threshold() -> None:
     chosen = next(d for d in chart.dots if d.kind == "chosen")
     assert (chosen.x, chosen.y) == (chart.frame.x(0.5), chart.frame.y(1.0))
     assert [t.label for t in chart.x_ticks] == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
+
+
+def test_task_chart_draws_the_named_peaks_on_the_loss_step_range() -> None:
+    peaks = [{"metric": "classification/recall/spam", "name": "recall(spam)", "step": 30,
+              "value": 0.9}, {"metric": "classification/macro_f1", "name": "macro-F1",
+                              "step": 40, "value": 0.8}]
+    curves = {"train": series([2.0, 1.0, 0.5] * 20), "best_checkpoint": {"step": 30},
+              "task_metrics": {"peaks": peaks, "curves": {
+                  "classification/recall/spam": {"steps": [10, 30, 50],
+                                                 "values": [0.5, 0.9, 0.6]},
+                  "classification/macro_f1": {"steps": [10, 40], "values": [0.4, 0.8]},
+                  "classification/rows": {"steps": [10, 30], "values": [50, 50]}}}}
+    got = task_chart(curves)
+    assert got is not None
+    chart, names = got
+    assert names == ["recall(spam)", "macro-F1"]  # rows is no curve to draw
+    assert [p.kind for p in chart.paths] == ["task-0", "task-1"]
+    assert (chart.frame.x_lo, chart.frame.x_hi, chart.frame.y_lo, chart.frame.y_hi) == (
+        1, 60, 0.0, 1.0)
+    dot = chart.dots[0]
+    assert (dot.x, dot.y) == (chart.frame.x(30), chart.frame.y(0.9))
+    assert [v.kind for v in chart.vlines] == ["best"]
+    assert task_chart({"train": series([1.0, 0.5])}) is None

@@ -42,6 +42,8 @@ def test_the_run_really_carries_the_payloads(xss: Path) -> None:
     audit = (xss / "audit.json").read_text()
     for text in (SCRIPT, ATTR):
         assert json.dumps(text)[1:-1] in audit  # labels, model name, file name, messages
+    curves = json.loads((xss / "curves.json").read_text())
+    assert f"classification/recall/{SCRIPT}" in curves["task_metrics"]["curves"]
     eval_data = json.loads((xss / "eval.json").read_text())
     assert eval_data["positive"] == SCRIPT
     assert {c["label"] for c in eval_data["metrics"]["per_class"]} == {SCRIPT, ATTR}
@@ -51,6 +53,7 @@ def test_html_source_has_no_tag_or_attribute_from_the_data(written: dict[str, st
     html = written["html"]
     assert SCRIPT not in html and ATTR not in html
     assert "<img" not in html
+    assert '<svg class="chart task"' in html  # the task metric named by a label is drawn
     parser = Tags()
     parser.feed(html)
     names = [t for t, _ in parser.tags]

@@ -73,6 +73,26 @@ def overfit_results_csv(path: Path, seed: int = 3, n_steps: int = 160) -> Path:
     return path
 
 
+def task_results_csv(path: Path, labels: tuple[str, str], n_steps: int = 60) -> Path:
+    """An ftlens result CSV with task metrics every 10 steps: recall of ``labels[0]`` peaks at
+    step 30 while the validation loss keeps falling."""
+    import csv
+
+    pos = labels[0]
+    columns = ["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy",
+               "classification/rows", "classification/macro_f1", f"classification/recall/{pos}"]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(columns)
+        for step in range(1, n_steps + 1):
+            row: list[object] = [step, 2 * 0.96 ** step + 0.1, 0.5, "", ""]
+            if step % 10 == 0:
+                recall = 0.9 - 0.0004 * (step - 30) ** 2
+                row[3:] = [2 * 0.97 ** step + 0.2, 0.6, 100, recall - 0.05, recall]
+            out.writerow(row)
+    return path
+
+
 def dump(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -116,7 +136,7 @@ def xss_run(run_dir: Path, work: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     train.write_text("\n".join(lines) + "\n", encoding="utf-8")
     dump(run_dir / "audit.json", cli_json("audit", str(train), "--model", f"{ATTR}{SCRIPT}"))
-    curves = cli_json("curves", str(ROOT / "tests/fixtures/curves/openai_result.csv"))
+    curves = cli_json("curves", str(task_results_csv(work / "results.csv", (SCRIPT, ATTR))))
     curves["source"] = SCRIPT + ATTR
     dump(run_dir / "curves.json", curves)
     rows = prediction_rows(1, 60, 0.45, labels=(SCRIPT, ATTR))

@@ -32,6 +32,7 @@ from ftlens.cli.curves_view import show_diagnosis
 @click.option("--batch-size", type=int, help="Batch size (with --examples: epochs).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Write a plot: out.svg or out.png.")
+@render.SELECT
 @render.json_flag("diagnosis")
 @render.FAIL_ON
 @click.pass_context
@@ -39,9 +40,11 @@ def curves(ctx: click.Context, file: str | None, follow_id: str | None, base_url
            use_openai: bool, out_dir: Path, fmt: str, step_col: str | None,
            train_col: str | None, valid_col: str | None, steps_per_epoch: int | None,
            examples: int | None, batch_size: int | None, plot_path: str | None,
-           as_json: bool, fail_on: str | None) -> None:
+           select: str | None, as_json: bool, fail_on: str | None) -> None:
     """Read a fine-tuning run's loss like an expert: steady, stuck, noisy, diverging,
-    memorising or overfitting, and the best checkpoint.
+    memorising or overfitting, and the best checkpoint. Task metrics logged with the loss
+    (classification/* columns: an ftlens job with task metrics, OpenAI's legacy result file)
+    are drawn and judged beside it.
 
     FILE is an OpenAI result CSV (raw or base64), OpenAI job events (JSON/JSONL), an OpenAI
     checkpoints list, a Hugging Face/TRL trainer_state.json, or any CSV/JSONL with step and
@@ -53,6 +56,7 @@ def curves(ctx: click.Context, file: str | None, follow_id: str | None, base_url
       ftlens curves events.jsonl --json
       ftlens curves log.csv --step-col iteration --train-col loss --valid-col val_loss
       ftlens curves --follow ftjob-0123456789abcdef01234567
+      ftlens curves results.csv --select "recall(spam)"
     """
     import dataclasses
 
@@ -68,7 +72,7 @@ def curves(ctx: click.Context, file: str | None, follow_id: str | None, base_url
 
         with finetune.connect(base_url, use_openai=use_openai, embedded_ok=False) as endpoint:
             job = follow_job(endpoint, follow_id, render.stderr(), quiet=as_json)
-            finish(ctx, endpoint, job, out_dir, as_json, fail_on)
+            finish(ctx, endpoint, job, out_dir, as_json, fail_on, select)
         return
     assert file is not None
 
@@ -81,7 +85,7 @@ def curves(ctx: click.Context, file: str | None, follow_id: str | None, base_url
         steps_per_epoch = -(-examples // batch_size)
     if steps_per_epoch:
         run = dataclasses.replace(run, steps_per_epoch=steps_per_epoch)
-    d = diagnose(run)
+    d = diagnose(run, select)
     if plot_path:
         from ftlens.io.curve_plot import plot_diagnosis
 

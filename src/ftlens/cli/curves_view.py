@@ -53,6 +53,14 @@ def show_diagnosis(console: Console, d: Diagnosis, plot_path: str | None = None)
         console.print(f"  {name:<15} {sparkline(values, lo=lo, hi=hi)}")
     console.print(f"  [dim]scale {lo:.3g} … {hi:.3g}; steps {int(d.train.steps[0]) if n else 0}"
                   f" … {int(d.train.steps[-1]) if n else 0}[/]\n")
+    for peak in d.peaks:  # task metrics on their own 0–1 scale
+        values = d.run.task_metrics[peak.column].values
+        console.print(f"  {escape(peak.name)[:15]:<15} {sparkline(values, lo=0.0, hi=1.0)}  "
+                      f"[dim]peak {peak.value:.3f} at step {peak.step}, {peak.end:.3f} at the "
+                      "end[/]")
+    if d.peaks:
+        console.print(f"  [dim]task metrics on 0 … 1; the best checkpoint is chosen by "
+                      f"{escape(d.rule)}[/]\n")
     render.findings(console, d.findings)
     if plot_path:
         console.print(f"\nplot: {escape(plot_path)}")

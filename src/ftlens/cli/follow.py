@@ -66,14 +66,15 @@ def _ask_cancel(endpoint: finetune.Connection, job_id: str) -> bool:
 
 
 def finish(ctx: click.Context, endpoint: finetune.Connection, job: Any, out_dir: Path,
-           as_json: bool, fail_on: str | None) -> None:
-    """Save the results, diagnose the curves, say what happened; exit 1 if the job failed."""
+           as_json: bool, fail_on: str | None, select: str | None = None) -> None:
+    """Save the results, diagnose the curves (the best checkpoint chosen by ``select``), say
+    what happened; exit 1 if the job failed."""
     from ftlens.core.curves import diagnose
     from ftlens.core.curves_json import diagnosis_to_dict
     from ftlens.io.training_logs import read_run
 
     csv_path, events_path = finetune.save_results(endpoint, job, out_dir)
-    diagnosis = diagnose(read_run(csv_path)) if csv_path else None
+    diagnosis = diagnose(read_run(csv_path), select) if csv_path else None
     if as_json:
         render.print_json({"job": job.model_dump(), "results_csv": str(csv_path or ""),
                            "events": str(events_path),

@@ -80,6 +80,21 @@ def exit_on(ctx: click.Context, items: Iterable[Finding], fail_on: str | None) -
         ctx.exit(1)
 
 
+def _select(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from ftlens.core.task_metrics import check_select
+    from ftlens.errors import FtlensError
+
+    try:
+        return None if value is None else check_select(value)
+    except FtlensError as exc:
+        raise click.BadParameter(exc.render()) from None
+
+
+SELECT = click.option(
+    "--select", metavar="RULE", callback=_select,
+    help="What the best checkpoint is chosen by: loss, macro_f1, f1(LABEL), recall(LABEL), "
+    "precision(LABEL), accuracy, auroc… Default: macro-F1 when task metrics were logged, "
+    "else validation loss.")
 FAIL_ON = click.option("--fail-on", type=click.Choice(["error", "warn"]),
                        help="Exit 1 when a finding of this severity (or worse) is present.")
 

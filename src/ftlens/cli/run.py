@@ -47,6 +47,10 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--checkpoint", default="auto", show_default=True, help="Also evaluate an "
               "earlier checkpoint: 'auto' when the loss curves call for one (overfitting, "
               "memorisation, an earlier best step), 'none', or a step number.")
+@click.option("--task-metrics/--no-task-metrics", default=None,
+              help="Score the validation rows as a classifier while training (ftlens only). "
+              "Default: on for the embedded service when the validation answers are labels.")
+@render.SELECT
 @click.option("--max-tokens", type=click.IntRange(1), help="Longest answer asked for. "
               "Default: from the labels' length.")
 @click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True,
@@ -58,11 +62,13 @@ def run(ctx: click.Context, train_file: Path | None, valid_file: Path | None, te
         model: str | None, base_url: str | None, use_openai: bool, job_id: str | None,
         out_dir: Path, epochs: str, batch_size: str, lr_multiplier: str, suffix: str | None,
         seed: int | None, positive: str | None, requires: tuple[str, ...], min_score: float,
-        checkpoint: str, max_tokens: int | None, concurrency: int, as_json: bool,
+        checkpoint: str, task_metrics: bool | None, select: str | None,
+        max_tokens: int | None, concurrency: int, as_json: bool,
         fail_on: str | None) -> None:
     """Audit, fine-tune, follow the loss, diagnose the curves, evaluate base and tuned model
     (and an earlier checkpoint when the curves call for one), and give one argued verdict
-    with a report, in one run directory.
+    with a report, in one run directory. With task metrics while training, the checkpoint
+    is chosen by macro-F1 (or --select) rather than by the loss.
 
     Test rows whose input occurs in the training or validation data are left out of the
     judged metrics; the threshold is chosen on the validation answers, never on the test
@@ -90,7 +96,7 @@ def run(ctx: click.Context, train_file: Path | None, valid_file: Path | None, te
         base_url=base_url, use_openai=use_openai, job_id=job_id,
         hyperparameters={k: v for k, v in given.items() if v != "auto"}, suffix=suffix,
         seed=seed, options=options, checkpoint=checkpoint, max_tokens=max_tokens,
-        concurrency=concurrency)
+        concurrency=concurrency, task_metrics=task_metrics, select=select)
     started = time.monotonic()
     result = run_loop(config, hooks(quiet=as_json))
     if as_json:

@@ -147,6 +147,7 @@ def _loopback(host: str) -> bool:
 @click.option("--f-beta", "betas", type=click.FloatRange(min=0, min_open=True), multiple=True,
               metavar="BETA", help="With --task-metrics: report F-beta for this beta "
               "(repeatable; default 1).")
+@render.SELECT
 @click.option("--suffix", help="Part of the fine-tuned model's name.")
 @click.option("--seed", type=int)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -157,7 +158,7 @@ def _loopback(host: str) -> bool:
 def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: str,
           method: str, beta: str, base_url: str | None, use_openai: bool, epochs: str,
           batch_size: str, lr_multiplier: str, task_metrics: bool, positive: str | None,
-          betas: tuple[float, ...], suffix: str | None, seed: int | None,
+          betas: tuple[float, ...], select: str | None, suffix: str | None, seed: int | None,
           out_dir: Path | None, as_json: bool, fail_on: str | None) -> None:
     """Fine-tune MODEL on TRAIN and follow the loss live.
 
@@ -213,7 +214,7 @@ def train(ctx: click.Context, train_file: Path, valid_file: Path | None, model: 
                                   suffix=suffix, seed=seed, method=method, extra=extra)
         err.print(f"fine-tuning job {job.id} created", highlight=False)
         job = follow_job(endpoint, job.id, err, quiet=as_json)
-        finish(ctx, endpoint, job, out_dir or train_file.parent, as_json, fail_on)
+        finish(ctx, endpoint, job, out_dir or train_file.parent, as_json, fail_on, select)
 
 
 def _task_request(on: bool, positive: str | None, betas: tuple[float, ...], *, method: str,

@@ -171,6 +171,17 @@ _ALIASES = {"f1": ("macro_f1", "f1.0"), "macro_f1": ("macro_f1",),
             "auroc": ("auroc",), "auc": ("auroc",), "auprc": ("auprc",)}
 
 
+def check_select(rule: str) -> str:
+    """``rule`` if it reads as a selection rule (whatever the run logs), else
+    :class:`ConfigError` with the grammar."""
+    text = rule.strip()
+    if (text.casefold() not in ("loss", "valid_loss", "validation_loss")
+            and not _CALL.fullmatch(text) and text.casefold() not in _ALIASES):
+        raise ConfigError(f"cannot read the selection rule {rule!r}",
+                          hint=f"use one of: {SELECT_GRAMMAR}")
+    return rule
+
+
 def select_column(rule: str, available: Collection[str]) -> str | None:
     """The metric a checkpoint is chosen by: None for ``loss`` (validation loss), else the
     ``classification/…`` name in ``available`` that ``rule`` names. Labels match as
@@ -192,10 +203,7 @@ def select_column(rule: str, available: Collection[str]) -> str | None:
         raise ConfigError(f"cannot select by {rule!r}: no {metric} is logged for {label!r}"
                           + (f" (labels: {', '.join(sorted(labels))})" if labels else ""),
                           hint=f"use one of: {SELECT_GRAMMAR}")
-    names = _ALIASES.get(text.casefold())
-    if names is None:
-        raise ConfigError(f"cannot read the selection rule {rule!r}",
-                          hint=f"use one of: {SELECT_GRAMMAR}")
+    names = _ALIASES[check_select(text).strip().casefold()]
     for name in names:
         if PREFIX + name in available:
             return PREFIX + name

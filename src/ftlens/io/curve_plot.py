@@ -9,6 +9,7 @@ from ftlens.core.curves import Diagnosis
 from ftlens.errors import ConfigError, DataError
 
 COLORS = {"train": "#1f77b4", "valid": "#d62728"}
+TASK_COLORS = ("#6941c6", "#dc6803", "#0e9384", "#c11574")
 
 
 def check_plot_path(out: str | Path) -> Path:
@@ -62,4 +63,15 @@ def _draw(ax: Any, d: Diagnosis) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.2)
-    ax.legend(fontsize=7, loc="upper right")
+    handles, labels = ax.get_legend_handles_labels()
+    if d.peaks:  # the task metrics the diagnosis names, on a 0–1 axis of their own
+        task = ax.twinx()
+        for peak, color in zip(d.peaks, TASK_COLORS, strict=False):
+            line = d.run.task_metrics[peak.column]
+            task.plot(line.steps, line.values, color=color, linewidth=1.6, linestyle="--",
+                      marker=".", label=f"validation {peak.name}")
+        task.set_ylim(0, 1.02)
+        task.set_ylabel("task metric")
+        more_handles, more_labels = task.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    ax.legend(handles, labels, fontsize=7, loc="upper right")

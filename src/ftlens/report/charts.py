@@ -169,6 +169,38 @@ def loss_chart(curves: Mapping[str, Any]) -> Chart | None:
                  tuple(paths), tuple(vlines))
 
 
+TASK_LINES = 4  # task-metric curves drawn at most (the peaks the diagnosis names first)
+
+
+def task_chart(curves: Mapping[str, Any]) -> tuple[Chart, list[str]] | None:
+    """The task metrics over steps on a 0–1 scale, on the loss chart's step range, with the
+    best checkpoint and each named peak; and the metrics' names in line order (``task-0``…).
+    None when the run logged none."""
+    task = curves.get("task_metrics") or {}
+    lines = task.get("curves") or {}
+    named = [p["metric"] for p in task.get("peaks") or () if p.get("metric") in lines]
+    names = list(dict.fromkeys(named))[:TASK_LINES]
+    if not names:
+        return None
+    steps = [x for name in names for x in lines[name]["steps"]]
+    for key in ("train", "valid"):
+        if isinstance(s := curves.get(key), dict):
+            steps += s.get("steps") or []
+    frame = Frame(min(steps), max(steps), 0.0, 1.0)
+    paths = [Path(_line(frame, lines[n]["steps"], lines[n]["values"]), f"task-{i}")
+             for i, n in enumerate(names)]
+    dots = [Dot(frame.x(p["step"]), frame.y(p["value"]), f"task-{names.index(p['metric'])}",
+                f"{p['name']} peaks at step {p['step']:g} ({p['value']:.3f})")
+            for p in task.get("peaks") or () if p.get("metric") in names]
+    vlines = [VLine(frame.x(e), "epoch", f"epoch end (step {e:g})")
+              for e in curves.get("epoch_steps") or () if frame.x_lo <= e <= frame.x_hi]
+    if isinstance(b := curves.get("best_checkpoint"), dict):
+        vlines.append(VLine(frame.x(b["step"]), "best", f"best checkpoint (step {b['step']:g})"))
+    shown = [next((p["name"] for p in task["peaks"] if p["metric"] == n), n) for n in names]
+    return Chart(frame, _ticks(frame, "x"), _ticks(frame, "y"), "step", "validation",
+                 tuple(paths), tuple(vlines), tuple(dots)), shown
+
+
 def _quantile(values: list[float], q: float) -> list[float]:
     if not values:
         return []

@@ -75,7 +75,9 @@ def curves_view(s: Section) -> dict[str, Any]:
                           "first": smooth[0] if smooth else None,
                           "last": smooth[-1] if smooth else None,
                           "noise": series["noise"]})
+    task = charts.task_chart(d)
     return {"chart": charts.loss_chart(d), "stats": stats, "trend": d.get("trend") or {},
+            "task_chart": task[0] if task else None, "task_names": task[1] if task else [],
             "overfitting": d.get("overfitting"), "best": d.get("best_checkpoint"),
             "source": d.get("source"), "total_steps": d.get("total_steps"), "note": s.note}
 

@@ -54,6 +54,10 @@ class RunConfig:
     checkpoint: str = "auto"  # "auto": when the curves call for one; "none"; or a step
     max_tokens: int | None = None  # longest answer asked for; None: from the labels
     concurrency: int = 16
+    # task metrics while training; None: on for an embedded service when the validation
+    # answers are labels
+    task_metrics: bool | None = None
+    select: str | None = None  # what the best checkpoint is chosen by (None: the default)
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
             job = _train(endpoint, config, train, valid, hooks, where)
         hooks.say("3/5 diagnosing the loss curves")
         saved = _saved_checkpoints(endpoint, job, hooks) if config.checkpoint != "none" else {}
-        diagnosis = _curves(endpoint, job, out, saved)
+        diagnosis = _curves(endpoint, job, out, saved, config.select)
         hooks.say(f"    curves verdict: {diagnosis.verdict}")
         ckpt = _checkpoint(job, diagnosis, config.checkpoint, saved)
         asked = "the base and the fine-tuned model" + (
@@ -222,10 +226,12 @@ def _train(endpoint: finetune.Connection, config: RunConfig, train: Path, valid:
            hooks: Hooks, where: str) -> Any:
     model = config.model or DEFAULT_MODEL
     hooks.say(f"2/5 fine-tuning {model} through {where}")
+    extra = _task_request(endpoint, config, train, valid, hooks)
     created = finetune.create_job(
         endpoint, model=model, training_file=finetune.upload(endpoint, train),
         validation_file=finetune.upload(endpoint, valid) if valid else None,
-        hyperparameters=dict(config.hyperparameters), suffix=config.suffix, seed=config.seed)
+        hyperparameters=dict(config.hyperparameters), suffix=config.suffix, seed=config.seed,
+        extra=extra)
     job = hooks.follow(endpoint, created.id)
     if job.status != "succeeded":
         finetune.save_results(endpoint, job, config.out_dir)  # its events tell why
@@ -250,8 +256,36 @@ def _saved_checkpoints(endpoint: finetune.Connection, job: Any, hooks: Hooks
             if c.step_number is not None and c.fine_tuned_model_checkpoint}
 
 
-def _curves(endpoint: finetune.Connection, job: Any, out: Path, saved: Mapping[int, str]
-            ) -> Any:
+def _task_request(endpoint: finetune.Connection, config: RunConfig, train: Path,
+                  valid: Path | None, hooks: Hooks) -> dict[str, Any] | None:
+    """The task-metric fields of the job request: asked for, or (by default) on an embedded
+    service whose validation answers are labels."""
+    from ftlens.core.task_metrics import TaskMetricsError
+    from ftlens.train.config import TaskMetricsSettings
+    from ftlens.train.task import check_files
+
+    wanted = config.task_metrics
+    if wanted is False or (wanted is None and (not endpoint.embedded or valid is None)):
+        return None
+    if config.use_openai:
+        raise ConfigError("OpenAI's current fine-tuning API computes no task metrics",
+                          hint="leave --task-metrics out, or train on ftlens")
+    positive = config.options.positive
+    try:
+        spec = check_files(TaskMetricsSettings(positive), train, valid)
+    except TaskMetricsError as exc:
+        if wanted:
+            raise
+        hooks.say(f"    no task metrics while training: {exc.message}")
+        return None
+    hooks.say(f"    task metrics while training: {len(spec.labels)} classes"
+              + (f", positive {spec.positive}" if spec.positive else ""))
+    return {"compute_classification_metrics": True,
+            **({"classification_positive_class": positive} if positive else {})}
+
+
+def _curves(endpoint: finetune.Connection, job: Any, out: Path, saved: Mapping[int, str],
+            select: str | None = None) -> Any:
     """The diagnosis of the job's result file; its best checkpoint is chosen among the
     checkpoints the job kept (and its final model)."""
     import dataclasses
@@ -270,7 +304,7 @@ def _curves(endpoint: finetune.Connection, job: Any, out: Path, saved: Mapping[i
     if saved and len(steps):
         kept = tuple(sorted({*saved, int(steps[-1])}))
         run = dataclasses.replace(run, checkpoint_steps=kept)
-    diagnosis = diagnose(run)
+    diagnosis = diagnose(run, select)
     write_json(out / "curves.json", diagnosis_to_dict(diagnosis))
     return diagnosis
 
