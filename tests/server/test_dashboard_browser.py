@@ -66,7 +66,8 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
     train = client.files.create(file=(PAYLOAD, io.BytesIO(data)), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=train.id,
                                          validation_file=train.id, seed=3,
-                                         hyperparameters={"n_epochs": 3, "batch_size": 1})
+                                         hyperparameters={"n_epochs": 3, "batch_size": 1},
+                                         extra_body={"compute_classification_metrics": True})
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems: list[str] = []
     dialogs: list[str] = []
@@ -98,6 +99,14 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         # the diagnosis of a finished run speaks: at least one finding, in curves' words
         page.wait_for_selector("#alarms .alarm")
         assert page.locator("svg.chart polyline[data-series='train_loss']").count() == 1
+        # the task metrics on a chart of their own, every logged point
+        scored = [e for e in client.fine_tuning.jobs.list_events(job.id, limit=100)
+                  if e.type == "metrics" and "classification/macro_f1" in (e.data or {})]
+        task_chart = page.locator("svg.chart:has(polyline[data-series="
+                                  "'classification/macro_f1'])")
+        assert int(task_chart.get_attribute("data-points") or 0) >= len(scored) > 0
+        assert page.locator("svg.chart polyline[data-series="
+                            "'classification/recall/spam']").count() == 1
         with page.expect_download() as download:  # the result CSV, decoded from base64
             page.click("button:has-text('Download result CSV')")
         csv_text = Path(download.value.path()).read_text()
@@ -123,12 +132,16 @@ def test_a_job_trains_live_in_the_dashboard(dashboard: Service, browser: Any,
         page.select_option("select[name=model]", "tiny-random-llama")
         page.fill("input[name=n_epochs]", "10")  # long enough to pause, resume and cancel
         page.fill("input[name=batch_size]", "1")
+        page.set_input_files("input[name=validation]", str(upload))
+        page.check("input[name=task_metrics]")
+        page.fill("input[name=positive]", "spam")
         page.click("#upload")
         page.wait_for_selector("#new-job-audit .audit")  # the audit before the start
         page.click("#start")
         page.wait_for_selector("#job-status")
         created = client.fine_tuning.jobs.list(limit=1).data[0]
         assert created.id != job.id and created.hyperparameters.n_epochs == 10
+        assert created.model_dump()["classification_positive_class"] == "spam"
         page.wait_for_selector("#job-status:has-text('running')", timeout=120_000)
         page.click("button:has-text('Pause')")
         page.wait_for_selector("#job-status:has-text('paused')", timeout=120_000)

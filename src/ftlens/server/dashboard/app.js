@@ -62,8 +62,9 @@ function table(headers, rows, onclick) {
   return t;
 }
 
-// A line chart of named series [{name, points: [[x, y], ...]}], drawn as SVG.
-function chart(title, series) {
+// A line chart of named series [{name, points: [[x, y], ...]}], drawn as SVG; ``range``
+// fixes the y axis (e.g. [0, 1] for rates), else it spans the points.
+function chart(title, series, range) {
   const W = 720, H = 240, L = 52, R = 12, T = 24, B = 28;
   const all = series.flatMap((s) => s.points);
   const box = svg("svg", { class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`,
@@ -75,7 +76,7 @@ function chart(title, series) {
   }
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  let [y0, y1] = range || [Math.min(...ys), Math.max(...ys)];
   if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
   const X = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
   const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
@@ -118,6 +119,19 @@ function series(events, keys) {
   const steps = [...byStep.keys()].sort((a, b) => a - b);
   return keys.map((k) => ({ name: k, points: steps.filter((s) => Number.isFinite(byStep.get(s)[k]))
                                               .map((s) => [s, byStep.get(s)[k]]) }));
+}
+
+// The task metrics a job logged (classification/…, when it asked for them), the summary ones
+// first, then each class's recall; at most six lines.
+function taskKeys(events) {
+  const keys = new Set();
+  for (const e of events) {
+    if (e.type !== "metrics" || !e.data) continue;
+    for (const k of Object.keys(e.data)) if (k.startsWith("classification/")) keys.add(k);
+  }
+  const first = ["classification/macro_f1", "classification/accuracy", "classification/recall", "classification/f1.0"];
+  const recalls = [...keys].filter((k) => k.startsWith("classification/recall/")).sort();
+  return [...first.filter((k) => keys.has(k)), ...recalls].slice(0, 6);
 }
 
 function alarms(diagnosis) {
@@ -175,12 +189,17 @@ async function jobPage(view, jobId) {
   if (job.status === "paused") buttons.append(el("button", { onclick: () => control(jobId, "resume") }, "Resume"));
   for (const f of job.result_files || []) buttons.append(el("button", { onclick: () => download(f, job.id + "-results.csv") }, "Download result CSV"));
   view.append(buttons);
-  view.append(table(["model", "fine-tuned model", "training file", "validation file", "method", "hyperparameters", "seed", "suffix"],
+  const task = job.compute_classification_metrics
+    ? job.classification_n_classes + " classes" + (job.classification_positive_class ? ", positive " + job.classification_positive_class : "")
+    : "off";
+  view.append(table(["model", "fine-tuned model", "training file", "validation file", "method", "hyperparameters", "task metrics", "seed", "suffix"],
     [[job.model, job.fine_tuned_model || "", job.training_file, job.validation_file || "", job.method ? job.method.type : "supervised",
-      JSON.stringify(job.method ? job.method[job.method.type].hyperparameters : job.hyperparameters), job.seed, job.user_provided_suffix || ""]]));
+      JSON.stringify(job.method ? job.method[job.method.type].hyperparameters : job.hyperparameters), task, job.seed, job.user_provided_suffix || ""]]));
   view.append(el("h3", {}, "Curve diagnosis"), alarms(diagnosis));
   view.append(chart("loss", series(events, ["train_loss", "valid_loss", "full_valid_loss"])));
   view.append(chart("token accuracy", series(events, ["train_mean_token_accuracy", "valid_mean_token_accuracy", "full_valid_mean_token_accuracy"])));
+  const tasks = taskKeys(events);
+  if (tasks.length) view.append(chart("task metrics on the validation rows", series(events, tasks), [0, 1]));
   view.append(el("h3", {}, "Checkpoints"));
   const cks = ckpts.data;
   view.append(table(["step", "checkpoint model", "created"], cks.map((c) => [c.step_number, c.fine_tuned_model_checkpoint, when(c.created_at)]),
@@ -246,6 +265,8 @@ async function newJobPage(view) {
     el("label", {}, "Batch size ", el("input", { name: "batch_size", placeholder: "auto" })),
     el("label", {}, "Learning rate multiplier ", el("input", { name: "learning_rate_multiplier", placeholder: "auto" })),
     el("label", {}, "Suffix ", el("input", { name: "suffix" })),
+    el("label", {}, el("input", { type: "checkbox", name: "task_metrics" }), " Task metrics while training (precision, recall, F1 on the validation rows)"),
+    el("label", {}, "Positive class (task metrics, two classes) ", el("input", { name: "positive", placeholder: "the rarer one" })),
     el("button", { type: "submit", id: "upload" }, "Upload and audit"), out);
   const audited = el("div", { id: "new-job-audit" });
   const start = el("button", { id: "start", hidden: "" }, "Start the job");
@@ -277,9 +298,15 @@ async function newJobPage(view) {
         const v = String(data.get(k) || "").trim();
         if (v) hyper[k] = Number(v);
       }
+      const body = { model: data.get("model"), training_file: training, validation_file: valid,
+                     hyperparameters: hyper, suffix: String(data.get("suffix") || "") || null };
+      if (data.get("task_metrics")) {  // the legacy API's fields, an ftlens extension
+        body.compute_classification_metrics = true;
+        const positive = String(data.get("positive") || "").trim();
+        if (positive) body.classification_positive_class = positive;
+      }
       const job = await api("/fine_tuning/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ model: data.get("model"), training_file: training, validation_file: valid,
-                               hyperparameters: hyper, suffix: String(data.get("suffix") || "") || null }) });
+        body: JSON.stringify(body) });
       location.hash = "#/jobs/" + encodeURIComponent(job.id);
     } catch (e) { out.textContent = e.message; out.className = "error"; }
   });
