@@ -16,8 +16,15 @@
    of the base model vs the tuned one (target: at least halved) and test accuracy of the base vs
    the tuned model from label scoring (target: well above the base model's).
 
+5. Task-metric cost (issue 18): the tiny random model on 200 validation rows of examples/spam
+   (trained on the other 120),
+   trained with and without task metrics (same data, seed and settings), three times each;
+   the median time of a step that validates (sampled rows between epoch ends, every row at an
+   epoch's end) with task metrics over the same without. Target: at most 2x.
+
     python bench/train.py [--speed-examples 64] [--dpo-pairs 48] [--skip-quality]
-    python bench/train.py --only-dpo   # the DPO row alone
+    python bench/train.py --only-dpo            # the DPO row alone
+    python bench/train.py --only-task-metrics   # the task-metric cost alone
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import torch
 
 from ftlens.io.chat_dataset import read_conversations
 from ftlens.train import models
-from ftlens.train.config import TrainConfig
+from ftlens.train.config import Event, TaskMetricsSettings, TrainConfig
 from ftlens.train.data import collate, encode_all, micro_batches
 from ftlens.train.engine import train
 from ftlens.train.hyperparams import Hyperparameters
@@ -249,6 +256,57 @@ def quality(work: Path) -> dict[str, float]:
             **{f"hp_{k}": v for k, v in result.hyperparameters.items()}}
 
 
+def _step_times(config: TrainConfig) -> tuple[list[float], list[float]]:
+    """Seconds of each step that validated on sampled rows, and of each epoch-end step (time
+    from the previous step's metrics event)."""
+    stamps: list[tuple[float, dict[str, object]]] = []
+
+    def on(event: Event) -> None:
+        if event.type == "metrics" and event.data is not None:
+            stamps.append((time.perf_counter(), event.data))
+
+    train(config, callbacks=[on])
+    sampled, full = [], []
+    for (t0, _), (t1, data) in zip(stamps, stamps[1:], strict=False):
+        if "full_valid_loss" in data:
+            full.append(t1 - t0)
+        elif "valid_loss" in data:
+            sampled.append(t1 - t0)
+    return sampled, full
+
+
+def task_cost(work: Path, runs: int = 3, n_valid: int = 200) -> dict[str, object]:
+    lines = (SPAM / "train.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    valid = work / "tm-valid.jsonl"
+    valid.write_text("".join(lines[:n_valid]), encoding="utf-8")
+    training = work / "tm-train.jsonl"  # the rest of train.jsonl and valid.jsonl: 120 rows
+    more = (SPAM / "valid.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    training.write_text("".join(lines[n_valid:] + more), encoding="utf-8")
+    ratios: dict[str, list[float]] = {"sampled": [], "epoch_end": []}
+    seconds: dict[str, list[float]] = {"sampled_off": [], "sampled_on": [], "epoch_end_off": [],
+                                       "epoch_end_on": []}
+    for r in range(runs):
+        medians = {}
+        for on in (False, True):
+            config = TrainConfig(
+                model="tiny-random-llama", training_file=str(training),
+                validation_file=str(valid), out_dir=str(work / f"tm-{r}-{on}"), seed=r,
+                hyperparameters=Hyperparameters(n_epochs=2, batch_size=8),
+                task_metrics=TaskMetricsSettings() if on else None)
+            sampled, full = _step_times(config)
+            medians[on] = (float(np.median(sampled)), float(np.median(full)))
+            tag = "on" if on else "off"
+            seconds[f"sampled_{tag}"].append(medians[on][0])
+            seconds[f"epoch_end_{tag}"].append(medians[on][1])
+        ratios["sampled"].append(medians[True][0] / medians[False][0])
+        ratios["epoch_end"].append(medians[True][1] / medians[False][1])
+    return {"runs": runs, "valid_rows": n_valid, "train_rows": len(lines) - n_valid + len(more),
+            "batch_size": 8,
+            **{f"{k}_ratio_median": float(np.median(v)) for k, v in ratios.items()},
+            **{f"{k}_ratios": [round(x, 3) for x in v] for k, v in ratios.items()},
+            **{f"{k}_s": [round(x, 4) for x in v] for k, v in seconds.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -258,11 +316,16 @@ def main() -> None:
     ap.add_argument("--dpo-pairs", type=int, default=48)
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--only-dpo", action="store_true")
+    ap.add_argument("--only-task-metrics", action="store_true")
     args = ap.parse_args()
     report: dict[str, object] = {"cpu_threads": torch.get_num_threads(),
                                  "python": sys.version.split()[0], "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        report["task_metrics"] = task_cost(work)
+        print(json.dumps(report["task_metrics"], indent=2), flush=True)
+        if args.only_task_metrics:
+            return
         report["dpo_speed"] = dpo_speed(args.dpo_pairs, args.batch_size, work)
         print(json.dumps(report["dpo_speed"], indent=2), flush=True)
         if args.only_dpo:

@@ -7,9 +7,9 @@ legacy API's rule); ``classification/precision``, ``/recall`` and ``/f{beta}`` a
 class's, ``/auroc`` and ``/auprc`` rank by that probability. Any number of classes: the most
 probable label; ``classification/accuracy`` and ``/weighted_f1_score`` (the legacy multiclass
 columns), and ftlens's ``/macro_f1`` and per-class ``/precision/<label>``, ``/recall/<label>``,
-``/f1/<label>``; ``/rows`` is how many validation rows were scored. The arithmetic is
-:mod:`ftlens.core.classification`'s and :mod:`ftlens.core.threshold`'s, the same as
-``ftlens metrics``.
+``/f1/<label>``; ``/rows`` is how many validation rows were scored. scikit-learn does the
+arithmetic, as for ``ftlens metrics`` (the same numbers; only what is reported here is
+computed, since it runs at every validation step).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import metrics as skm
 
-from ftlens.core.classification import classification_metrics
+from ftlens.core.classification import encode
 from ftlens.core.labels import label_report
-from ftlens.core.threshold import curves
 from ftlens.errors import ConfigError
 
 PREFIX = "classification/"
@@ -143,24 +143,29 @@ def task_metrics(spec: TaskSpec, truth: Sequence[str], probs: np.ndarray) -> dic
     """Every metric of :meth:`TaskSpec.columns` (AUROC and AUPRC left out when only one class
     is present) for rows with these true labels and label probabilities (columns in
     ``spec.labels`` order)."""
-    predicted = spec.predict(probs)
-    report = classification_metrics(list(truth), predicted, labels=spec.labels)
-    out = {ROWS: float(report.n), PREFIX + "accuracy": report.accuracy}
+    labels, t, p = encode(list(truth), spec.predict(probs), spec.labels)
+    k = len(labels)
+    # the per-class rates only (run at every validation step: no intervals, no kappa)
+    prec, rec, f1, support = skm.precision_recall_fscore_support(
+        t, p, labels=np.arange(k), zero_division=0)
+    out = {ROWS: float(len(t)), PREFIX + "accuracy": float(np.mean(t == p)) if len(t) else 0.0}
     if spec.binary and spec.positive is not None:
-        c = report.of(spec.positive)
-        out[PREFIX + "precision"], out[PREFIX + "recall"] = c.precision, c.recall
+        i = labels.index(spec.positive)
+        out[PREFIX + "precision"], out[PREFIX + "recall"] = float(prec[i]), float(rec[i])
         for b in spec.betas:
-            den = b * b * c.precision + c.recall
-            out[PREFIX + fbeta(b)] = (1 + b * b) * c.precision * c.recall / den if den else 0.0
-        y = np.array([t == spec.positive for t in truth], dtype=np.int64)
-        got = curves(y, np.asarray(probs, dtype=np.float64)[:, spec.labels.index(spec.positive)])
-        if got.roc_auc is not None and got.average_precision is not None:
-            out[PREFIX + "auroc"], out[PREFIX + "auprc"] = got.roc_auc, got.average_precision
-    out[PREFIX + "weighted_f1_score"] = report.weighted.f1
-    out[PREFIX + "macro_f1"] = report.macro.f1
-    for c in report.per_class:
-        for m in _PER_CLASS:
-            out[f"{PREFIX}{m}/{c.label}"] = getattr(c, m)
+            den = b * b * prec[i] + rec[i]
+            out[PREFIX + fbeta(b)] = float((1 + b * b) * prec[i] * rec[i] / den) if den else 0.0
+        y = (t == i).astype(np.int64)
+        if 0 < y.sum() < len(y):  # both classes present
+            score = np.asarray(probs, dtype=np.float64)[:, i]
+            out[PREFIX + "auroc"] = float(skm.roc_auc_score(y, score))
+            out[PREFIX + "auprc"] = float(skm.average_precision_score(y, score))
+    out[PREFIX + "weighted_f1_score"] = (float(np.average(f1, weights=support))
+                                         if support.sum() else 0.0)
+    out[PREFIX + "macro_f1"] = float(np.mean(f1))
+    for j, label in enumerate(labels):
+        for name, values in zip(_PER_CLASS, (prec, rec, f1), strict=True):
+            out[f"{PREFIX}{name}/{label}"] = float(values[j])
     return out
 
 

@@ -37,7 +37,7 @@ from ftlens.train.config import Event, TrainConfig
 from ftlens.train.data import Example, collate, encode_all, micro_batches, step_batches
 from ftlens.train.estimate import available_memory, check_fits, estimate
 from ftlens.train.preference import PreferenceRun, encode_pairs
-from ftlens.train.task import TaskScorer
+from ftlens.train.task import TaskScorer, spec_for
 
 Callback = Callable[[Event], None]
 StopCheck = Callable[[], "str | bool | None"]
@@ -123,15 +123,17 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
     read = read_preferences if dpo else read_conversations
     train_data = read(config.training_file)
     valid_data = read(config.validation_file) if config.validation_file else []
-    task = (TaskScorer.build(config.task_metrics, cast("list[Conversation]", train_data),
-                             cast("list[Conversation]", valid_data),  # supervised data
-                             batch_tokens=config.micro_batch_tokens)
+    spec = (spec_for(config.task_metrics, cast("list[Conversation]", train_data),
+                     cast("list[Conversation]", valid_data))  # supervised data; before loading
             if config.task_metrics is not None else None)
-    if task is not None and log is not None:
-        log.add_columns(task.spec.columns())
+    if spec is not None and log is not None:
+        log.add_columns(spec.columns())
     set_seed(config.seed)
     resume = read_meta(config.resume_from) if config.resume_from else None
     model, tok, source, label, adapter = _load(config, acc, resume, emit)
+    task = (TaskScorer.build(spec, cast("list[Conversation]", valid_data), tok,
+                             batch_tokens=config.micro_batch_tokens)
+            if spec is not None else None)
     checkpointing = _checkpointing(model, config, acc)
     if acc.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(cpu_threads(model, acc.num_processes))
@@ -254,7 +256,7 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
                 rows: Sequence[int] = range(len(valid_set))
                 if step % steps_per_epoch:
                     rows, task_cursor = _window(task_cursor, config, valid_set)
-                data.update(task.measure(acc.unwrap_model(net).model, tok, rows))
+                data.update(task.measure(acc.unwrap_model(net).model, rows))
             emit(Event("metrics", f"Step {step}/{total}: training loss={loss:.4f}", data))
             if step < total and (step % resume_every == 0 or step % steps_per_epoch == 0):
                 _save(acc, net, tok, out / RESUME_DIR, {

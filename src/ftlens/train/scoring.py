@@ -8,7 +8,8 @@
   whole, so a token that straddles the boundary is scored as the label's.
 
 Rows are sorted by length and batched up to a token budget; the language-model head runs only at
-the positions that are read.
+the positions that are read, once per batch. :func:`prepare_labels` tokenises once for scoring
+the same prompts again and again (the validation rows at every validation step of a job).
 """
 
 from __future__ import annotations
@@ -40,36 +41,61 @@ class LabelScores:
     mode: str  # "first_token" or "sequence"
 
 
-def score_labels(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Mapping[str, Any]]],
-                 labels: Sequence[str], *, mode: str = "auto",
-                 batch_tokens: int = 4096) -> LabelScores:
-    """Label probabilities for each prompt (a conversation without its final answer)."""
+@dataclass(frozen=True)
+class Prepared:
+    """Prompts tokenised with every label, and the mode they are scored in."""
+
+    labels: tuple[str, ...]
+    groups: tuple[tuple[_Row, ...], ...]  # per prompt, one row per label
+    mode: str  # "first_token" or "sequence"
+
+
+def prepare_labels(tokenizer: Any, prompts: Sequence[Sequence[Mapping[str, Any]]],
+                   labels: Sequence[str], *, mode: str = "auto") -> Prepared:
+    """Tokenise each prompt (a conversation without its final answer) with each label."""
     if mode not in MODES:
         raise ConfigError(f"unknown scoring mode {mode!r}", hint=f"use one of {MODES}")
     if len(set(labels)) != len(labels) or len(labels) < 2:
         raise ConfigError("give at least two distinct labels to score")
-    rows = [r for i, messages in enumerate(prompts)
-            for r in _rows(tokenizer, messages, labels, i)]
-    first = _first_token_ok(rows, len(labels))
+    groups = tuple(tuple(_rows(tokenizer, messages, labels, i))
+                   for i, messages in enumerate(prompts))
+    first = all(_first_token_ok(g) for g in groups)
     if mode == "first_token" and not first:
         raise ConfigError("the labels' first tokens are not all different after the prompt",
                           hint="use mode 'sequence' (or 'auto')")
-    use_first = first and mode != "sequence"
-    scores = np.full((len(prompts), len(labels)), -np.inf)
-    if use_first:  # one row per prompt, read at the first label token
-        groups = [rows[i:i + len(labels)] for i in range(0, len(rows), len(labels))]
-        heads = [_Row(g[0].example, -1, g[0].ids[:g[0].start + 1], g[0].start) for g in groups]
-        for g, vocab_logp in zip(groups, _score(model, heads, batch_tokens, full_vocab=True),
-                                 strict=True):
-            scores[g[0].example] = vocab_logp[[r.ids[r.start] for r in g]]
+    return Prepared(tuple(labels), groups,
+                    "first_token" if first and mode != "sequence" else "sequence")
+
+
+def score_labels(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Mapping[str, Any]]],
+                 labels: Sequence[str], *, mode: str = "auto",
+                 batch_tokens: int = 4096) -> LabelScores:
+    """Label probabilities for each prompt (a conversation without its final answer)."""
+    return score_prepared(model, prepare_labels(tokenizer, prompts, labels, mode=mode),
+                          batch_tokens=batch_tokens)
+
+
+def score_prepared(model: Any, prepared: Prepared, which: Sequence[int] | None = None, *,
+                   batch_tokens: int = 4096) -> LabelScores:
+    """Label probabilities of the prepared prompts ``which`` (default: all), in that order."""
+    chosen = [prepared.groups[i] for i in (range(len(prepared.groups)) if which is None
+                                           else which)]
+    k = len(prepared.labels)
+    scores = np.full((len(chosen), k), -np.inf)
+    if prepared.mode == "first_token":  # one row per prompt, read at the first label token
+        heads = [_Row(n, -1, g[0].ids[:g[0].start + 1], g[0].start)
+                 for n, g in enumerate(chosen)]
+        for n, (g, vocab_logp) in enumerate(zip(chosen, _score(model, heads, batch_tokens,
+                                                                full_vocab=True), strict=True)):
+            scores[n] = vocab_logp[[r.ids[r.start] for r in g]]
     else:
-        for row, total in zip(rows, _score(model, rows, batch_tokens, full_vocab=False),
-                              strict=True):
-            scores[row.example, row.label] = total
+        rows = [r for g in chosen for r in g]
+        for n, total in enumerate(_score(model, rows, batch_tokens, full_vocab=False)):
+            scores[n // k, rows[n].label] = total
     scores -= scores.max(axis=1, keepdims=True)
     probs = np.exp(scores)
     probs /= probs.sum(axis=1, keepdims=True)
-    return LabelScores(tuple(labels), probs, "first_token" if use_first else "sequence")
+    return LabelScores(prepared.labels, probs, prepared.mode)
 
 
 def _rows(tokenizer: Any, messages: Sequence[Mapping[str, Any]], labels: Sequence[str],
@@ -85,16 +111,12 @@ def _rows(tokenizer: Any, messages: Sequence[Mapping[str, Any]], labels: Sequenc
     return rows
 
 
-def _first_token_ok(rows: Sequence[_Row], k: int) -> bool:
-    """Within each prompt: the same prefix before every label and distinct first tokens."""
-    for i in range(0, len(rows), k):
-        group = rows[i:i + k]
-        prefix = group[0].ids[:group[0].start]
-        if any(r.ids[:r.start] != prefix for r in group):
-            return False
-        if len({r.ids[r.start] for r in group}) != k:
-            return False
-    return True
+def _first_token_ok(group: Sequence[_Row]) -> bool:
+    """The same prefix before every label of a prompt, and distinct first tokens."""
+    prefix = group[0].ids[:group[0].start]
+    if any(r.ids[:r.start] != prefix for r in group):
+        return False
+    return len({r.ids[r.start] for r in group}) == len(group)
 
 
 def _score(model: Any, rows: Sequence[_Row], batch_tokens: int, *, full_vocab: bool
@@ -117,16 +139,23 @@ def _score(model: Any, rows: Sequence[_Row], batch_tokens: int, *, full_vocab: b
                 mask[b, :len(rows[i].ids)] = 1
             hidden = decoder(input_ids=ids.to(device), attention_mask=mask.to(device),
                              use_cache=False).last_hidden_state
-            for b, i in enumerate(batch):
-                row = rows[i]
-                # position p predicts token p + 1
-                at = torch.arange(row.start - 1, len(row.ids) - 1, device=device)
-                logp = torch.log_softmax(head(hidden[b, at]).float(), dim=-1).cpu()
-                if full_vocab:
-                    out[i] = logp[0].numpy()
-                else:
-                    wanted = torch.tensor(row.ids[row.start:])
-                    out[i] = float(logp[torch.arange(len(wanted)), wanted].sum())
+            # every read position of the batch through the head at once; position p predicts
+            # token p + 1
+            spans = [range(rows[i].start - 1, (rows[i].start if full_vocab
+                                               else len(rows[i].ids) - 1)) for i in batch]
+            where_b = torch.tensor([b for b, span in enumerate(spans) for _ in span])
+            where_t = torch.tensor([t for span in spans for t in span])
+            logp = torch.log_softmax(head(hidden[where_b.to(device), where_t.to(device)])
+                                     .float(), dim=-1).cpu()
+            if full_vocab:
+                for b, i in enumerate(batch):
+                    out[i] = logp[b].numpy()
+                continue
+            wanted = torch.tensor([tok for i in batch for tok in rows[i].ids[rows[i].start:]])
+            picked = logp[torch.arange(len(wanted)), wanted].double().numpy()
+            ends = np.cumsum([len(span) for span in spans])
+            for i, chunk in zip(batch, np.split(picked, ends[:-1]), strict=True):
+                out[i] = float(chunk.sum())
     return out
 
 

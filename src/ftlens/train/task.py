@@ -12,28 +12,27 @@ from typing import Any
 from ftlens.core.task_metrics import TaskSpec, no_validation, task_metrics, task_spec
 from ftlens.io.chat_dataset import Conversation, read_conversations
 from ftlens.train.config import TaskMetricsSettings
-from ftlens.train.scoring import score_labels
+from ftlens.train.scoring import Prepared, prepare_labels, score_prepared
 
 
 @dataclass(frozen=True)
 class TaskScorer:
     spec: TaskSpec
-    prompts: tuple[list[dict[str, Any]], ...]  # each validation row without its answer
+    prepared: Prepared  # each validation row without its answer, tokenised with each label
     truths: tuple[str, ...]
     batch_tokens: int = 4096
 
     @staticmethod
-    def build(settings: TaskMetricsSettings, train: Sequence[Conversation],
-              valid: Sequence[Conversation], *, batch_tokens: int = 4096) -> TaskScorer:
-        spec = spec_for(settings, train, valid)
-        return TaskScorer(spec, tuple(_prompt(c) for c in valid),
-                          tuple(str(c.label) for c in valid), batch_tokens)
+    def build(spec: TaskSpec, valid: Sequence[Conversation], tokenizer: Any, *,
+              batch_tokens: int = 4096) -> TaskScorer:
+        """``spec``: :func:`spec_for` the job's files."""
+        prepared = prepare_labels(tokenizer, [_prompt(c) for c in valid], spec.labels)
+        return TaskScorer(spec, prepared, tuple(str(c.label) for c in valid), batch_tokens)
 
-    def measure(self, model: Any, tokenizer: Any, indices: Sequence[int]) -> dict[str, float]:
+    def measure(self, model: Any, indices: Sequence[int]) -> dict[str, float]:
         """The task metrics over these validation rows."""
         chosen = list(indices)
-        scores = score_labels(model, tokenizer, [self.prompts[i] for i in chosen],
-                              self.spec.labels, batch_tokens=self.batch_tokens)
+        scores = score_prepared(model, self.prepared, chosen, batch_tokens=self.batch_tokens)
         return task_metrics(self.spec, [self.truths[i] for i in chosen], scores.probs)
 
 
