@@ -30,6 +30,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -267,7 +268,7 @@ def _step_times(config: TrainConfig) -> tuple[list[float], list[float]]:
 
     train(config, callbacks=[on])
     sampled, full = [], []
-    for (t0, _), (t1, data) in zip(stamps, stamps[1:], strict=False):
+    for (t0, _), (t1, data) in itertools.pairwise(stamps):
         if "full_valid_loss" in data:
             full.append(t1 - t0)
         elif "valid_loss" in data:

@@ -131,3 +131,21 @@ def test_an_overfit_run_leads_to_its_best_checkpoint_and_that_one_is_shipped(see
     f = checkpoint_finding(choice)
     assert why in f.evidence
     assert f.id == "checkpoint_better" and f"ckpt-step-{step}" in f.advice
+
+
+def test_a_checkpoint_chosen_by_a_task_metric_is_compared_and_named_so() -> None:
+    """A run whose validation recall peaks at step 40 while its loss is lowest at step 80,
+    checkpoints every 20 steps: the one chosen by recall(spam) is compared, in those words."""
+    import dataclasses
+
+    from tests.support.curve_generator import task_run
+
+    from ftlens.core.curves import diagnose
+
+    run = dataclasses.replace(task_run(loss_low=80, recall_peak=40),
+                              checkpoint_steps=(20, 40, 60, 80, 100))
+    d = diagnose(run, "recall(spam)")
+    assert d.best_what == "validation recall(spam)"
+    assert to_compare(d.findings, best_step=d.best_step, final_step=100,
+                      checkpoint_steps=[20, 40, 60, 80], best_what=d.best_what) == (
+        40, "the curves show the best validation recall(spam) at step 40")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn import metrics as skm
+from tests.support.curve_generator import task_run
 
 from ftlens.core.curves import diagnose
 from ftlens.core.curves_json import diagnosis_to_dict
-from ftlens.core.run import Series, TrainingRun
 from ftlens.core.task_metrics import (
     PREFIX,
     ROWS,
@@ -114,26 +114,9 @@ def test_the_selection_grammar() -> None:
         select_column("auroc", logged)
 
 
-def _run(loss_low: int, recall_peak: int, *, rising_loss: bool = False) -> TrainingRun:
-    """100 steps, validation every 10 (all 200 rows each time): validation loss lowest at
-    ``loss_low``, recall(spam) highest at ``recall_peak``."""
-    steps = np.arange(1, 101)
-    vsteps = np.arange(10, 101, 10)
-    loss = 0.3 + 0.002 * (vsteps - loss_low) ** 2 / (10 if rising_loss else 100)
-    recall = 0.9 - 0.00008 * (vsteps - recall_peak) ** 2
-    f1 = 0.85 - 0.00005 * (vsteps - recall_peak) ** 2
-    return TrainingRun(
-        train_loss=Series(steps, 2.0 * np.exp(-steps / 30) + 0.1),
-        valid_loss=Series(vsteps, loss),
-        task_metrics={PREFIX + "recall/spam": Series(vsteps, recall),
-                      PREFIX + "macro_f1": Series(vsteps, f1),
-                      ROWS: Series(vsteps, np.full(len(vsteps), 200.0))},
-        source="openai-events")
-
-
 def test_recall_peaking_before_the_loss_bottoms_out_is_named_and_selects_the_earlier_step(
         ) -> None:
-    run = _run(loss_low=80, recall_peak=40)
+    run = task_run(loss_low=80, recall_peak=40)
     d = diagnose(run, "recall(spam)")
     peak = next(f for f in d.findings if f.id == "task_metric_peak")
     assert peak.details["loss_lowest_step"] == 80
@@ -151,14 +134,14 @@ def test_recall_peaking_before_the_loss_bottoms_out_is_named_and_selects_the_ear
 
 
 def test_loss_rising_while_f1_still_improves_is_the_reverse_disagreement() -> None:
-    d = diagnose(_run(loss_low=30, recall_peak=100, rising_loss=True))
+    d = diagnose(task_run(loss_low=30, recall_peak=100, rising_loss=True))
     clash = next(f for f in d.findings if f.id == "task_metric_disagrees")
     assert clash.title == "validation loss rises while macro-F1 still improves"
     assert d.best_step == 100
 
 
 def test_agreeing_curves_raise_no_disagreement() -> None:
-    d = diagnose(_run(loss_low=70, recall_peak=70))
+    d = diagnose(task_run(loss_low=70, recall_peak=70))
     assert not any(f.id == "task_metric_disagrees" for f in d.findings)
     assert any(f.id == "task_metric_peak" for f in d.findings)
 

@@ -111,3 +111,20 @@ def generate(kind: str, seed: int, n_steps: int | None = None) -> tuple[Training
         train_accuracy=None if acc is None else Series(t, acc), total_steps=n,
         source="synthetic")
     return run, Truth(kind=kind, overfit_onset=onset, **truth)
+
+
+def task_run(loss_low: int, recall_peak: int, *, rising_loss: bool = False) -> TrainingRun:
+    """100 steps, validation every 10 (all 200 rows each time): validation loss lowest at
+    ``loss_low``, recall(spam) highest at ``recall_peak``."""
+    steps = np.arange(1, 101)
+    vsteps = np.arange(10, 101, 10)
+    loss = 0.3 + 0.002 * (vsteps - loss_low) ** 2 / (10 if rising_loss else 100)
+    recall = 0.9 - 0.00008 * (vsteps - recall_peak) ** 2
+    f1 = 0.85 - 0.00005 * (vsteps - recall_peak) ** 2
+    return TrainingRun(
+        train_loss=Series(steps, 2.0 * np.exp(-steps / 30) + 0.1),
+        valid_loss=Series(vsteps, loss),
+        task_metrics={"classification/recall/spam": Series(vsteps, recall),
+                      "classification/macro_f1": Series(vsteps, f1),
+                      "classification/rows": Series(vsteps, np.full(len(vsteps), 200.0))},
+        source="openai-events")

@@ -13,7 +13,7 @@ import pytest
 from tests.support.toy_chat import TOY_PREFERENCES, write_jsonl
 
 from ftlens.train.artifacts import RESUME_DIR, read_meta, resume_point
-from ftlens.train.config import Event, TrainConfig
+from ftlens.train.config import Event, TaskMetricsSettings, TrainConfig
 from ftlens.train.engine import train
 from ftlens.train.hyperparams import Hyperparameters
 
@@ -43,23 +43,30 @@ def _rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("objective", ["supervised", "dpo"])
+@pytest.mark.parametrize("objective", ["supervised", "dpo", "task metrics"])
 def test_an_interrupted_run_resumes_to_the_losses_of_an_uninterrupted_one(
         toy_files: tuple[Path, Path], tmp_path: Path, objective: str) -> None:
+    """(With task metrics: their sampled rows rotate on from where the cut run left them.)"""
     files = toy_files
+    extra: dict[str, object] = {"objective": objective}
+    if objective == "task metrics":
+        extra = {"task_metrics": TaskMetricsSettings(sample=4)}
     if objective == "dpo":
         pairs = write_jsonl(tmp_path / "pairs.jsonl", TOY_PREFERENCES)
         files = (pairs, pairs)
-    whole = train(_config(*files, tmp_path / "whole", objective=objective))
+    whole = train(_config(*files, tmp_path / "whole", **extra))
     out = tmp_path / "cut"
     with pytest.raises(Killed):
-        train(_config(*files, out, objective=objective), callbacks=[_kill_at(10)])
+        train(_config(*files, out, **extra), callbacks=[_kill_at(10)])
     point = resume_point(out)
     assert point is not None and read_meta(point)["step"] == 8  # resume points at 4, 6 (epoch), 8
     assert [int(r["step"]) for r in _rows(out)] == list(range(1, 11))  # 9, 10 done twice
-    resumed = train(_config(*files, out, objective=objective, resume_from=str(point)))
+    resumed = train(_config(*files, out, **extra, resume_from=str(point)))
     assert resumed.status == "succeeded"
     rows, reference = _rows(out), _rows(tmp_path / "whole")
+    assert list(rows[0]) == list(reference[0])  # the same columns
+    if objective == "task metrics":
+        assert sum(bool(r["classification/accuracy"]) for r in rows) > 4
     assert [int(r["step"]) for r in rows] == list(range(1, whole.steps + 1))
     for got, want in zip(rows, reference, strict=True):
         for key, value in want.items():
