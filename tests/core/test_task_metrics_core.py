@@ -18,6 +18,7 @@ from ftlens.core.task_metrics import (
     ROWS,
     TaskMetricsError,
     TaskSpec,
+    describe,
     select_column,
     task_metrics,
     task_spec,
@@ -103,6 +104,8 @@ def test_the_selection_grammar() -> None:
     assert select_column(" recall( ham ) ", logged) == PREFIX + "recall/ham"
     assert select_column("f1", logged) == PREFIX + "macro_f1"
     assert select_column("loss", logged) is None
+    for column in (*logged, PREFIX + "weighted_f1_score"):  # as the findings word them
+        assert select_column(describe(column), logged | {column}) == column
     with pytest.raises(ConfigError, match=r"no recall is logged for 'fraud' \(labels: ham"):
         select_column("recall(fraud)", logged)
     with pytest.raises(ConfigError, match="cannot read the selection rule") as err:

@@ -176,12 +176,18 @@ _ALIASES = {"f1": ("macro_f1", "f1.0"), "macro_f1": ("macro_f1",),
             "auroc": ("auroc",), "auc": ("auroc",), "auprc": ("auprc",)}
 
 
+def _key(name: str) -> str:
+    """A metric name as the aliases spell it: "Macro-F1" and "weighted F1" read as
+    "macro_f1" and "weighted_f1" (how :func:`describe` words them)."""
+    return re.sub(r"[\s-]+", "_", name.strip().casefold())
+
+
 def check_select(rule: str) -> str:
     """``rule`` if it reads as a selection rule (whatever the run logs), else
     :class:`ConfigError` with the grammar."""
     text = rule.strip()
-    if (text.casefold() not in ("loss", "valid_loss", "validation_loss")
-            and not _CALL.fullmatch(text) and text.casefold() not in _ALIASES):
+    if (_key(text) not in ("loss", "valid_loss", "validation_loss")
+            and not _CALL.fullmatch(text) and _key(text) not in _ALIASES):
         raise ConfigError(f"cannot read the selection rule {rule!r}",
                           hint=f"use one of: {SELECT_GRAMMAR}")
     return rule
@@ -192,7 +198,7 @@ def select_column(rule: str, available: Collection[str]) -> str | None:
     ``classification/…`` name in ``available`` that ``rule`` names. Labels match as
     elsewhere (case and surrounding spaces aside)."""
     text = rule.strip()
-    if text.casefold() in ("loss", "valid_loss", "validation_loss"):
+    if _key(text) in ("loss", "valid_loss", "validation_loss"):
         return None
     call = _CALL.fullmatch(text)
     if call:
@@ -208,7 +214,7 @@ def select_column(rule: str, available: Collection[str]) -> str | None:
         raise ConfigError(f"cannot select by {rule!r}: no {metric} is logged for {label!r}"
                           + (f" (labels: {', '.join(sorted(labels))})" if labels else ""),
                           hint=f"use one of: {SELECT_GRAMMAR}")
-    names = _ALIASES[check_select(text).strip().casefold()]
+    names = _ALIASES[_key(check_select(text))]
     for name in names:
         if PREFIX + name in available:
             return PREFIX + name
