@@ -28,6 +28,13 @@ def conv(*messages: Any) -> dict[str, Any]:
     return {"messages": list(messages)}
 
 
+CALL = {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+
+
+def image(url: str = "https://example.com/cat.png") -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
 # (id, parsed JSON value, the one expected issue code)
 INVALID: list[tuple[str, Any, str]] = [
     ("array", [1, 2, 3], "not_an_object"),
@@ -66,9 +73,44 @@ INVALID: list[tuple[str, Any, str]] = [
      "content_not_string"),
     ("content_empty_list", conv({"role": "user", "content": []}, asst()), "content_not_string"),
     ("content_bad_part", conv({"role": "user", "content": [{"type": "text", "text": 1}]}, asst()),
-     "content_not_string"),
+     "invalid_content_part"),
     ("content_unknown_part", conv({"role": "user", "content": [{"type": "audio"}]}, asst()),
-     "content_not_string"),
+     "invalid_content_part"),
+    ("text_part_without_text", conv({"role": "user", "content": [{"type": "text"}]}, asst()),
+     "invalid_content_part"),
+    ("image_not_a_url", conv({"role": "user", "content": [image("file:///etc/passwd")]}, asst()),
+     "invalid_content_part"),
+    ("image_without_url", conv({"role": "user", "content": [{"type": "image_url"}]}, asst()),
+     "invalid_content_part"),
+    ("image_in_assistant", conv(user(), asst([image()])), "invalid_content_part"),
+    ("eleven_images", conv({"role": "user", "content": [image()] * 11}, asst()),
+     "too_many_images"),
+    ("tool_calls_number", conv(user(), asst(None, tool_calls=5)), "invalid_tool_calls"),
+    ("tool_calls_string", conv(user(), asst(None, tool_calls="call")), "invalid_tool_calls"),
+    ("tool_calls_of_numbers", conv(user(), asst(None, tool_calls=[1])), "invalid_tool_calls"),
+    ("tool_call_function_null", conv(user(), asst(None, tool_calls=[{**CALL, "function": None}])),
+     "invalid_tool_calls"),
+    ("tool_call_without_id", conv(user(), asst(None, tool_calls=[{"type": "function",
+                                                                 "function": CALL["function"]}])),
+     "invalid_tool_calls"),
+    ("tool_call_arguments_not_json", conv(user(), asst(None, tool_calls=[
+        {**CALL, "function": {"name": "f", "arguments": "{not json"}}])), "invalid_tool_calls"),
+    ("tool_call_arguments_object", conv(user(), asst(None, tool_calls=[
+        {**CALL, "function": {"name": "f", "arguments": {"x": 1}}}])), "invalid_tool_calls"),
+    ("tool_calls_on_user", conv({**user(), "tool_calls": [CALL]}, asst()), "invalid_tool_calls"),
+    ("function_call_arguments_not_json", conv(user(), asst(
+        None, function_call={"name": "f", "arguments": "nope"})), "invalid_tool_calls"),
+    ("tool_reply_without_id", conv(user(), asst(None, tool_calls=[CALL]),
+                                   {"role": "tool", "content": "sunny"}, asst()),
+     "invalid_tool_calls"),
+    ("tool_reply_to_no_call", conv(user(), asst(None, tool_calls=[CALL]),
+                                   {"role": "tool", "content": "sunny", "tool_call_id": "c9"},
+                                   asst()), "invalid_tool_calls"),
+    ("tools_not_a_list", {**conv(user(), asst()), "tools": "weather"}, "invalid_tools"),
+    ("tools_entry_not_a_function", {**conv(user(), asst()), "tools": [{"type": "web"}]},
+     "invalid_tools"),
+    ("tools_parameters_string", {**conv(user(), asst()), "tools": [
+        {"type": "function", "function": {"name": "f", "parameters": "x"}}]}, "invalid_tools"),
     ("content_bool_assistant", conv(user(), asst(True)), "content_not_string"),
     ("no_assistant", conv(sys_(), user()), "no_assistant"),
     ("only_system", conv(sys_()), "no_assistant"),
@@ -76,7 +118,7 @@ INVALID: list[tuple[str, Any, str]] = [
     ("weight_true", conv(user(), asst(weight=True)), "invalid_weight"),
     ("weight_false", conv(user(), asst(weight=False)), "invalid_weight"),
     ("weight_string", conv(user(), asst(weight="1")), "invalid_weight"),
-    ("weight_float", conv(user(), asst(weight=1.0)), "invalid_weight"),
+    ("weight_half", conv(user(), asst(weight=0.5)), "invalid_weight"),
     ("weight_negative", conv(user(), asst(weight=-1)), "invalid_weight"),
     ("weight_null", conv(user(), asst(weight=None)), "invalid_weight"),
     ("weight_on_user", conv({"role": "user", "content": "hi", "weight": 1}, asst()),
@@ -104,7 +146,7 @@ def test_issue_messages_name_the_problem() -> None:
         ([1], "array"),
         (conv(user(), {"role": "robot", "content": "x"}, asst()), "'robot'"),
         (conv({"role": "user", "content": "hi", "foo": 1}, asst()), "'foo'"),
-        (conv({"role": "user", "content": 42}, asst()), "int"),
+        (conv({"role": "user", "content": 42}, asst()), "of type number"),
         (conv({"role": "user", "content": "hi", "weight": 1}, asst()), "user"),
         (conv(user(), asst(weight=2)), "2"),
         ({"messages": []}, "empty list"),
@@ -120,8 +162,8 @@ def test_one_issue_per_broken_message_and_no_view() -> None:
     issues, view = check_example(obj)
     assert view is None
     assert [i.code for i in issues] == ["missing_role", "unknown_role", "content_not_string"]
-    # messages are numbered from 0 in the order they appear
-    assert [i.message.split()[1] for i in issues] == ["0", "1", "2"]
+    # messages are numbered from 1 in the order they appear
+    assert [i.message.split()[1] for i in issues] == ["1", "2", "3"]
 
 
 def test_no_assistant_not_added_when_messages_already_broken() -> None:
@@ -155,7 +197,7 @@ VALID: list[tuple[str, Any, str | None, bool, bool, int, int]] = [
      "It is sunny.", False, True, 4, 0),
     ("content_parts",
      conv({"role": "user", "content": [{"type": "text", "text": "a"},
-                                       {"type": "image_url", "image_url": {"url": "x"}}]},
+                                       {"type": "image_url", "image_url": {"url": "https://e.org/x.png"}}]},
           {"role": "assistant", "content": [{"type": "text", "text": " yes "}]}),
      "yes", False, True, 2, 0),
     ("weight_0", conv(user(), asst("a", weight=0), user("again"), asst("b", weight=1)),
@@ -225,6 +267,7 @@ def test_input_text_depends_on_roles_and_order() -> None:
 
 def test_near_text_is_user_tool_function_content_only() -> None:
     obj = conv(sys_("SYSTEM-PROMPT"), user("USER-TEXT"),
+               asst(None, tool_calls=[{**CALL, "id": "c"}]),
                {"role": "tool", "content": "TOOL-TEXT", "tool_call_id": "c"},
                {"role": "function", "content": "FUNC-TEXT", "name": "f"},
                asst("ANSWER"))
@@ -255,14 +298,50 @@ def test_token_parts_of_plain_example() -> None:
     assert Counter(view.token_parts) == Counter(["system", "S", "user", "U", "assistant", " A "])
 
 
-def test_a_tool_call_nested_too_deep_for_json_still_counts() -> None:
+def test_a_tool_call_nested_too_deep_for_json_is_named_briefly() -> None:
     nested: Any = {"k": "v"}
     for _ in range(5000):
         nested = [nested]
     issues, view = check_example(conv(user("q"), {"role": "assistant", "tool_calls": nested}))
+    assert view is None and [i.code for i in issues] == ["invalid_tool_calls"]
+    assert issues[0].message == "message 2 (assistant): tool call 1 is an array, not an object"
+
+
+def test_the_rules_openai_upload_checks_are_named_with_their_fix() -> None:
+    """The message names the message (counted from 1), the part or call, and what is wrong."""
+    cases = [
+        (conv({"role": "user", "content": [{"type": "text"}]}, asst()),
+         'message 1 (user): content part 1 has no "text"'),
+        (conv(user(), asst(None, tool_calls=[{**CALL, "function": {"name": "f",
+                                                                   "arguments": "{not"}}])),
+         "message 2 (assistant): tool call 1's function has arguments '{not' that are not "
+         "valid JSON"),
+        (conv(user(), asst(None, tool_calls=[CALL]), {"role": "tool", "content": "s",
+                                                       "tool_call_id": "c9"}, asst()),
+         "message 3 (tool) answers tool_call_id 'c9', which no earlier assistant tool call "
+         "made"),
+        ({"messages": None}, '"messages" is null'),
+        (conv(user(), asst(None, tool_calls=[{**CALL, "function": None}])),
+         "tool call 1's function is null, not an object"),
+    ]
+    for obj, words in cases:
+        issues, _ = check_example(obj)
+        assert words in issues[0].message, (obj, issues[0].message)
+        assert issues[0].hint
+
+
+@pytest.mark.parametrize("obj", [
+    conv(user(), asst(weight=1.0)), conv(user(), asst(weight=0.0), asst("spam")),
+    conv({"role": "user", "content": [{"type": "text", "text": "what is it?"}, image(),
+                                      image("data:image/png;base64,iVBORw0KGgo=")]}, asst()),
+    conv(user(), asst(None, tool_calls=[CALL]), {"role": "tool", "content": "sunny",
+                                                  "tool_call_id": "c1"}, asst("sunny")),
+    {**conv(user(), asst()), "tools": [{"type": "function", "function": {
+        "name": "weather", "parameters": {"type": "object"}}}]},
+])
+def test_what_openai_accepts_is_accepted(obj: dict[str, Any]) -> None:
+    issues, view = check_example(obj)
     assert issues == [] and view is not None
-    assert view.token_parts == ("user", "q", "assistant", "k v")
-    assert view.chars == len("userqassistantk v")
 
 
 @pytest.mark.parametrize("message", [

@@ -14,8 +14,8 @@ from ftlens.core.scan import ScanOptions, SplitScan
 from ftlens.core.tokens import chat_token_count
 
 texts = st.text(max_size=80) | st.sampled_from(["🎉" * 30, "hello world " * 20, "ﷺ" * 20])
-plain = st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "tool"]),
-                               "content": texts})
+plain = st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]),
+                               "content": texts})  # (a tool reply needs the call it answers)
 named = st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": texts,
                                "name": st.text(min_size=1, max_size=20)})
 parts = st.fixed_dictionaries({"role": st.just("user"), "content": st.lists(
@@ -25,7 +25,9 @@ tool_call = st.fixed_dictionaries({
     "tool_calls": st.lists(st.fixed_dictionaries({
         "id": st.text(min_size=1, max_size=8), "type": st.just("function"),
         "function": st.fixed_dictionaries({"name": st.text(min_size=1, max_size=10),
-                                           "arguments": texts})}), min_size=1, max_size=2)})
+                                           "arguments": st.dictionaries(  # JSON text
+                                               st.text(max_size=5), texts, max_size=2
+                                           ).map(json.dumps)})}), min_size=1, max_size=2)})
 answer = st.fixed_dictionaries({"role": st.just("assistant"), "content": texts},
                                optional={"weight": st.sampled_from([0, 1])})
 examples = st.builds(

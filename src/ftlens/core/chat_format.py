@@ -14,6 +14,7 @@ input's messages as its duplicate and leakage key and both answers in its token 
 from __future__ import annotations
 
 import json
+import re
 import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,6 +144,18 @@ def _issue(code: str, message: str, hint: str) -> tuple[list[FormatIssue], None]
     return [FormatIssue(code, message, hint)], None
 
 
+MAX_IMAGES = 10  # image parts per example (OpenAI's vision fine-tuning)
+_IMAGE_URL = re.compile(r"(https?://\S+|data:image/(jpeg|jpg|png|webp|gif);base64,[A-Za-z0-9+/=\s]+)",
+                        re.IGNORECASE)
+PART_SHAPE = ('{"type": "text", "text": "..."} (or, in a user message, {"type": "image_url", '
+              '"image_url": {"url": "https://… or data:image/png;base64,…"}})')
+
+
+def _where(i: int, role: str | None = None) -> str:
+    """How a message is named: "message 2 (user)", counting from 1 as people do."""
+    return f"message {i + 1}" + (f" ({role})" if role else "")
+
+
 def _content_text(msg: dict[str, Any], i: int) -> tuple[str | None, FormatIssue | None]:
     """The text of a message's content, or the issue that makes it unusable."""
     role = msg["role"]
@@ -156,63 +169,171 @@ def _content_text(msg: dict[str, Any], i: int) -> tuple[str | None, FormatIssue 
         what = "missing" if "content" not in msg else "null"
         return None, FormatIssue(
             "missing_content",
-            f"message {i} ({role}) has {what} content",
+            f"{_where(i, role)} has {what} content",
             'give every message a "content" string (only assistant tool calls may omit it)',
         )
-    if isinstance(content, list) and content and all(_is_part(p) for p in content):
-        return "\n".join(p.get("text", "") for p in content), None
+    if isinstance(content, list) and content:
+        for j, part in enumerate(content):
+            problem = _part_problem(part, role)
+            if problem is not None:
+                return None, FormatIssue("invalid_content_part",
+                                         f"{_where(i, role)}: content part {j + 1} {problem}",
+                                         f"make each content part {PART_SHAPE}")
+        return "\n".join(p.get("text", "") for p in content if p.get("type") == "text"), None
+    what = "an empty list" if isinstance(content, list) else f"of type {_json_type(content)}"
     return None, FormatIssue(
         "content_not_string",
-        f"message {i} ({role}) has content of type {type(content).__name__}",
+        f"{_where(i, role)} has content {what}",
         'make "content" a string (or a list of {"type": "text", "text": ...} parts)',
     )
 
 
-def _is_part(part: Any) -> bool:
+def _part_problem(part: Any, role: str) -> str | None:
+    """What is wrong with one content part (None: nothing)."""
     if not isinstance(part, dict):
-        return False
+        return f"is {_a_type(part)}, not an object"
     kind = part.get("type")
     if kind == "text":
-        return isinstance(part.get("text"), str)
-    return kind == "image_url" and isinstance(part.get("image_url"), dict)
+        text = part.get("text")
+        return None if isinstance(text, str) else (
+            'has no "text"' if text is None else f'has "text" of type {_json_type(text)}')
+    if kind == "image_url":
+        if role != "user":
+            return "is an image; images are allowed in user messages only"
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str):
+            return 'is an image without {"url": ...}'
+        if not _IMAGE_URL.fullmatch(url.strip()):
+            return (f"is an image whose url {_short(url)} is neither an http(s) URL nor a "
+                    "base64 data URL (data:image/png;base64,…)")
+        return None
+    return f"has type {_short(kind)}"
+
+
+def _images(messages: list[Any]) -> int:
+    return sum(1 for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)
+               for p in m["content"] if isinstance(p, dict) and p.get("type") == "image_url")
+
+
+def _tool_calls_problem(msg: dict[str, Any], i: int, role: str) -> FormatIssue | None:
+    """``tool_calls`` (and the legacy ``function_call``) as OpenAI's upload checks them."""
+    for key in _TOOL_KEYS:
+        if key in msg and msg[key] is not None and role != "assistant":
+            return FormatIssue("invalid_tool_calls", f"{_where(i, role)} has {key}",
+                               f"only assistant messages call tools; remove {key} here")
+    calls = msg.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            return FormatIssue("invalid_tool_calls",
+                               f"{_where(i, role)}: tool_calls is {_a_type(calls)}",
+                               "make tool_calls a list of calls " + CALL_SHAPE)
+        for j, call in enumerate(calls):
+            problem = _call_problem(call, need_id=True)
+            if problem is not None:
+                return FormatIssue("invalid_tool_calls",
+                                   f"{_where(i, role)}: tool call {j + 1}"
+                                   + ("" if problem.startswith("'") else " ") + problem,
+                                   "each call is " + CALL_SHAPE)
+    legacy = msg.get("function_call")
+    problem = None if legacy is None else _function_problem(legacy)
+    if problem is not None:
+        return FormatIssue("invalid_tool_calls", f"{_where(i, role)}: function_call {problem}",
+                           'function_call is {"name": "...", "arguments": "<JSON text>"}')
+    return None
+
+
+CALL_SHAPE = ('{"id": "call_1", "type": "function", "function": {"name": "...", '
+              '"arguments": "<the arguments object as JSON text>"}}')
+
+
+def _call_problem(call: Any, *, need_id: bool) -> str | None:
+    if not isinstance(call, dict):
+        return f"is {_a_type(call)}, not an object"
+    if need_id and (not isinstance(call.get("id"), str) or not call["id"]):
+        return 'has no "id" string'
+    if call.get("type", "function") != "function":
+        return f"has type {_short(call.get('type'))}, not 'function'"
+    problem = _function_problem(call.get("function"))
+    return None if problem is None else "'s function " + problem
+
+
+def _function_problem(fn: Any) -> str | None:
+    """A called function: ``{"name": str, "arguments": JSON text}``."""
+    if not isinstance(fn, dict):
+        return f"is {'null' if fn is None else _short(fn)}, not an object"
+    if not isinstance(fn.get("name"), str) or not fn["name"]:
+        return 'has no "name" string'
+    args = fn.get("arguments")
+    if not isinstance(args, str):
+        return (f"has arguments of type {_json_type(args)}; arguments are JSON text (the "
+                "arguments object through json.dumps)")
+    try:
+        json.loads(args)
+    except ValueError:
+        return f"has arguments {_short(args)} that are not valid JSON"
+    return None
+
+
+def _tools_problem(tools: Any) -> FormatIssue | None:
+    """The example's top-level ``tools``: a list of function specs."""
+    shape = '[{"type": "function", "function": {"name": "...", "parameters": {...}}}]'
+    if not isinstance(tools, list):
+        return FormatIssue("invalid_tools", f'"tools" is {_a_type(tools)}, not a list',
+                           f'make "tools" a list of function specs: {shape}')
+    for j, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        problem = (f"is {_a_type(tool)}" if not isinstance(tool, dict) else
+                   f"has type {_short(tool.get('type'))}" if tool.get("type") != "function" else
+                   "has no function object" if not isinstance(fn, dict) else
+                   'has a function without a "name" string'
+                   if not isinstance(fn.get("name"), str) or not fn["name"] else
+                   "has parameters that are not an object"
+                   if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict)
+                   else None)
+        if problem is not None:
+            return FormatIssue("invalid_tools", f'"tools" entry {j + 1} {problem}',
+                               f"each tool is a function spec: {shape}")
+    return None
 
 
 def _check_message(msg: Any, i: int) -> FormatIssue | None:
     if not isinstance(msg, dict):
         return FormatIssue(
             "message_not_object",
-            f"message {i} is a {type(msg).__name__}, not an object",
+            f"{_where(i)} is {_a_type(msg)}, not an object",
             'each message must be an object like {"role": "user", "content": "..."}',
         )
     if "role" not in msg:
         return FormatIssue(
             "missing_role",
-            f"message {i} has no \"role\"",
+            f"{_where(i)} has no \"role\"",
             'add "role": one of system, user, assistant, tool, function',
         )
     extra = msg.keys() - ALLOWED_KEYS
     if extra:
         return FormatIssue(
             "unknown_key",
-            f"message {i} has unrecognised key(s) {', '.join(sorted(map(_short, extra)))}",
+            f"{_where(i)} has unrecognised key(s) {', '.join(sorted(map(_short, extra)))}",
             "remove them; allowed keys are " + ", ".join(sorted(ALLOWED_KEYS)),
         )
     role = msg["role"]
     if not isinstance(role, str) or role not in ROLES:
         return FormatIssue(
             "unknown_role",
-            f"message {i} has unrecognised role {_short(role)}",
+            f"{_where(i)} has unrecognised role {_short(role)}",
             "use one of " + ", ".join(sorted(ROLES)),
         )
-    if "weight" in msg and (role != "assistant" or type(msg["weight"]) is not int
-                            or msg["weight"] not in (0, 1)):
+    weight = msg.get("weight", 1)
+    if "weight" in msg and (role != "assistant" or type(weight) not in (int, float)
+                            or weight not in (0, 1)):  # 1.0 is 1; True is no weight
         where = "" if role == "assistant" else f" on a {role} message"
         return FormatIssue(
             "invalid_weight",
-            f"message {i} has weight {_short(msg['weight'])}{where}",
+            f"{_where(i)} has weight {_short(msg['weight'])}{where}",
             "weight is only for assistant messages and must be 0 (skip) or 1 (train)",
         )
-    return None
+    return _tool_calls_problem(msg, i, role)
 
 
 def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
@@ -229,6 +350,9 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
     messages = obj.get("messages")
     if messages is None and ("input" in obj or any(k in obj for k in PREFERENCE_KEYS)):
         return _check_preference(obj)
+    if messages is None and "messages" in obj:
+        return _issue("missing_messages", '"messages" is null',
+                      '"messages" must be a non-empty list of message objects')
     if messages is None:
         return _issue(
             "missing_messages",
@@ -238,12 +362,16 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
             "prompt/completion files are the legacy format",
         )
     if not isinstance(messages, list) or not messages:
-        kind = "an empty list" if isinstance(messages, list) else f"a {_json_type(messages)}"
+        kind = "an empty list" if isinstance(messages, list) else f"{_a_type(messages)}"
         return _issue(
             "messages_not_list",
             f'"messages" is {kind}',
             '"messages" must be a non-empty list of message objects',
         )
+    if obj.get("tools") is not None:
+        problem = _tools_problem(obj["tools"])
+        if problem is not None:
+            return [problem], None
     return _check_messages(messages)
 
 
@@ -325,22 +453,44 @@ def _check_messages_fully(messages: list[Any]) -> tuple[list[FormatIssue], Examp
     issues: list[FormatIssue] = []
     pairs: list[Pair] = []
     tool_answer = False
+    call_ids: set[str] = set()  # the tool calls made so far
     for i, msg in enumerate(messages):
         problem = _check_message(msg, i)
         text = None
         if problem is None:
             text, problem = _content_text(msg, i)
+        if problem is None and msg["role"] == "tool":
+            problem = _tool_reply_problem(msg, i, call_ids)
         if problem is not None:
             issues.append(problem)
             continue
+        call_ids.update(c["id"] for c in msg.get("tool_calls") or ())
         assert text is not None
         pairs.append(Pair(msg["role"], text))
         if msg["role"] == "assistant":
             tool_answer = any(msg.get(k) for k in _TOOL_KEYS)
+    if _images(messages) > MAX_IMAGES:
+        issues.append(FormatIssue("too_many_images",
+                                  f"the example has {_images(messages)} images",
+                                  f"give at most {MAX_IMAGES} images per example"))
     if issues:  # no_assistant only once the rest is clean: fixing a message may add one
         return issues, None
     view = _view(pairs, messages, tool_answer)
     return ([], view) if view is not None else ([NO_ASSISTANT], None)
+
+
+def _tool_reply_problem(msg: dict[str, Any], i: int, call_ids: set[str]) -> FormatIssue | None:
+    """A tool message answers a call an earlier assistant message made, by its id."""
+    ident = msg.get("tool_call_id")
+    if not isinstance(ident, str) or not ident:
+        return FormatIssue("invalid_tool_calls", f'{_where(i, "tool")} has no "tool_call_id"',
+                           "give the id of the assistant tool call it answers")
+    if ident not in call_ids:
+        return FormatIssue("invalid_tool_calls",
+                           f'{_where(i, "tool")} answers tool_call_id {_short(ident)}, which '
+                           "no earlier assistant tool call made",
+                           "use the id of a call in an earlier assistant message's tool_calls")
+    return None
 
 
 def _check_preference(obj: dict[str, Any]) -> tuple[list[FormatIssue], ExampleView | None]:
@@ -356,11 +506,15 @@ def _check_preference(obj: dict[str, Any]) -> tuple[list[FormatIssue], ExampleVi
     given = obj.get("input")
     if not isinstance(given, dict) or not isinstance(given.get("messages"), list) \
             or not given["messages"]:
-        what = (f"a {_json_type(given)}" if not isinstance(given, dict) else
+        what = (f"{_a_type(given)}" if not isinstance(given, dict) else
                 'an object without a non-empty "messages" list')
         return _issue("invalid_preference_input", f'"input" is {what}',
                       '"input" must be {"messages": [...]}: the conversation before the '
                       "answer; " + PREFERENCE_SHAPE)
+    if given.get("tools") is not None:
+        problem = _tools_problem(given["tools"])
+        if problem is not None:
+            return [FormatIssue(problem.code, "input " + problem.message, problem.hint)], None
     issues, pairs, messages = [], [], []
     for i, msg in enumerate(given["messages"]):
         problem = _check_message(msg, i)
@@ -401,7 +555,7 @@ def _preference_answer(value: Any, key: str) -> tuple[FormatIssue | None, dict[s
                            f"add it: {PREFERENCE_SHAPE}"), {}
     if not isinstance(value, list) or len(value) != 1:
         what = (f"a list of {len(value)} messages" if isinstance(value, list)
-                else f"a {_json_type(value)}")
+                else f"{_a_type(value)}")
         return FormatIssue("invalid_preference_output", f'"{key}" is {what}', hint), {}
     msg = value[0]
     problem = _check_message(msg, 0)
@@ -423,6 +577,12 @@ def _short(value: Any, limit: int = 40) -> str:
     """``repr`` of a user value, cut so that one huge value cannot flood the report."""
     text = _SHALLOW.repr(value) if isinstance(value, list | dict) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _a_type(value: Any) -> str:
+    """"an array", "a string"…: the JSON type with its article."""
+    kind = _json_type(value)
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _json_type(value: Any) -> str:
