@@ -122,6 +122,19 @@ def test_label_values(tmp_path: Path, line: str, label: str, prediction: str) ->
     assert (list(preds.y_true), list(preds.y_pred)) == ([label], [prediction])
 
 
+def test_truths_differing_only_in_case_are_one_class_everywhere(tmp_path: Path) -> None:
+    p = write(tmp_path, "p.jsonl", jsonl(
+        {"label": "ok", "prediction": "OK", "probs": {"ok": 0.7, "bad": 0.3}},
+        {"label": "OK ", "prediction": "ok", "probs": {"OK": 0.6, "bad": 0.4}},
+        {"label": "ok", "prediction": "bad", "probs": {"ok": 0.2, "bad": 0.8}},
+        {"label": "bad", "prediction": "Ok", "probs": {"ok": 0.9, "bad": 0.1}}))
+    preds = read_predictions(p)
+    assert list(preds.y_true) == ["ok", "ok", "ok", "bad"]  # as most rows spell it
+    assert list(preds.y_pred) == ["ok", "ok", "bad", "ok"]
+    assert preds.prob_labels == ("bad", "ok") and preds.probs is not None
+    np.testing.assert_allclose(preds.probs[:, 1], [0.7, 0.6, 0.2, 0.9])
+
+
 def test_numeric_labels_in_csv_and_jsonl_agree(tmp_path: Path) -> None:
     j = read_predictions(write(tmp_path, "p.jsonl", jsonl({"label": 0, "prediction": 1},
                                                           {"label": 1, "prediction": 1})))
@@ -157,6 +170,16 @@ GOOD = '{"label": "spam", "prediction": "spam", "score": 0.5}\n'
     ("nopred.csv", "label,answer\nspam,spam\n", 1, "no 'prediction' column"),
     ("empty_prob.csv", "label,prediction,p_a,p_b\na,a,0.9,0.1\nb,b,,0.8\n", 3,
      "not a finite number"),
+    ("null_truth.jsonl", GOOD + '{"label": null, "prediction": "spam"}\n', 2,
+     "the true label 'label' is null"),
+    ("empty_truth.jsonl", GOOD + '{"label": "  ", "prediction": "spam"}\n', 2,
+     "the true label 'label' is empty"),
+    ("empty_truth.csv", "label,prediction\nspam,spam\n,ham\n", 3, "is empty"),
+    ("score_above_one.jsonl", GOOD + '{"label": "a", "prediction": "a", "score": 1.7}\n', 2,
+     "1.7, not a probability"),
+    ("negative_prob.jsonl", '{"label": "a", "prediction": "a", "probs": {"a": -3}}\n', 1,
+     "-3, not a probability"),
+    ("logit_prob.csv", "label,prediction,p_a\na,a,2.5\n", 2, "not a probability"),
 ])
 def test_errors_name_file_and_line(tmp_path: Path, name: str, content: str | bytes, line: int,
                                    message: str) -> None:

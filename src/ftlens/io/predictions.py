@@ -3,7 +3,10 @@
 JSONL: one object per line, e.g. ``{"label": "spam", "prediction": "ham", "probs": {"spam":
 0.31, "ham": 0.69}}`` or with ``"score": 0.31`` (the positive class's score). CSV: a header with
 the label and prediction columns, optionally ``score`` and one ``p_<label>`` column per class.
-Field names are configurable. Every problem names the file and line.
+Field names are configurable. Every problem names the file and line: a true label that is
+null or empty, a probability or score outside [0, 1]. True labels that differ only in case
+("OK" and "ok") are one class, spelled as most rows spell it, in the predictions and
+probabilities too (surrounding spaces never count).
 """
 
 from __future__ import annotations
@@ -111,6 +114,17 @@ def _as_label(value: Any, what: str, path: Path, line: int) -> str:
                     expected="a string (or number) label")
 
 
+def _as_truth(value: Any, what: str, path: Path, line: int) -> str:
+    """A true label: never empty (an empty prediction is an unparseable answer, an empty truth
+    is a row nobody labelled)."""
+    label = _as_label(value, what, path, line)
+    if not label:
+        raise DataError(f"the true label {what!r} is {'null' if value is None else 'empty'}",
+                        path=path, line=line, expected="the row's true label, e.g. \"spam\"",
+                        hint="label the row, or remove it from the file")
+    return label
+
+
 def _as_number(value: Any, what: str, path: Path, line: int) -> float:
     try:
         number = float(value)
@@ -118,8 +132,24 @@ def _as_number(value: Any, what: str, path: Path, line: int) -> float:
         number = math.nan
     if isinstance(value, bool) or not math.isfinite(number):
         raise DataError(f"{what} is {value!r}, not a finite number", path=path, line=line,
-                        expected="a probability or score such as 0.73")
+                        expected="a probability such as 0.73")
+    if not 0.0 <= number <= 1.0:
+        raise DataError(f"{what} is {value!r}, not a probability", path=path, line=line,
+                        expected="a probability between 0 and 1, such as 0.73",
+                        hint="give probabilities (e.g. the softmax of the model's logits), "
+                        "not raw scores or logits")
     return number
+
+
+def _fold_case(values: list[str]) -> dict[str, str]:
+    """Labels that differ only in case are one class, spelled as most rows spell it (the
+    first seen on a tie): the same rule the metrics use to match answers to labels."""
+    counts: dict[str, dict[str, int]] = {}
+    for v in values:
+        spellings = counts.setdefault(v.casefold(), {})
+        spellings[v] = spellings.get(v, 0) + 1
+    return {v: max(sp, key=sp.__getitem__) for sp in counts.values() if len(sp) > 1
+            for v in sp}
 
 
 def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) -> Predictions:
@@ -134,7 +164,7 @@ def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) 
             raise DataError(f"no {f.label!r} field", path=path, line=number,
                             expected=f"the true label in {f.label!r}",
                             hint="pass --label-field NAME if it is called differently")
-        y_true.append(_as_label(obj[f.label], f.label, path, number))
+        y_true.append(_as_truth(obj[f.label], f.label, path, number))
         y_pred.append(_as_label(obj.get(f.prediction), f.prediction, path, number))
         if f.id in obj:
             ids.append(str(obj[f.id]))
@@ -154,6 +184,12 @@ def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) 
         if 0 < got < n:
             raise DataError(f"no {name!r} here, but {got} of {n} rows have one", path=path,
                             line=lacking[name], expected=f"{name!r} on every row or on none")
+    fold = _fold_case(y_true)
+    if fold:  # "OK" beside "ok": one class, in truths, predictions and probabilities alike
+        y_true = [fold.get(v, v) for v in y_true]
+        canon = {k.casefold(): v for k, v in fold.items()}
+        y_pred = [canon.get(v.casefold(), v) for v in y_pred]
+        probs = [_merged(row, canon) for row in probs]
     prob_labels = tuple(sorted({k for row in probs for k in row}))
     prob_arr = (np.array([[row.get(lab, 0.0) for lab in prob_labels] for row in probs])
                 if probs else None)
@@ -162,6 +198,14 @@ def _collect(rows: Iterator[tuple[int, dict[str, Any]]], path: Path, f: Fields) 
         probs=prob_arr, prob_labels=prob_labels,
         ids=ids if len(ids) == n else None,
     )
+
+
+def _merged(row: dict[str, float], canon: dict[str, str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in row.items():
+        key = canon.get(k.casefold(), k)
+        out[key] = out.get(key, 0.0) + v
+    return out
 
 
 def read_prediction_inputs(path: str | Path) -> list[list[Any]] | None:
