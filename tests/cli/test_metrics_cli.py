@@ -235,6 +235,10 @@ def test_compare_with_a_missing_id_is_exit_2(tmp_path: Path,
     (["--bootstrap", "10"], "at least 100 resamples"),
     (["--min-score", "1.5"], "--min-score 1.5"),
     (["--require", "recall(spam)>=high"], "cannot read the requirement"),
+    (["--require", "bogus"], "'bogus': it has no comparison"),
+    (["--require", "bogus"], 'METRIC[(LABEL)] OP NUMBER'),
+    (["--require", "recall(spam)>=90%"], "the bar is a percentage"),
+    (["--require", "recall(spam)>=90%"], "0.9 for 90 %"),
     (["--require", "recall(fraud)>=0.9"], "'fraud'"),
     (["--positive", "fraud"], "'fraud'"),
 ])
@@ -320,3 +324,14 @@ def test_predictions_without_inputs_are_matched_to_the_test_file_by_position(
     result = invoke(str(preds), "--data", str(test), "--train", str(train))
     assert "all rows vs the unseen rows" in result.stdout
     assert "judged on the 35 unseen of 40: 5 were seen in" in result.stdout
+
+
+def test_a_requirement_names_its_label_as_labels_are_matched(
+        preds: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """"recall(SPAM)" is the recall of "spam", as answers are matched to labels."""
+    exact = as_json(str(preds), "--require", "recall(spam)>=0.0")
+    loose = as_json(str(preds), "--require", "recall( SPAM )>=0.0")
+    pick = [f for f in exact["findings"] if f["id"].startswith("requirement")]
+    assert pick and [(f["id"], f["evidence"].casefold()) for f in pick] == [
+        (f["id"], f["evidence"].casefold())
+        for f in loose["findings"] if f["id"].startswith("requirement")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ftlens.core.classification import ClassificationReport
+from ftlens.core.labels import match_label
 from ftlens.core.requirements import Requirement
 from ftlens.core.tradeoff import ThresholdAnalysis
 from ftlens.errors import ConfigError
@@ -21,12 +22,14 @@ def actual_value(req: Requirement, report: ClassificationReport,
         return overall[m]
     label = req.label or positive
     if m in ("auc", "average_precision"):
-        if threshold is None or (label is not None and label != threshold.positive):
+        if threshold is None or (label is not None
+                                 and match_label(label, [threshold.positive]) is None):
             return None
         return threshold.curves.roc_auc if m == "auc" else threshold.curves.average_precision
     if label is None:  # precision/recall/f1 without a class: macro average
         return float(getattr(report.macro, m))
-    if label not in report.labels:
+    found = match_label(label, report.labels)  # "Fraud" names the label "fraud"
+    if found is None:
         raise ConfigError(f"requirement {req.text!r} names {label!r}, which is not a label",
                           hint="labels are " + ", ".join(report.labels))
-    return float(getattr(report.of(label), m))
+    return float(getattr(report.of(found), m))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 MAX_CLASSES = 50
@@ -65,3 +65,11 @@ def label_report(per_split: Mapping[str, Mapping[str, int]], train: str = "train
 
 def _by_count(counts: Mapping[str, int]) -> Sequence[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (kv[1], kv[0]))
+
+
+def match_label(name: str, labels: Collection[str]) -> str | None:
+    """``name`` as one of ``labels``: exactly, else up to case and surrounding spaces."""
+    if name in labels:
+        return name
+    found = [lab for lab in labels if lab.strip().casefold() == name.strip().casefold()]
+    return found[0] if len(found) == 1 else None

@@ -32,12 +32,20 @@ class Requirement:
         return _OPS[self.op](actual, self.value)
 
 
+GRAMMAR = "METRIC[(LABEL)] OP NUMBER, OP one of >= > <= < =="
+EXAMPLES = 'e.g. "recall(spam)>=0.9", "precision>=0.8", "macro_f1>0.7"'
+
+
 def parse_requirement(text: str) -> Requirement:
     m = _PATTERN.match(text)
-    example = 'e.g. "recall(spam)>=0.9", "precision>=0.8", "macro_f1>0.7"'
     if m is None:
-        raise ConfigError(f"cannot read the requirement {text!r}",
-                          hint=f"write METRIC[(LABEL)] OP NUMBER, {example}")
+        why = ("the bar is a percentage" if "%" in text else
+               "it has no comparison" if not re.search(r"[<>=]", text) else
+               "it does not read as a metric, a comparison and a number")
+        hint = (f"write the bar as a fraction (0.9 for 90 %): {GRAMMAR}; {EXAMPLES}"
+                if "%" in text else f"write {GRAMMAR}; {EXAMPLES}; metrics: "
+                + ", ".join(sorted(PER_CLASS | OVERALL)))
+        raise ConfigError(f"cannot read the requirement {text!r}: {why}", hint=hint)
     metric, label = m["metric"], m["label"] or None
     if metric not in PER_CLASS | OVERALL:
         raise ConfigError(f"unknown metric {metric!r} in requirement {text!r}",

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from ftlens.core.classification import encode
-from ftlens.core.labels import label_report
+from ftlens.core.labels import label_report, match_label
 from ftlens.errors import ConfigError
 
 PREFIX = "classification/"
@@ -129,14 +129,6 @@ def _counts(values: Sequence[str | None]) -> dict[str, int]:
         if v is not None:
             out[v] = out.get(v, 0) + 1
     return out
-
-
-def match_label(name: str, labels: Collection[str]) -> str | None:
-    """``name`` as one of ``labels``: exactly, else up to case and surrounding spaces."""
-    if name in labels:
-        return name
-    found = [lab for lab in labels if lab.strip().casefold() == name.strip().casefold()]
-    return found[0] if len(found) == 1 else None
 
 
 def task_metrics(spec: TaskSpec, truth: Sequence[str], probs: np.ndarray) -> dict[str, float]:

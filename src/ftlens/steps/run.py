@@ -122,11 +122,15 @@ def run_loop(config: RunConfig, hooks: Hooks) -> RunResult:
 
 
 def _check_labels(options: EvalOptions, labels: Sequence[str], test: Path) -> None:
-    """``--positive`` and ``--require`` name labels of the test set (before any training)."""
-    named = [("--positive", options.positive)] + [
-        (f"--require {r.text!r}", r.label) for r in options.requirements]
-    for flag, label in named:
-        if label is not None and label not in labels:
+    """``--positive`` and ``--require`` name labels of the test set (before any training; a
+    requirement's label as labels are matched, case and surrounding spaces aside)."""
+    from ftlens.core.labels import match_label
+
+    named = [("--positive", options.positive, False)] + [
+        (f"--require {r.text!r}", r.label, True) for r in options.requirements]
+    for flag, label, loose in named:
+        if label is not None and label not in labels and not (
+                loose and match_label(label, labels) is not None):
             raise ConfigError(f"{flag} names {label!r}, which is not a label of {test}",
                               hint=f"its labels: {', '.join(labels)}")
 
