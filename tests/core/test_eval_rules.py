@@ -151,6 +151,18 @@ def test_majority_baseline_paradox_without_a_failing_class() -> None:
     assert "95.0%" in paradox.evidence
 
 
+def test_a_single_class_is_said_plainly_not_called_a_paradox() -> None:
+    ev = evaluate(rows(("ok", "ok", 48), ("ok", "bad", 2)), EvalOptions(min_score=0.75))
+    found = by_id(ev)
+    assert "accuracy_paradox" not in found
+    single = found["single_class"]
+    assert single.title == "only one class is present: every true label is 'ok'"
+    assert "cannot be judged" in single.evidence and single.inconclusive
+    assert ev.verdict == "inconclusive"
+    one = evaluate(rows(("spam", "spam", 30), ("ham", "ham", 30), ("ham", "x", 1)))
+    assert by_id(one)["unparseable_outputs"].title == "1 answer (1.6%) is not a label"
+
+
 SCORED_N = 200
 
 

@@ -35,7 +35,7 @@ def findings(report: ClassificationReport, cis: BootIntervals, positive: str | N
     out = [
         *_score_findings(report, checked, options.min_score),
         *_imbalance(checked),
-        *_paradox(report, options.min_score),
+        *(_single_class(report) or _paradox(report, options.min_score)),
         *_unparseable(report),
         *_small_sample(checked, options.min_score),
         *_threshold(threshold),
@@ -107,6 +107,22 @@ def _imbalance(checked: list[ClassMetrics]) -> list[Finding]:
         details={"classes": [c.label for c in far]})]
 
 
+def _single_class(report: ClassificationReport) -> list[Finding]:
+    """Every true label the same: accuracy only says how often the model gave that answer."""
+    present = [c for c in report.per_class if c.support]
+    if len(present) != 1:
+        return []
+    only = present[0]
+    return [Finding(
+        "single_class", "warn", f"only one class is present: every true label is "
+        f"'{only.label}'",
+        f"{report.n:,} rows, all '{only.label}': accuracy ({_pct(report.accuracy)}) is the "
+        f"share of '{only.label}' answers; how the model does on any other class, its "
+        "precision, the comparison with always answering the majority, and a threshold cannot "
+        "be judged", "evaluate on rows of every class the model must tell apart",
+        inconclusive=True, details={"label": only.label, "rows": report.n})]
+
+
 def _paradox(report: ClassificationReport, bar: float) -> list[Finding]:
     if report.accuracy < bar:
         return []
@@ -130,7 +146,8 @@ def _unparseable(report: ClassificationReport) -> list[Finding]:
     rate = report.n_unparseable / report.n
     return [Finding(
         "unparseable_outputs", "fail" if rate >= UNPARSEABLE_FAIL else "warn",
-        f"{report.n_unparseable:,} answers ({_pct(rate)}) are not a label",
+        f"{report.n_unparseable:,} answer{'s' if report.n_unparseable != 1 else ''} "
+        f"({_pct(rate)}) {'are' if report.n_unparseable != 1 else 'is'} not a label",
         f"{report.n_unparseable:,} of {report.n:,} answers are outside "
         f"{{{', '.join(report.labels)}}}; they count as errors in every metric",
         "train on more examples of the exact answer format, constrain decoding, or score the "
