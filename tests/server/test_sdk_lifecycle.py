@@ -79,6 +79,13 @@ def test_a_bad_training_file_is_rejected_naming_its_line(client: OpenAI) -> None
     body = err.value.body
     assert isinstance(body, dict) and body["param"] == "file"
     assert "bad.jsonl, line 7" in body["message"] and "JSON" in body["message"]
+    rows = [json.loads(line) for line in TRAIN.decode().splitlines()]
+    with pytest.raises(openai.BadRequestError) as err:  # a JSON array: said once
+        client.files.create(file=("rows.json", io.BytesIO(json.dumps(rows, indent=2).encode())),
+                            purpose="fine-tune")
+    body = err.value.body
+    assert isinstance(body, dict) and "a JSON array, not JSON lines" in body["message"]
+    assert "jq -c" in body["message"] and "line 2" not in body["message"]
     few = client.files.create(file=("few.jsonl", io.BytesIO(_jsonl([chat("hi", "ham")]))),
                               purpose="fine-tune")  # fine as a validation file
     with pytest.raises(openai.BadRequestError, match="at least 10") as err:

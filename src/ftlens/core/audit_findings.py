@@ -41,7 +41,8 @@ def format_findings(splits: Mapping[str, SplitScan]) -> list[Finding]:
     out: list[Finding] = _mixed_formats(splits)
     for split, scan in splits.items():
         out.extend(_file_findings(split, scan))
-        out.extend(_format_errors(split, scan))
+        if scan.shape is None:  # a file of another shape is told so once
+            out.extend(_format_errors(split, scan))
         for code, title, advice in (
             ("no_system", "no system message", "add the same system prompt you will use in "
              "production to every example; the model learns it as part of the task"),
@@ -85,8 +86,30 @@ def _mixed_formats(splits: Mapping[str, SplitScan]) -> list[Finding]:
     return out
 
 
+# what a file that is not JSON lines is, and how to convert it ({path}, {stem}: the file's)
+SHAPES = {
+    "json_array": ("a JSON array, not JSON lines",
+                   "write one example per line: jq -c '.[]' {path} > {stem}.jsonl"),
+    "csv": ("a CSV table, not JSON lines",
+            'turn each row into one {{"messages": [{{"role": "user", "content": TEXT}}, '
+            '{{"role": "assistant", "content": LABEL}}]}} line, e.g. with pandas: '
+            'df.apply(to_messages, axis=1).to_json("{stem}.jsonl", orient="records", '
+            "lines=True)"),
+    "utf16": ("encoded as UTF-16, not UTF-8",
+              "convert it: iconv -f UTF-16 -t UTF-8 {path} > {stem}.utf8.jsonl"),
+}
+
+
 def _file_findings(split: str, scan: SplitScan) -> list[Finding]:
     out = []
+    if scan.shape is not None:  # one finding, not one per line
+        what, how = SHAPES[scan.shape]
+        return [Finding(
+            "not_jsonl", "fail", f"{split}: the file is {what}",
+            f"{scan.path} is {what}: fine-tuning data is UTF-8 JSON lines, one example "
+            f"object per line ({scan.n_lines:,} lines read, {scan.n_examples:,} usable)",
+            how.format(path=scan.path, stem=scan.path.rsplit(".", 1)[0]),
+            details={"split": split, "shape": scan.shape})]
     if scan.n_lines == 0:
         return [Finding("empty_file", "fail", f"{split}: the file is empty",
                         f"{scan.path} has no lines", "point ftlens at the right file, or write "

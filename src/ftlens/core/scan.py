@@ -60,6 +60,7 @@ class SplitScan:
         self.n_lines = 0
         self.n_preference = 0  # examples that are DPO preference pairs (the rest are chats)
         self.bom = False
+        self.shape: str | None = None  # "json_array", "csv", "utf16": not JSONL at all
         self.issue_counts: Counter[str] = Counter()
         self.issues: list[FormatIssue] = []
         self._kept: Counter[str] = Counter()

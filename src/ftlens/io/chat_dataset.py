@@ -10,9 +10,10 @@ from typing import Any
 
 import orjson
 
+from ftlens.core.audit_findings import SHAPES
 from ftlens.core.chat_format import CHAT, PREFERENCE, PREFERENCE_SHAPE, check_example
 from ftlens.errors import DataError
-from ftlens.io.chat_jsonl import BOM, line_issue, open_checked
+from ftlens.io.chat_jsonl import BOM, file_shape, line_issue, open_checked
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ def read_dataset(path: str | Path, kind: str | None = None, *, min_examples: int
             n_bad += 1
             if first is None:
                 first = (number, *problem)
+    shape = file_shape(p) if first is not None and data else None
+    if shape is not None:  # not JSON lines at all: said once, not line by line
+        what, how = SHAPES[shape]
+        raise DataError(f"the file is {what}", path=p,
+                        hint=how.format(path=p, stem=str(p).rsplit(".", 1)[0]))
     if first is not None:
         number, message, hint = first
         more = f" ({n_bad - 1} more bad lines)" if n_bad > 1 else ""

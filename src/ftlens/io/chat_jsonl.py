@@ -50,6 +50,36 @@ def open_checked(path: str | Path) -> Path:
     return p
 
 
+SNIFF_BYTES = 1 << 16
+
+
+def file_shape(path: Path) -> str | None:
+    """What a file is when it is not JSON lines at all, from its first bytes: ``utf16``
+    (a UTF-16 or UTF-32 byte-order mark, or NUL bytes between ASCII), ``json_array`` (a JSON
+    array, usually pretty-printed: its first line is not a whole JSON value), ``csv`` (a
+    header of comma- or tab-separated names, no object in sight); None for JSONL (good or
+    bad line by line)."""
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:200].count(b"\x00") > 20:
+        return "utf16"
+    text = head.removeprefix(BOM).decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    first = lines[0]
+    if first.startswith("["):
+        try:
+            orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return "json_array"
+        return None
+    if (not first.startswith("{") and not any(ln.startswith("{") for ln in lines[:5])
+            and len(lines) >= 2 and ("," in first or "\t" in first)):
+        return "csv"
+    return None
+
+
 def estimate_examples(path: Path) -> int:
     """Roughly how many lines a file has, from its size and its first megabyte."""
     size = path.stat().st_size
@@ -86,6 +116,7 @@ def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: s
                 if progress:
                     progress(end - start)
             scan.finish()
+            scan.shape = file_shape(paths[split]) if paths[split].stat().st_size else None
             if on_scan:
                 on_scan(scan)
         return scans
@@ -118,6 +149,7 @@ def scan_files(splits: Mapping[str, tuple[str | Path, ScanOptions]], encoding: s
         # an empty file has no chunks
         scans[split] = merged.get(split) or SplitScan(split, str(path), options)
         scans[split].path = str(path)
+        scans[split].shape = file_shape(paths[split]) if paths[split].stat().st_size else None
     return scans
 
 

@@ -47,6 +47,10 @@ def read_predictions(path: str | Path, fields: Fields | None = None) -> Predicti
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError("the file is encoded as UTF-16, not UTF-8", path=p,
+                            hint=f"convert it: iconv -f UTF-16 -t UTF-8 {p} > "
+                            f"{str(p).rsplit('.', 1)[0]}.utf8{p.suffix}") from exc
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", path=p, line=line,
                         hint="save the file as UTF-8") from exc
