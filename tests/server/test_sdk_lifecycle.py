@@ -167,6 +167,48 @@ def test_chat_with_the_tuned_model_returns_logprobs(
         reply.usage.completion_tokens)
 
 
+def test_sampling_parameters_are_honoured_and_the_rest_refused(
+        client: OpenAI, finished_job: openai.types.fine_tuning.FineTuningJob) -> None:
+    model = str(finished_job.fine_tuned_model)
+    messages = chat(*TOY[0])["messages"][:-1]  # type: ignore[index]
+
+    def ask(**extra: object) -> openai.types.chat.ChatCompletion:
+        return client.chat.completions.create(  # type: ignore[call-overload, no-any-return]
+            model=model, messages=messages, temperature=0, max_tokens=3, logprobs=True,
+            **extra)
+
+    plain = ask()
+    assert plain.choices[0].logprobs is not None
+    first = plain.choices[0].logprobs.content[0].token
+    # ban the greedy first token: another one comes first
+    banned = ask(logit_bias=_bias_against(first))
+    assert banned.choices[0].logprobs is not None
+    assert banned.choices[0].logprobs.content[0].token != first
+    same = ask(top_p=0.5, frequency_penalty=0.0, presence_penalty=0.0)  # accepted, no change
+    assert same.choices[0].message.content == plain.choices[0].message.content
+    for extra, param in [({"response_format": {"type": "json_object"}}, "response_format"),
+                         ({"tools": [{"type": "function", "function": {"name": "f"}}]},
+                          "tools"),
+                         ({"top_p": 2}, "top_p"), ({"presence_penalty": 3}, "presence_penalty"),
+                         ({"logit_bias": {"x": 1}}, "logit_bias"),
+                         ({"logit_bias": {"5": 101}}, "logit_bias")]:
+        with pytest.raises(openai.BadRequestError) as err:
+            ask(**extra)
+        assert err.value.body["param"] == param, extra  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=model, messages=messages, stream=True,
+                                       stream_options="x")  # type: ignore[arg-type]
+    assert err.value.body["param"] == "stream_options"  # type: ignore[index]
+
+
+def _bias_against(token: str) -> dict[str, int]:
+    """-100 on the ids of ``token`` (found through the tokenizer ftlens serves with)."""
+    from ftlens.train import models
+
+    tok = models.load_tokenizer(models.resolve("tiny-random-llama"))
+    return {str(i): -100 for i in tok(token, add_special_tokens=False)["input_ids"]}
+
+
 def test_fifty_concurrent_chat_requests(client: OpenAI,
                                         finished_job: openai.types.fine_tuning.FineTuningJob
                                         ) -> None:

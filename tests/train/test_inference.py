@@ -12,7 +12,7 @@ from ftlens.errors import ConfigError
 from ftlens.train import models
 from ftlens.train.config import Event
 from ftlens.train.engine import TrainResult
-from ftlens.train.infer import GenerationRequest, generate, prompt_ids
+from ftlens.train.infer import GenerationRequest, _adjusted, _nucleus, _Row, generate, prompt_ids
 from ftlens.train.scoring import score_labels
 
 PROMPTS = [chat(text, label)["messages"][:-1] for text, label in TOY[:5]]
@@ -134,3 +134,38 @@ def test_progress_follows_each_step_of_the_rows_that_ask() -> None:
     assert len(heard) >= out.completion_tokens - 1
     for text, _ in heard:  # the answer so far (a split UTF-8 character may still change)
         assert out.text.startswith(text.rstrip("\ufffd"))
+
+
+def test_logit_bias_penalties_and_top_p_steer_the_choice_not_the_reported_logprobs(
+        tuned: tuple[object, object]) -> None:
+    model, tok = tuned
+    prompt = PROMPTS[0]
+    plain = generate(model, tok, [GenerationRequest(prompt, max_tokens=6, temperature=0)])[0]
+    first = tok.convert_tokens_to_ids(tok.tokenize(" zebra"))[0]
+    forced = generate(model, tok, [GenerationRequest(
+        prompt, max_tokens=3, temperature=0, logit_bias=((first, 100.0),))])[0]
+    assert tok.convert_tokens_to_ids(tok.tokenize(forced.logprobs[0].token))[0] == first
+    ids = tok(forced.text, add_special_tokens=False)["input_ids"]
+    assert ids[0] == first and set(ids) == {first}  # +100 wins every step
+    assert forced.logprobs[0].logprob < -1  # the model's own log-probability, still reported
+    # a token banned with -100 never comes
+    banned = generate(model, tok, [GenerationRequest(
+        prompt, max_tokens=6, temperature=0,
+        logit_bias=tuple((i, -100.0) for i in set(tok(plain.text)["input_ids"])))])[0]
+    assert not set(tok(banned.text, add_special_tokens=False)["input_ids"]) & set(
+        tok(plain.text, add_special_tokens=False)["input_ids"])
+    # the penalties, as OpenAI defines them: minus frequency x count, minus presence once
+    row = _Row(GenerationRequest(prompt, frequency_penalty=0.5, presence_penalty=0.25), 3)
+    row.ids = [2, 2, 5]
+    logp = torch.zeros(8)
+    want = torch.zeros(8)
+    want[2], want[5] = -(2 * 0.5 + 0.25), -(0.5 + 0.25)
+    assert torch.equal(_adjusted(row, logp), want)
+    assert _adjusted(_Row(GenerationRequest(prompt), 3), logp) is None  # nothing to adjust
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    assert torch.allclose(_nucleus(probs, 0.75), torch.tensor([0.625, 0.375, 0.0, 0.0]))
+    # top_p so small that only the most likely token is left: sampling is greedy
+    sampled = [generate(model, tok, [GenerationRequest(prompt, max_tokens=6, temperature=1.5,
+                                                       top_p=1e-6, seed=s)])[0].text
+               for s in range(3)]
+    assert sampled == [plain.text] * 3

@@ -156,10 +156,54 @@ def chat_request(body: dict[str, Any]) -> tuple[str, GenerationRequest, bool, bo
     if seed is not None and not isinstance(seed, int):
         raise ApiError(400, "seed must be an integer", param="seed")
     options = body.get("stream_options") or {}
-    request = GenerationRequest(plain, max_tokens=max_tokens, temperature=temperature,
-                                top_logprobs=top, stop=stops, seed=seed)
+    if not isinstance(options, dict):
+        raise ApiError(400, "stream_options must be an object like {\"include_usage\": true}",
+                       param="stream_options")
+    _refuse_unsupported(body)
+    request = GenerationRequest(
+        plain, max_tokens=max_tokens, temperature=temperature, top_logprobs=top, stop=stops,
+        seed=seed, top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
+        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
+        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
+        logit_bias=_logit_bias(body.get("logit_bias")))
     return model, request, logprobs, bool(body.get("stream")), bool(
         options.get("include_usage"))
+
+
+# what ftlens serve cannot do yet: refused, never silently ignored
+UNSUPPORTED = {"tools": "function calling", "tool_choice": "function calling",
+               "functions": "function calling", "function_call": "function calling",
+               "parallel_tool_calls": "function calling", "audio": "audio output",
+               "modalities": "audio output", "prediction": "predicted outputs"}
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    for key, what in UNSUPPORTED.items():
+        if body.get(key) is not None:
+            raise ApiError(400, f"{key}: {what} is not supported by ftlens serve",
+                           param=key, code="unsupported_parameter")
+    fmt = body.get("response_format")
+    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        raise ApiError(400, "response_format: only {\"type\": \"text\"} is supported by "
+                            "ftlens serve (no JSON mode or structured outputs)",
+                       param="response_format", code="unsupported_parameter")
+
+
+def _logit_bias(value: Any) -> tuple[tuple[int, float], ...]:
+    """OpenAI's ``{"<token id>": bias from -100 to 100}``."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or len(value) > 1024:
+        raise ApiError(400, "logit_bias must map token ids to numbers (at most 1024)",
+                       param="logit_bias")
+    out = []
+    for key, bias in value.items():
+        if not (isinstance(key, str) and key.isdigit()) or isinstance(bias, bool) or not (
+                isinstance(bias, int | float) and -100 <= bias <= 100):
+            raise ApiError(400, f"logit_bias: {key!r} must be a token id mapped to a number "
+                                "from -100 to 100", param="logit_bias")
+        out.append((int(key), float(bias)))
+    return tuple(out)
 
 
 def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:

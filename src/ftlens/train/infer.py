@@ -24,6 +24,12 @@ class GenerationRequest:
     top_logprobs: int = 0  # alternatives reported per token (0–20)
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    top_p: float = 1.0  # nucleus sampling: the fewest tokens whose probability reaches top_p
+    # OpenAI's penalties on the logits: minus frequency_penalty for each time a token was
+    # generated already, minus presence_penalty once it was
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
 
 
 @dataclass(frozen=True)
@@ -185,10 +191,13 @@ def _step(row: _Row, logp: Any, ranked: tuple[list[float], list[int]], tokenizer
     if row.finish is not None:
         return next(iter(eos))
     req = row.request
+    scores = _adjusted(row, logp)
     if req.temperature <= 0:
-        token = ranked[1][0]
+        token = ranked[1][0] if scores is None else int(torch.argmax(scores))
     else:
-        probs = torch.softmax(logp / req.temperature, dim=-1)
+        probs = torch.softmax((logp if scores is None else scores) / req.temperature, dim=-1)
+        if req.top_p < 1.0:
+            probs = _nucleus(probs, req.top_p)
         token = int(torch.multinomial(probs, 1, generator=row.rng))
     row.ids.append(token)
     if token in eos:
@@ -214,6 +223,38 @@ def _step(row: _Row, logp: Any, ranked: tuple[list[float], list[int]], tokenizer
     elif len(row.ids) >= req.max_tokens:
         row.finish = "length"
     return token
+
+
+def _adjusted(row: _Row, logp: Any) -> Any:
+    """The scores a token is chosen by when the request biases or penalises tokens (None:
+    the model's own log-probabilities, which are what is reported either way)."""
+    import torch
+
+    req = row.request
+    if not (req.logit_bias or req.frequency_penalty or req.presence_penalty):
+        return None
+    scores = logp.clone()
+    for token, bias in req.logit_bias:
+        if 0 <= token < len(scores):
+            scores[token] += bias
+    if row.ids and (req.frequency_penalty or req.presence_penalty):
+        counts = torch.bincount(torch.tensor(row.ids), minlength=len(scores))[:len(scores)]
+        scores -= counts.float() * req.frequency_penalty
+        scores -= (counts > 0).float() * req.presence_penalty
+    return scores
+
+
+def _nucleus(probs: Any, top_p: float) -> Any:
+    """Keep the most likely tokens until their probability reaches ``top_p`` (at least
+    one), renormalised."""
+    import torch
+
+    ordered, order = probs.sort(descending=True)
+    before = ordered.cumsum(0) - ordered  # the mass of the tokens ranked above each
+    keep = order[before < top_p]
+    out = torch.zeros_like(probs)
+    out[keep] = probs[keep]
+    return out / out.sum()
 
 
 def _completion(row: _Row) -> Completion:
