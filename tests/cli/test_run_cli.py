@@ -127,6 +127,13 @@ def test_bad_inputs_stop_the_run_before_it_trains(
          ["--openai needs --model"]),
         (["--job", "ftjob-x", "--model", "m", "--test", str(data / "test.jsonl")],
          ["already ran"]),
+        (["--train", train, "--test", str(data / "test.jsonl"), "--task-metrics"],
+         ["--task-metrics scores the validation rows", "--valid FILE"]),
+        (["--train", train, "--valid", str(data / "valid.jsonl"), "--test",
+          str(data / "test.jsonl"), "--task-metrics", "--openai", "--model", "m"],
+         ["OpenAI's current fine-tuning API computes no task metrics"]),
+        (["--train", train, "--test", str(data / "test.jsonl"), "--select", "f1>0.5"],
+         ["cannot read the selection rule"]),
     ]
     for args, words in cases:
         code, _, err = run_main([*args, "--out", str(tmp_path / "out")], capsys)

@@ -6,14 +6,13 @@ did; and the files and parameters that do not fit the method."""
 from __future__ import annotations
 
 import base64
-import io
-import json
 import time
 from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
+from tests.support.jobs import upload_rows
 from tests.support.preference import mean_preference
 from tests.support.service import KEY, Service
 from tests.support.toy_chat import TOY, TOY_PREFERENCES, chat, write_jsonl
@@ -32,8 +31,7 @@ def client(service: Service) -> OpenAI:
 
 
 def _upload(client: OpenAI, rows: list[dict[str, Any]]) -> str:
-    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    return client.files.create(file=("pairs.jsonl", io.BytesIO(data)), purpose="fine-tune").id
+    return upload_rows(client, rows, "pairs.jsonl")  # the name its errors show
 
 
 def _wait(client: OpenAI, job_id: str, seconds: float = 300) -> Any:

@@ -5,8 +5,6 @@ carry ``classification/*``; a job that cannot have them is a 400 naming the fiel
 from __future__ import annotations
 
 import base64
-import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 from openai import OpenAI
+from tests.support.jobs import upload_rows
 from tests.support.service import KEY, Service
 from tests.support.toy_chat import TOY, TOY_PREFERENCES, chat, distinct
 
@@ -27,14 +26,10 @@ def client(service: Service) -> OpenAI:
     return OpenAI(base_url=service.url, api_key=KEY, max_retries=0)
 
 
-def _upload(client: OpenAI, rows: list[dict[str, Any]]) -> str:
-    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    return client.files.create(file=("d.jsonl", io.BytesIO(data)), purpose="fine-tune").id
-
-
 @pytest.fixture(scope="module")
 def spam_files(client: OpenAI) -> tuple[str, str]:
-    return _upload(client, [chat(t, y) for t, y in TOY]), _upload(client, distinct(12, seed=3))
+    return (upload_rows(client, [chat(t, y) for t, y in TOY]),
+            upload_rows(client, distinct(12, seed=3)))
 
 
 def test_a_job_with_task_metrics_reports_them_where_openai_did(
@@ -101,13 +96,13 @@ def test_task_metric_fields_that_do_not_fit_are_a_400_naming_them(
 def test_free_text_answers_no_validation_file_or_dpo_are_refused(
         client: OpenAI, spam_files: tuple[str, str]) -> None:
     train, _ = spam_files
-    free = _upload(client, [chat(f"say something about {w}", f"{w} is lovely today, {i} times")
+    free = upload_rows(client, [chat(f"say something about {w}", f"{w} is lovely today, {i} times")
                             for i, w in enumerate(["rain", "snow", "sun", "wind", "fog"] * 2)])
     on = {"compute_classification_metrics": True}
     cases = [(dict(training_file=free, validation_file=free), "validation_file",
               "small label set"),
              (dict(training_file=train), "validation_file", "has none"),
-             (dict(training_file=_upload(client, TOY_PREFERENCES), method={"type": "dpo"}),
+             (dict(training_file=upload_rows(client, TOY_PREFERENCES), method={"type": "dpo"}),
               "compute_classification_metrics", "dpo job")]
     for args, param, words in cases:
         with pytest.raises(openai.BadRequestError) as err:

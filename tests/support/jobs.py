@@ -29,3 +29,9 @@ def finish_job(client: OpenAI, model: str = "tiny-random-llama",
         time.sleep(0.3)
         job = client.fine_tuning.jobs.retrieve(job.id)
     return job
+
+
+def upload_rows(client: OpenAI, rows: list[dict[str, Any]], name: str = "data.jsonl") -> str:
+    """``rows`` as a JSONL fine-tune file; its id."""
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    return client.files.create(file=(name, io.BytesIO(data)), purpose="fine-tune").id

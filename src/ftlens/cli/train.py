@@ -233,12 +233,9 @@ def _task_request(on: bool, positive: str | None, betas: tuple[float, ...], *, m
                                "has none")
     if not valid:
         raise click.UsageError("--task-metrics scores the validation rows: add --valid FILE")
-    extra: dict[str, object] = {"compute_classification_metrics": True}
-    if positive is not None:
-        extra["classification_positive_class"] = positive
-    if betas:
-        extra["classification_betas"] = list(betas)
-    return extra
+    from ftlens.steps.finetune import task_fields
+
+    return task_fields(positive, betas)
 
 
 def auto_or(value: str, kind: type, flag: str) -> int | float | str:

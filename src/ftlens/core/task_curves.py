@@ -110,7 +110,7 @@ def task_findings(found: Sequence[Peak], loss: Series | None) -> list[Finding]:
         details={"peaks": [{"metric": p.column, "step": p.step, "value": p.value,
                             "end": p.end, "rows": p.rows} for p in found],
                  "loss_lowest_step": low}))
-    if low is None or loss is None:
+    if low is None or loss is None:  # (no lowest step without a loss curve)
         return out
     for p in found:
         text = _disagreement(p, loss, low)

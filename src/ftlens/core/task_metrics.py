@@ -15,6 +15,7 @@ computed, since it runs at every validation step).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -90,7 +91,8 @@ def task_spec(answers: Mapping[str, Sequence[str | None]], *, positive: str | No
     valid = list(answers.get("valid", ()))
     if not valid:
         raise no_validation()
-    counts = {split: _counts(values) for split, values in answers.items()}
+    counts = {split: Counter(v for v in values if v is not None)
+              for split, values in answers.items()}
     report = label_report(counts)
     free = sum(a is None for a in valid)
     if report is None or free:
@@ -123,14 +125,6 @@ def task_spec(answers: Mapping[str, Sequence[str | None]], *, positive: str | No
                     tuple(dict.fromkeys(wanted)) or (1.0,))
 
 
-def _counts(values: Sequence[str | None]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        if v is not None:
-            out[v] = out.get(v, 0) + 1
-    return out
-
-
 def task_metrics(spec: TaskSpec, truth: Sequence[str], probs: np.ndarray) -> dict[str, float]:
     """Every metric of :meth:`TaskSpec.columns` (AUROC and AUPRC left out when only one class
     is present) for rows with these true labels and label probabilities (columns in
@@ -145,8 +139,8 @@ def task_metrics(spec: TaskSpec, truth: Sequence[str], probs: np.ndarray) -> dic
         i = labels.index(spec.positive)
         out[PREFIX + "precision"], out[PREFIX + "recall"] = float(prec[i]), float(rec[i])
         for b in spec.betas:
-            den = b * b * prec[i] + rec[i]
-            out[PREFIX + fbeta(b)] = float((1 + b * b) * prec[i] * rec[i] / den) if den else 0.0
+            out[PREFIX + fbeta(b)] = float(skm.fbeta_score(
+                t, p, beta=b, labels=[i], average=None, zero_division=0)[0])
         y = (t == i).astype(np.int64)
         if 0 < y.sum() < len(y):  # both classes present
             score = np.asarray(probs, dtype=np.float64)[:, i]

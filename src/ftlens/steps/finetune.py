@@ -9,7 +9,7 @@ import binascii
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +87,17 @@ def upload(endpoint: Connection, path: str | Path) -> str:
         created = api_call(f"uploading {p}", lambda: endpoint.client.files.create(
             file=(p.name, f), purpose="fine-tune"))
     return str(created.id)
+
+
+def task_fields(positive: str | None = None, betas: Sequence[float] = ()) -> dict[str, Any]:
+    """The job fields that ask ftlens for task metrics while training: those of OpenAI's
+    legacy fine-tunes API, sent with the SDK's ``extra_body``."""
+    fields: dict[str, Any] = {"compute_classification_metrics": True}
+    if positive is not None:
+        fields["classification_positive_class"] = positive
+    if betas:
+        fields["classification_betas"] = list(betas)
+    return fields
 
 
 def create_job(endpoint: Connection, *, model: str, training_file: str,

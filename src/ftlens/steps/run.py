@@ -138,6 +138,11 @@ def _check_labels(options: EvalOptions, labels: Sequence[str], test: Path) -> No
 def _check_config(config: RunConfig) -> None:
     if config.use_openai and config.base_url:
         raise ConfigError("pass either --openai or --base-url, not both")
+    if config.task_metrics and config.use_openai:
+        raise ConfigError("OpenAI's current fine-tuning API computes no task metrics",
+                          hint="leave --task-metrics out, or train on ftlens")
+    if config.task_metrics and config.valid is None and config.job_id is None:
+        raise ConfigError("--task-metrics scores the validation rows", hint="add --valid FILE")
     if config.job_id is None and config.train is None:
         raise ConfigError("a run needs --train (the data to fine-tune on), or --job with a "
                           "fine-tuning job that already ran", hint="e.g. ftlens run --train "
@@ -268,12 +273,9 @@ def _task_request(endpoint: finetune.Connection, config: RunConfig, train: Path,
     from ftlens.train.config import TaskMetricsSettings
     from ftlens.train.task import check_files
 
-    wanted = config.task_metrics
+    wanted = config.task_metrics  # (its conflicts with other options: _check_config)
     if wanted is False or (wanted is None and (not endpoint.embedded or valid is None)):
         return None
-    if config.use_openai:
-        raise ConfigError("OpenAI's current fine-tuning API computes no task metrics",
-                          hint="leave --task-metrics out, or train on ftlens")
     positive = config.options.positive
     try:
         spec = check_files(TaskMetricsSettings(positive), train, valid)
@@ -284,8 +286,7 @@ def _task_request(endpoint: finetune.Connection, config: RunConfig, train: Path,
         return None
     hooks.say(f"    task metrics while training: {len(spec.labels)} classes"
               + (f", positive {spec.positive}" if spec.positive else ""))
-    return {"compute_classification_metrics": True,
-            **({"classification_positive_class": positive} if positive else {})}
+    return finetune.task_fields(positive)
 
 
 def _curves(endpoint: finetune.Connection, job: Any, out: Path, saved: Mapping[int, str],
