@@ -282,18 +282,26 @@ def _tools_problem(tools: Any) -> FormatIssue | None:
         return FormatIssue("invalid_tools", f'"tools" is {_a_type(tools)}, not a list',
                            f'make "tools" a list of function specs: {shape}')
     for j, tool in enumerate(tools):
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        problem = (f"is {_a_type(tool)}" if not isinstance(tool, dict) else
-                   f"has type {_short(tool.get('type'))}" if tool.get("type") != "function" else
-                   "has no function object" if not isinstance(fn, dict) else
-                   'has a function without a "name" string'
-                   if not isinstance(fn.get("name"), str) or not fn["name"] else
-                   "has parameters that are not an object"
-                   if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict)
-                   else None)
+        problem = _tool_problem(tool)
         if problem is not None:
             return FormatIssue("invalid_tools", f'"tools" entry {j + 1} {problem}',
                                f"each tool is a function spec: {shape}")
+    return None
+
+
+def _tool_problem(tool: Any) -> str | None:
+    """What is wrong with one function spec of ``tools`` (None: nothing)."""
+    if not isinstance(tool, dict):
+        return f"is {_a_type(tool)}"
+    if tool.get("type") != "function":
+        return f"has type {_short(tool.get('type'))}"
+    fn = tool.get("function")
+    if not isinstance(fn, dict):
+        return "has no function object"
+    if not isinstance(fn.get("name"), str) or not fn["name"]:
+        return 'has a function without a "name" string'
+    if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
+        return "has parameters that are not an object"
     return None
 
 
