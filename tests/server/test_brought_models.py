@@ -130,7 +130,6 @@ def test_delete_a_fine_tuned_model(client: OpenAI) -> None:
 @pytest.mark.parametrize(("method", "words"), [
     ({"type": "reinforcement", "reinforcement": {}}, "reinforcement fine-tuning"),
     ({"type": "magic"}, "an unknown method"),
-    ({"type": ["dpo"]}, "an unknown method"),
 ])
 def test_methods_other_than_supervised_and_dpo_are_refused_by_name(
         client: OpenAI, method: Any, words: str) -> None:
@@ -140,6 +139,18 @@ def test_methods_other_than_supervised_and_dpo_are_refused_by_name(
                                        method=method)
     assert err.value.code == "method_not_supported" and words in err.value.message
     assert "use 'supervised' or 'dpo'" in err.value.message
+
+
+def test_a_method_of_the_wrong_shape_is_a_400_naming_the_field(client: OpenAI) -> None:
+    file_id = _upload(client, [chat(t, y) for t, y in TOY])
+    for method, param in [({"type": ["dpo"]}, "method.type"),
+                          ({"type": "supervised", "supervised": "x"}, "method.supervised"),
+                          ({"type": "supervised", "supervised": {"hyperparameters": [1]}},
+                           "method.supervised.hyperparameters")]:
+        with pytest.raises(openai.BadRequestError) as err:
+            client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=file_id,
+                                           method=method)  # type: ignore[arg-type]
+        assert err.value.param == param, err.value.message
 
 
 def test_an_adapter_on_a_hub_model_exports_with_the_hub_id(

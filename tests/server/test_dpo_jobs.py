@@ -158,4 +158,4 @@ def test_a_method_section_that_is_not_an_object_is_a_400(client: OpenAI) -> None
     with pytest.raises(openai.BadRequestError) as err:
         client.fine_tuning.jobs.create(model="tiny-random-llama", training_file=pairs,
                                        method={"type": "dpo", "dpo": "beta=0.1"})
-    assert err.value.param == "method.dpo" and "must be an object" in err.value.message
+    assert err.value.param == "method.dpo" and "valid dictionary" in err.value.message

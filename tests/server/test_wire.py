@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ftlens.server.chat import _stream
-from ftlens.server.store import Store
 from ftlens.server.wire import ChunkStream
 from ftlens.train.infer import Completion, TokenLogprob
 
@@ -89,15 +89,18 @@ class _FailsAfterOneToken:
         raise RuntimeError("the device /opt/site/dev0 went away")
 
 
-def test_an_error_after_the_first_chunk_goes_out_as_an_error_event(tmp_path: Path) -> None:
+def test_an_error_after_the_first_chunk_goes_out_as_an_error_event(
+        caplog: pytest.LogCaptureFixture) -> None:
     async def run() -> list[bytes]:
         stream = ChunkStream("chatcmpl-1", 0, "m", logprobs=False)
         response = await _stream(_FailsAfterOneToken(), "m", None, stream,  # type: ignore[arg-type]
-                                 include_usage=False, store=Store(tmp_path))
+                                 include_usage=False, ident="req_abc")
         return [part async for part in response.body_iterator]  # type: ignore[misc]
 
     events = [json.loads(e.removeprefix(b"data: ")) for e in asyncio.run(run())]
     assert [e["choices"][0]["delta"].get("content") for e in events[:-1]] == ["", "He"]
-    assert events[-1] == {"error": {
-        "message": "internal error: RuntimeError: the device dev0 went away",
+    assert events[-1] == {"error": {  # the exception goes to the log alone
+        "message": "internal error (request id req_abc)",
         "type": "server_error", "param": None, "code": None}}  # and no [DONE]
+    logged = [r for r in caplog.records if "req_abc" in r.getMessage()]
+    assert logged and "went away" in str(logged[0].exc_info[1])

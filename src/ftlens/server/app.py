@@ -27,11 +27,12 @@ from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
 from ftlens.server.dashboard import PUBLIC_PATHS, Auditor, add_dashboard_routes
 from ftlens.server.home import HomeLock, partial_path
-from ftlens.server.http_errors import api_error, error_response, install_handlers, read_json
+from ftlens.server.http_errors import api_error, error_response, install_handlers, request_id
 from ftlens.server.inference import Batcher, ModelPool
 from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
+from ftlens.server.wire_types import JobBody
 from ftlens.server.worker import Supervisor
 from ftlens.train.config import TaskMetricsSettings
 from ftlens.train.hyperparams import Hyperparameters
@@ -91,7 +92,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
     app = FastAPI(title="ftlens", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.supervisor = store, supervisor
-    install_handlers(app, store)
+    install_handlers(app)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -107,11 +108,13 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
             return error_response(ApiError(
                 413, f"request body over the {max_upload_bytes >> 20} MiB upload limit",
                 code="file_too_large"))
+        ident = request.state.request_id = request_id()
         try:
-            return await call_next(request)
+            response = await call_next(request)
         except Exception as exc:  # answered here: re-raised past this point, the connection
-            log.exception("unexpected error in %s %s", request.method, request.url.path)
-            return error_response(api_error(exc, store))  # would be reset before the client reads
+            response = error_response(api_error(exc, ident))  # would be reset first
+        response.headers["x-request-id"] = ident
+        return response
 
     # files -------------------------------------------------------------------------------
     @app.post("/v1/files")
@@ -160,8 +163,8 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
     # fine-tuning jobs --------------------------------------------------------------------
     @app.post("/v1/fine_tuning/jobs")
-    async def create_job(request: Request) -> dict[str, Any]:
-        body = await read_json(request)
+    async def create_job(typed: JobBody) -> dict[str, Any]:
+        body = typed.model_dump(exclude_unset=True)
         # checks that read files and the model's template: off the event loop
         job = await asyncio.to_thread(_new_job, store, body, catalog)
         store.add_job(job)
@@ -274,21 +277,14 @@ def _task_metrics(store: Store, body: dict[str, Any], kind: str,
             raise ApiError(400, f"{given[0]} applies to task metrics: set "
                                 "compute_classification_metrics to true", param=given[0])
         return None
-    if not isinstance(on, bool):
-        raise ApiError(400, "compute_classification_metrics must be true or false",
-                       param="compute_classification_metrics")
     if kind != "supervised":
         raise ApiError(400, "task metrics score a supervised classifier; a dpo job has none",
                        param="compute_classification_metrics")
     positive, n, betas = (body.get(TASK_FIELDS[k]) for k in ("positive", "n_classes", "betas"))
-    if positive is not None and not isinstance(positive, str):
-        raise ApiError(400, "classification_positive_class must be a string",
-                       param=TASK_FIELDS["positive"])
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 2):
+    if n is not None and n < 2:  # the types are checked (wire_types.JobBody)
         raise ApiError(400, "classification_n_classes must be an integer of at least 2",
                        param=TASK_FIELDS["n_classes"])
-    if betas is not None and (not isinstance(betas, list) or not 1 <= len(betas) <= 10 or any(
-            isinstance(b, bool) or not isinstance(b, int | float) or not b > 0 for b in betas)):
+    if betas is not None and (not 1 <= len(betas) <= 10 or any(not b > 0 for b in betas)):
         raise ApiError(400, "classification_betas must be a list of 1 to 10 positive numbers",
                        param=TASK_FIELDS["betas"])
     settings = TaskMetricsSettings(positive, n, tuple(betas or (1.0,)))
@@ -313,22 +309,14 @@ def _method(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     hyper = body.get("hyperparameters")
     method = body.get("method")
     kind = "supervised"
-    if method is not None:
-        if not isinstance(method, dict):
-            raise ApiError(400, "method must be an object like {\"type\": \"supervised\"}",
-                           param="method")
+    if method is not None:  # its shape is checked (wire_types.Method)
         kind = method.get("type", "supervised")
-        if not isinstance(kind, str) or kind not in METHOD_DATA:
-            what = (UNSUPPORTED_METHODS.get(kind, "an unknown method") if isinstance(kind, str)
-                    else "an unknown method")
+        if kind not in METHOD_DATA:
+            what = UNSUPPORTED_METHODS.get(kind, "an unknown method")
             raise ApiError(400, f"method {kind!r} ({what}) is not supported by ftlens serve; "
                                 "use 'supervised' or 'dpo'", param="method.type",
                            code="method_not_supported")
-        section = method.get(kind)
-        if section is not None and not isinstance(section, dict):
-            raise ApiError(400, f"method.{kind} must be an object like {{\"hyperparameters\": "
-                                "{...}}", param=f"method.{kind}")
-        given = (section or {}).get("hyperparameters")
+        given = (method.get(kind) or {}).get("hyperparameters")
         if given is not None:
             hyper = given
     try:
@@ -353,9 +341,7 @@ def _job(store: Store, job_id: str) -> dict[str, Any]:
 
 
 def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
-    model = body.get("model")
-    if not isinstance(model, str):
-        raise ApiError(400, "model is required", param="model")
+    model = body["model"]
     problem = catalog.base_problem(model)
     if problem is not None:
         problem = store.public_text(problem)  # no operator path reaches a client
@@ -398,8 +384,6 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
         raise ApiError(400, "suffix must be at most 64 letters, digits, '-', '_' or '.'",
                        param="suffix")
     seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise ApiError(400, "seed must be an integer", param="seed")
     metadata = wire.checked_metadata(body.get("metadata"))
     return {"id": new_id("ftjob"), "created_at": now(), "model": model,
             "training_file": files["training_file"], "validation_file": files["validation_file"],

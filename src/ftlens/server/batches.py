@@ -26,16 +26,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from ftlens.server import wire
 from ftlens.server.chat import chat_request
-from ftlens.server.http_errors import api_error, read_json
+from ftlens.server.http_errors import api_error
 from ftlens.server.inference import Batcher, ModelPool
 from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
-from ftlens.train.infer import GenerationRequest
+from ftlens.server.wire_types import BatchBody
+from ftlens.train.infer import GenerationRequest, Refused
 
 log = logging.getLogger("ftlens.server")
 ENDPOINTS = ("/v1/chat/completions",)
@@ -47,8 +48,8 @@ REMOTE_CONCURRENCY = 32
 
 def add_batch_routes(app: FastAPI, store: Store, runner: BatchRunner) -> None:
     @app.post("/v1/batches")
-    async def create_batch(request: Request) -> dict[str, Any]:
-        body = await read_json(request)
+    async def create_batch(typed: BatchBody) -> dict[str, Any]:
+        body = typed.model_dump(exclude_unset=True)
         file_id = body.get("input_file_id")
         row = store.get_file(file_id) if isinstance(file_id, str) else None
         if row is None:
@@ -211,7 +212,7 @@ class BatchRunner:
                 except Exception as exc:  # the batch fails with the reason; the service lives
                     log.exception("batch %s failed", batch["id"])
                     self._fail(batch["id"], "batch_failed",
-                               api_error(exc, self.store).message)
+                               api_error(exc).message)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
 
@@ -265,10 +266,11 @@ class BatchRunner:
             completions = await self.batcher.complete_many(
                 model, [x.request for x in lines if x.request is not None])
         except Exception as exc:  # every request of the chunk gets the error
-            error = api_error(exc, self.store)
+            error = api_error(exc)
             return [_failure(x, error) for x in lines]
-        return [(x.number, True, _result(x, 200, wire.completion_object(
-            "chatcmpl-" + secrets.token_hex(12), created, model, c, x.logprobs), None))
+        return [_failure(x, api_error(c)) if isinstance(c, Refused) else
+                (x.number, True, _result(x, 200, wire.completion_object(
+                    "chatcmpl-" + secrets.token_hex(12), created, model, c, x.logprobs), None))
                 for x, c in zip(lines, completions, strict=True)]
 
     async def _answer_remote(self, model: str, lines: Sequence[Line]

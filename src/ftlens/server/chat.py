@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ftlens.server import wire
 from ftlens.server.catalog import Catalog
-from ftlens.server.http_errors import api_error, read_json
+from ftlens.server.http_errors import api_error
 from ftlens.server.inference import Batcher, ModelPool
 from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store
 from ftlens.server.wire import ApiError, not_found
+from ftlens.server.wire_types import ChatCompletionBody, TextPart, validated
 from ftlens.train.infer import MAX_TOP_LOGPROBS, Completion, GenerationRequest
 
 
@@ -52,9 +53,9 @@ def add_chat_routes(app: FastAPI, store: Store, catalog: Catalog, pool: ModelPoo
         return {"id": model, "object": "model", "deleted": True}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(request: Request) -> dict[str, Any] | Response:
-        body = await read_json(request)
-        model, req, logprobs, stream, include_usage = chat_request(body)
+    async def chat(typed: ChatCompletionBody, request: Request) -> dict[str, Any] | Response:
+        model, req, logprobs, stream, include_usage = chat_request(typed)
+        body = typed.model_dump(exclude_unset=True)  # what a vLLM server is sent
         if not pool.exists(model):
             raise ApiError(404, f"The model {model!r} does not exist", param="model",
                            code="model_not_found")
@@ -73,11 +74,11 @@ def add_chat_routes(app: FastAPI, store: Store, catalog: Catalog, pool: ModelPoo
             return wire.completion_object(ident, created, model, completion, logprobs)
         return await _stream(batcher, model, req,
                              wire.ChunkStream(ident, created, model, logprobs, req.stop),
-                             include_usage, store)
+                             include_usage, request.state.request_id)
 
 
 async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
-                  chunks: wire.ChunkStream, include_usage: bool, store: Store
+                  chunks: wire.ChunkStream, include_usage: bool, ident: str
                   ) -> StreamingResponse:
     """Server-sent events that carry each token as soon as it is final. A request that fails
     before its first token still gets an error status, as without streaming."""
@@ -111,7 +112,7 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
                 step = await steps.get()
             end = chunks.end(task.result(), include_usage)
         except Exception as exc:  # the status is sent: the error goes as an event (the SDK
-            yield sse(api_error(exc, store).body())  # raises it as APIError)
+            yield sse(api_error(exc, ident).body())  # raises it as APIError)
             return
         for item in end:
             yield sse(item)
@@ -120,98 +121,92 @@ async def _stream(batcher: Batcher, model: str, req: GenerationRequest,
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def chat_request(body: dict[str, Any]) -> tuple[str, GenerationRequest, bool, bool, bool]:
-    model = body.get("model")
-    if not isinstance(model, str):
-        raise ApiError(400, "model is required", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "messages must be a non-empty list", param="messages")
+def chat_request(body: dict[str, Any] | ChatCompletionBody
+                 ) -> tuple[str, GenerationRequest, bool, bool, bool]:
+    """A chat completions body (typed first, if it is not yet) as the model's name, the
+    generation request, and whether logprobs, streaming and a usage chunk are wanted."""
+    b = body if isinstance(body, ChatCompletionBody) else validated(ChatCompletionBody, body)
+    _refuse_unsupported(b)
     plain = []
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
-            raise ApiError(400, f"messages[{i}] must be an object with a role",
-                           param=f"messages[{i}]")
-        content = msg.get("content")
-        if isinstance(content, list):  # text parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if not isinstance(content, str):
-            raise ApiError(400, f"messages[{i}].content must be a string",
+    for i, msg in enumerate(b.messages):
+        content = msg.content
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, TextPart):
+                    raise ApiError(400, f"messages[{i}].content[{j}]: {part.type} parts are "
+                                        "not supported by ftlens serve (text only)",
+                                   param=f"messages[{i}].content[{j}]",
+                                   code="unsupported_parameter")
+            content = "".join(p.text for p in content if isinstance(p, TextPart))
+        if msg.role in ("tool", "function") or msg.tool_calls or msg.function_call:
+            raise ApiError(400, f"messages[{i}]: function calling is not supported by ftlens "
+                                "serve", param=f"messages[{i}]", code="unsupported_parameter")
+        if content is None:
+            raise ApiError(400, f"messages[{i}].content: a {msg.role} message needs content",
                            param=f"messages[{i}].content")
-        plain.append({"role": msg["role"], "content": content})
-    if body.get("n", 1) != 1:
+        plain.append({"role": "system" if msg.role == "developer" else msg.role,
+                      "content": content})
+    if b.n not in (None, 1):
         raise ApiError(400, "only n=1 is supported", param="n")
-    temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    max_tokens = int(_number({"max_tokens": limit}, "max_tokens", 256, 1, 8192))
-    logprobs = bool(body.get("logprobs") or False)
-    top = int(_number(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS))
-    if top and not logprobs:
+    limit = b.max_completion_tokens if b.max_completion_tokens is not None else b.max_tokens
+    top = int(_number(b.top_logprobs, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS))
+    if top and not b.logprobs:
         raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
-    stop = body.get("stop")
-    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
-    if len(stops) > 4 or not all(isinstance(s, str) for s in stops):
+    stops = (b.stop,) if isinstance(b.stop, str) else tuple(b.stop or ())
+    if len(stops) > 4:
         raise ApiError(400, "stop must be a string or up to 4 strings", param="stop")
-    seed = body.get("seed")
-    if seed is not None and not isinstance(seed, int):
-        raise ApiError(400, "seed must be an integer", param="seed")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise ApiError(400, "stream_options must be an object like {\"include_usage\": true}",
-                       param="stream_options")
-    _refuse_unsupported(body)
     request = GenerationRequest(
-        plain, max_tokens=max_tokens, temperature=temperature, top_logprobs=top, stop=stops,
-        seed=seed, top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
-        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
-        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
-        logit_bias=_logit_bias(body.get("logit_bias")))
-    return model, request, logprobs, bool(body.get("stream")), bool(
-        options.get("include_usage"))
+        plain, max_tokens=int(_number(limit, "max_tokens", 256, 1, 8192)),
+        temperature=_number(b.temperature, "temperature", 1.0, 0.0, 2.0),
+        top_logprobs=top, stop=stops, seed=b.seed,
+        top_p=_number(b.top_p, "top_p", 1.0, 0.0, 1.0),
+        frequency_penalty=_number(b.frequency_penalty, "frequency_penalty", 0.0, -2.0, 2.0),
+        presence_penalty=_number(b.presence_penalty, "presence_penalty", 0.0, -2.0, 2.0),
+        logit_bias=_logit_bias(b.logit_bias))
+    include_usage = bool(b.stream_options and b.stream_options.include_usage)
+    return b.model, request, bool(b.logprobs), bool(b.stream), include_usage
 
 
 # what ftlens serve cannot do yet: refused, never silently ignored
 UNSUPPORTED = {"tools": "function calling", "tool_choice": "function calling",
                "functions": "function calling", "function_call": "function calling",
                "parallel_tool_calls": "function calling", "audio": "audio output",
-               "modalities": "audio output", "prediction": "predicted outputs"}
+               "modalities": "audio output", "prediction": "predicted outputs",
+               "reasoning_effort": "reasoning models", "verbosity": "reasoning models",
+               "web_search_options": "web search", "prompt_cache_retention": "prompt caching"}
 
 
-def _refuse_unsupported(body: dict[str, Any]) -> None:
+def _refuse_unsupported(b: ChatCompletionBody) -> None:
     for key, what in UNSUPPORTED.items():
-        if body.get(key) is not None:
+        if getattr(b, key) is not None:
             raise ApiError(400, f"{key}: {what} is not supported by ftlens serve",
                            param=key, code="unsupported_parameter")
-    fmt = body.get("response_format")
-    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
+    fmt = b.response_format
+    if fmt is not None and fmt.get("type") != "text":
         raise ApiError(400, "response_format: only {\"type\": \"text\"} is supported by "
                             "ftlens serve (no JSON mode or structured outputs)",
                        param="response_format", code="unsupported_parameter")
+    if b.store:
+        raise ApiError(400, "store: stored completions are not supported by ftlens serve",
+                       param="store", code="unsupported_parameter")
 
 
-def _logit_bias(value: Any) -> tuple[tuple[int, float], ...]:
+def _logit_bias(value: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
     """OpenAI's ``{"<token id>": bias from -100 to 100}``."""
     if value is None:
         return ()
-    if not isinstance(value, dict) or len(value) > 1024:
-        raise ApiError(400, "logit_bias must map token ids to numbers (at most 1024)",
-                       param="logit_bias")
-    out = []
+    if len(value) > 1024:
+        raise ApiError(400, "logit_bias maps at most 1024 token ids", param="logit_bias")
     for key, bias in value.items():
-        if not (isinstance(key, str) and key.isdigit()) or isinstance(bias, bool) or not (
-                isinstance(bias, int | float) and -100 <= bias <= 100):
+        if not (key.isascii() and key.isdigit()) or not -100 <= bias <= 100:
             raise ApiError(400, f"logit_bias: {key!r} must be a token id mapped to a number "
                                 "from -100 to 100", param="logit_bias")
-        out.append((int(key), float(bias)))
-    return tuple(out)
+    return tuple((int(k), float(v)) for k, v in value.items())
 
 
-def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = body.get(key)
+def _number(value: float | None, key: str, default: float, low: float, high: float) -> float:
     if value is None:
         return default
-    if not isinstance(value, int | float) or isinstance(value, bool) or not (
-            low <= value <= high):
+    if not low <= value <= high:
         raise ApiError(400, f"{key} must be a number from {low:g} to {high:g}", param=key)
     return float(value)
-

@@ -1,59 +1,55 @@
-"""How the API answers what goes wrong: OpenAI's error shape for every error, server errors
-without the server's paths, and request bodies that must be JSON objects."""
+"""How the API answers what goes wrong: OpenAI's error shape for every error, a 400 naming
+the parameter for a body its typed model refuses, and server errors that say only "internal
+error" and the request's id."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import secrets
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ftlens.server.store import Store
 from ftlens.server.wire import ApiError
+from ftlens.server.wire_types import problem
+from ftlens.train.infer import Refused
+
+log = logging.getLogger("ftlens.server")
 
 
-def install_handlers(app: FastAPI, store: Store) -> None:
+def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def answer(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path")]
-        param = ".".join(loc) or None
-        return error_response(ApiError(
-            400, f"{param or 'request'}: {first.get('msg', 'invalid')}", param=param))
+        return error_response(problem(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return error_response(ApiError(exc.status_code, str(exc.detail)))
 
-    @app.exception_handler(Exception)
-    async def crash(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(api_error(exc, store))
+
+def request_id() -> str:
+    """An id for one request, as OpenAI's ``x-request-id``."""
+    return "req_" + secrets.token_hex(12)
 
 
-def api_error(exc: Exception, store: Store) -> ApiError:
+def api_error(exc: Exception, ident: str | None = None) -> ApiError:
     """``exc`` as answered to the client: itself if it is an ApiError, else a server error
-    (without the server's paths)."""
+    that says only "internal error" and the request's id; the exception goes to the log
+    alone, under that id."""
     if isinstance(exc, ApiError):
         return exc
-    return ApiError(500, store.public_text(f"internal error: {type(exc).__name__}: {exc}"),
-                    type="server_error")
+    if isinstance(exc, Refused):
+        return ApiError(400, exc.message, param=exc.param, code=exc.code)
+    ident = ident or request_id()
+    log.error("internal error in request %s", ident, exc_info=exc)
+    return ApiError(500, f"internal error (request id {ident})", type="server_error")
 
 
 def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status)
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return body

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.server.catalog import Catalog
-from ftlens.train.infer import Completion, GenerationRequest, Progress
+from ftlens.train.infer import Completion, GenerationRequest, Progress, Refused
 
 
 class ModelPool:
@@ -109,13 +109,17 @@ class Batcher:
                             future.set_exception(exc)
                     continue
                 for (_, future, _), result in zip(batch, results, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(result, Refused):
+                        future.set_exception(result)
+                    else:
                         future.set_result(result)
         finally:
             self._draining.discard(model)
 
     async def complete_many(self, model: str, requests: Sequence[GenerationRequest]
-                            ) -> list[Completion]:
+                            ) -> list[Completion | Refused]:
         """Completions of many requests at once (a batch job's): decoded in batches of
         ``offline_batch``, requests of a similar token budget and length together (less
         padding, fewer wasted steps), each batch one turn of the inference thread, so live
@@ -124,7 +128,7 @@ class Batcher:
         order = sorted(range(len(requests)), key=lambda i: (
             requests[i].max_tokens, sum(len(str(m.get("content", "")))
                                         for m in requests[i].messages)))
-        out: list[Completion | None] = [None] * len(requests)
+        out: list[Completion | Refused | None] = [None] * len(requests)
         for start in range(0, len(order), self.offline_batch):
             chunk = order[start:start + self.offline_batch]
             done = await loop.run_in_executor(self._executor, self._run, model,
@@ -134,7 +138,7 @@ class Batcher:
         return [c for c in out if c is not None]
 
     def _run(self, model: str, requests: list[GenerationRequest],
-             progress: list[Progress | None]) -> list[Completion]:
+             progress: list[Progress | None]) -> list[Completion | Refused]:
         from ftlens.train.infer import generate
 
         net, tok = self.pool.get(model)

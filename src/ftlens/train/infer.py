@@ -60,6 +60,38 @@ class Completion:
 Progress = Callable[[str, list[TokenLogprob]], None]
 
 
+class Refused(Exception):
+    """A request this model cannot answer: its prompt fills the model's context, or it biases
+    a token the model does not have. ``param`` and ``code`` as OpenAI names them."""
+
+    def __init__(self, message: str, param: str, code: str) -> None:
+        super().__init__(message)
+        self.message, self.param, self.code = message, param, code
+
+
+def context_window(model: Any) -> int | None:
+    """How many tokens (prompt and answer) the model's positions reach, if it says."""
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _refusal(request: GenerationRequest, n_prompt: int, window: int | None,
+             vocab: int) -> Refused | None:
+    if window is not None and n_prompt >= window:
+        return Refused(f"This model's maximum context length is {window} tokens. However, "
+                       f"your messages resulted in {n_prompt} tokens. Please reduce the "
+                       "length of the messages.", "messages", "context_length_exceeded")
+    bad = next((t for t, _ in request.logit_bias if t >= vocab), None)
+    if bad is not None:
+        return Refused(f"logit_bias: token id {bad} is not in the model's vocabulary (ids 0 "
+                       f"to {vocab - 1})", "logit_bias", "invalid_value")
+    return None
+
+
 def prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> list[int]:
     """The chat template's rendering of ``messages`` followed by the assistant's turn opener."""
     plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
@@ -93,9 +125,11 @@ class _Tokens:
 
 
 class _Row:
-    def __init__(self, request: GenerationRequest, n_prompt: int) -> None:
+    def __init__(self, request: GenerationRequest, n_prompt: int, window: int | None) -> None:
         self.request = request
         self.n_prompt = n_prompt
+        self.budget = request.max_tokens if window is None else min(
+            request.max_tokens, window - n_prompt)  # the answer ends with the context
         self.ids: list[int] = []
         self.logprobs: list[TokenLogprob] = []
         self.finish: str | None = None
@@ -104,16 +138,31 @@ class _Row:
 
 
 def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
-             progress: Sequence[Progress | None] = ()) -> list[Completion]:
-    """One completion per request, all decoded in one batch. ``progress[i]``, if given, hears
-    about request ``i`` after each step that added to it and did not finish it (its
-    completion tells the rest)."""
+             progress: Sequence[Progress | None] = ()) -> list[Completion | Refused]:
+    """One completion per request, all decoded in one batch, or why the model cannot answer
+    it (checked before any decoding; an answer stops where the context ends).
+    ``progress[i]``, if given, hears about request ``i`` after each step that added to it and
+    did not finish it (its completion tells the rest)."""
+    window = context_window(model)
+    vocab = int(model.get_output_embeddings().weight.shape[0])
+    prompts = [prompt_ids(tokenizer, r.messages) for r in requests]
+    out: list[Completion | Refused | None] = [
+        _refusal(r, len(p), window, vocab) for r, p in zip(requests, prompts, strict=True)]
+    keep = [i for i, x in enumerate(out) if x is None]
+    if keep:
+        done = _decode(model, tokenizer, [requests[i] for i in keep], [prompts[i] for i in keep],
+                       [progress[i] if i < len(progress) else None for i in keep], window)
+        for i, completion in zip(keep, done, strict=True):
+            out[i] = completion
+    return [x for x in out if x is not None]
+
+
+def _decode(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
+            prompts: Sequence[list[int]], progress: Sequence[Progress | None],
+            window: int | None) -> list[Completion]:
     import torch
 
-    if not requests:
-        return []
-    prompts = [prompt_ids(tokenizer, r.messages) for r in requests]
-    rows = [_Row(r, len(p)) for r, p in zip(requests, prompts, strict=True)]
+    rows = [_Row(r, len(p), window) for r, p in zip(requests, prompts, strict=True)]
     for row in rows:
         seed = row.request.seed if row.request.seed is not None else random.getrandbits(63)
         row.rng = torch.Generator().manual_seed(seed)
@@ -128,7 +177,7 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
     cache_kw, last_only = _forward_keywords(model)
     tokens = _Tokens(tokenizer)
     cache = None
-    budget = max(r.max_tokens for r in requests)
+    budget = max(row.budget for row in rows)
     with torch.no_grad():
         for _ in range(budget):
             kwargs: dict[str, Any] = {cache_kw: cache} if cache is not None else {}
@@ -140,7 +189,7 @@ def generate(model: Any, tokenizer: Any, requests: Sequence[GenerationRequest],
             tokens.prefetch(i for r in ranked for i in r[1])
             chosen = [_step(row, logp[i], ranked[i], tokenizer, tokens, eos)
                       for i, row in enumerate(rows)]
-            for row, tell in zip(rows, progress, strict=False):
+            for row, tell in zip(rows, progress, strict=True):
                 if tell is not None and row.finish is None:
                     tell(row.text, list(row.logprobs))
             if all(row.finish is not None for row in rows):
@@ -220,7 +269,7 @@ def _step(row: _Row, logp: Any, ranked: tuple[list[float], list[int]], tokenizer
         while row.logprobs and len(tokenizer.decode(row.ids[:len(row.logprobs)])) > cut:
             row.logprobs.pop()
         row.finish = "stop"
-    elif len(row.ids) >= req.max_tokens:
+    elif len(row.ids) >= row.budget:
         row.finish = "length"
     return token
 
