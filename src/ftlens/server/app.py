@@ -22,7 +22,7 @@ from ftlens.core.task_metrics import TaskMetricsError
 from ftlens.errors import ConfigError, DataError, FtlensError
 from ftlens.io.chat_dataset import data_kind, read_dataset
 from ftlens.server import wire
-from ftlens.server.batches import BatchRunner, add_batch_routes
+from ftlens.server.batches import BatchRunner, add_batch_routes, check_upload
 from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
 from ftlens.server.dashboard import PUBLIC_PATHS, Auditor, add_dashboard_routes
@@ -129,6 +129,8 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
             examples = None
             if purpose == "fine-tune":
                 examples = await _count_examples(partial, name)
+            elif purpose == "batch":  # checked as the batch runner checks each line
+                await asyncio.to_thread(lambda: check_upload(partial.read_bytes(), name))
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)
