@@ -35,8 +35,15 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_object(row: dict[str, Any]) -> dict[str, Any]:
-    hp = row["hyperparameters"] or {}
+    """A job as OpenAI shows it: its hyperparameters as asked (``"auto"`` where not given)
+    until it starts, then the values used; a running job asked to cancel is ``cancelling``
+    (not in the SDK's status ``Literal``, which it does not enforce: it parses the value as
+    it is, as it does ftlens' ``paused``)."""
+    hp = row.get("resolved_hyperparameters") or row["hyperparameters"] or {}
     kind = row.get("method") or "supervised"
+    status = row["status"]
+    if status == "running" and row.get("control") == "cancel":
+        status = "cancelling"
     hyper = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size",
                                             "learning_rate_multiplier")}
     method_hyper = {**hyper, "beta": hp.get("beta", "auto")} if kind == "dpo" else hyper
@@ -45,7 +52,7 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
         "error": row["error"], "fine_tuned_model": row["fine_tuned_model"],
         "finished_at": row["finished_at"], "hyperparameters": hyper, "model": row["model"],
         "organization_id": "ftlens", "result_files": row["result_files"] or [],
-        "seed": row["seed"], "status": row["status"], "trained_tokens": row["trained_tokens"],
+        "seed": row["seed"], "status": status, "trained_tokens": row["trained_tokens"],
         "training_file": row["training_file"], "validation_file": row["validation_file"],
         "estimated_finish": row["estimated_finish"], "integrations": [],
         "metadata": row["metadata"], "user_provided_suffix": row["suffix"],

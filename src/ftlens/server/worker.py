@@ -171,6 +171,8 @@ class _Follow:
                                  data["path"])
             store.add_event(job_id, f"Checkpoint created at step {data['step']}")
         else:
+            if "hyperparameters" in data:  # the values used: the job shows them from now on
+                store.update_job(job_id, resolved_hyperparameters=data["hyperparameters"])
             store.add_event(job_id, event.message, level=event.level)
 
     def control(self) -> str | None:
