@@ -115,11 +115,12 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
     # files -------------------------------------------------------------------------------
     @app.post("/v1/files")
-    async def upload(file: Annotated[UploadFile, File()], purpose: Annotated[str, Form()]
-                     ) -> dict[str, Any]:
+    async def upload(request: Request, file: Annotated[UploadFile, File()],
+                     purpose: Annotated[str, Form()]) -> dict[str, Any]:
         if purpose not in PURPOSES:
             raise ApiError(400, f"purpose must be one of {', '.join(PURPOSES)}",
                            param="purpose")
+        expiry = wire.file_expiry(await request.form())  # the form FastAPI already read
         file_id = new_id("file")
         path = store.file_path(file_id)
         partial = partial_path(path)  # a kill midway leaves only this, swept at start
@@ -134,7 +135,8 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)
-        return wire.file_object(store.add_file(file_id, name, purpose, size, examples))
+        return wire.file_object(store.add_file(file_id, name, purpose, size, examples,
+                                               expires_after=expiry))
 
     @app.get("/v1/files")
     def list_files(purpose: str | None = None, after: str | None = None, limit: int = 100,
