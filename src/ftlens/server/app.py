@@ -29,6 +29,7 @@ from ftlens.server.dashboard import PUBLIC_PATHS, Auditor, add_dashboard_routes
 from ftlens.server.home import HomeLock, partial_path
 from ftlens.server.http_errors import api_error, error_response, install_handlers, read_json
 from ftlens.server.inference import Batcher, ModelPool
+from ftlens.server.integrations import checked_integrations
 from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
@@ -411,4 +412,5 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
             "suffix": suffix,
             "seed": seed if seed is not None else secrets.randbelow(2**31),
             "metadata": metadata, "status": "validating_files", "trained_tokens": None,
+            "integrations": checked_integrations(body.get("integrations")),
             "result_files": []}

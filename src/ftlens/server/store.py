@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     validation_file TEXT, hyperparameters TEXT, suffix TEXT, seed INTEGER, metadata TEXT,
     status TEXT, error TEXT, finished_at INTEGER, fine_tuned_model TEXT, trained_tokens INTEGER,
     result_files TEXT, estimated_finish INTEGER, control TEXT, resume_from TEXT,
-    worker INTEGER, method TEXT, task_metrics TEXT, resolved_hyperparameters TEXT);
+    worker INTEGER, method TEXT, task_metrics TEXT, resolved_hyperparameters TEXT,
+    integrations TEXT);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job_id TEXT, created_at INTEGER,
@@ -59,8 +60,9 @@ PATTERNS = {"file": re.compile(r"file-[0-9a-f]{24}"), "ftjob": re.compile(r"ftjo
             "ftckpt": re.compile(r"ftckpt-[0-9a-f]{24}"),
             "batch": re.compile(r"batch_[0-9a-f]{24}"),
             "batch_req": re.compile(r"batch_req_[0-9a-f]{24}")}
-JSON_COLUMNS = ("hyperparameters", "resolved_hyperparameters", "task_metrics", "metadata",
-                "error", "result_files", "data", "metrics", "errors", "request_counts")
+JSON_COLUMNS = ("hyperparameters", "resolved_hyperparameters", "integrations", "task_metrics",
+                "metadata", "error", "result_files", "data", "metrics", "errors",
+                "request_counts")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.$~])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)")
 STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed",
             "cancelled")
@@ -101,7 +103,7 @@ class Store:
             columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
             if "method" not in columns:  # a home made before DPO jobs: its jobs are supervised
                 db.execute("ALTER TABLE jobs ADD COLUMN method TEXT")
-            for column in ("task_metrics", "resolved_hyperparameters"):
+            for column in ("task_metrics", "resolved_hyperparameters", "integrations"):
                 if column not in columns:  # a home made before these: none were set
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
 
