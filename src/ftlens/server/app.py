@@ -22,13 +22,14 @@ from ftlens.core.task_metrics import TaskMetricsError
 from ftlens.errors import ConfigError, DataError, FtlensError
 from ftlens.io.chat_dataset import data_kind, read_dataset
 from ftlens.server import wire
-from ftlens.server.batches import BatchRunner, add_batch_routes
+from ftlens.server.batches import BatchRunner, add_batch_routes, check_upload
 from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
 from ftlens.server.dashboard import PUBLIC_PATHS, Auditor, add_dashboard_routes
 from ftlens.server.home import HomeLock, partial_path
 from ftlens.server.http_errors import api_error, error_response, install_handlers, request_id
 from ftlens.server.inference import Batcher, ModelPool
+from ftlens.server.integrations import checked_integrations
 from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
@@ -118,11 +119,12 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 
     # files -------------------------------------------------------------------------------
     @app.post("/v1/files")
-    async def upload(file: Annotated[UploadFile, File()], purpose: Annotated[str, Form()]
-                     ) -> dict[str, Any]:
+    async def upload(request: Request, file: Annotated[UploadFile, File()],
+                     purpose: Annotated[str, Form()]) -> dict[str, Any]:
         if purpose not in PURPOSES:
             raise ApiError(400, f"purpose must be one of {', '.join(PURPOSES)}",
                            param="purpose")
+        expiry = wire.file_expiry(await request.form())  # the form FastAPI already read
         file_id = new_id("file")
         path = store.file_path(file_id)
         partial = partial_path(path)  # a kill midway leaves only this, swept at start
@@ -132,10 +134,13 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
             examples = None
             if purpose == "fine-tune":
                 examples = await _count_examples(partial, name)
+            elif purpose == "batch":  # checked as the batch runner checks each line
+                await asyncio.to_thread(lambda: check_upload(partial.read_bytes(), name))
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)
-        return wire.file_object(store.add_file(file_id, name, purpose, size, examples))
+        return wire.file_object(store.add_file(file_id, name, purpose, size, examples,
+                                               expires_after=expiry))
 
     @app.get("/v1/files")
     def list_files(purpose: str | None = None, after: str | None = None, limit: int = 100,
@@ -391,4 +396,5 @@ def _new_job(store: Store, body: dict[str, Any], catalog: Catalog) -> dict[str, 
             "suffix": suffix,
             "seed": seed if seed is not None else secrets.randbelow(2**31),
             "metadata": metadata, "status": "validating_files", "trained_tokens": None,
+            "integrations": checked_integrations(body.get("integrations")),
             "result_files": []}

@@ -131,36 +131,75 @@ def parse_input(data: bytes, endpoint: str, exists: Callable[[str], bool]) -> li
     return lines
 
 
-def _line(number: int, raw: bytes, endpoint: str, exists: Callable[[str], bool],
-          seen: set[str]) -> Line:
-    def bad(code: str, message: str, custom_id: str | None = None) -> Line:
-        return Line(number, custom_id, error=ApiError(0, f"line {number}: {message}",
-                                                      code=code))
+class BadLine(Exception):
+    """A line that is not a batch request at all (see :func:`envelope`)."""
 
+    def __init__(self, code: str, message: str, custom_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.custom_id = code, message, custom_id
+
+
+def envelope(raw: bytes, endpoint: str | None, seen: set[str]) -> tuple[str, dict[str, Any]]:
+    """The custom_id and body of one input line, checked as OpenAI checks a batch line (one
+    JSON object; a custom_id not in ``seen``, which it joins; method POST; url ``endpoint``,
+    or with None any endpoint batches here; body an object), else :class:`BadLine`. The
+    upload of a ``batch`` file and the batch runner both check lines with this."""
     try:
         item = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        return bad("invalid_json_line", f"not valid JSON ({exc}); each line must be one JSON "
-                                        "object")
+        raise BadLine("invalid_json_line", f"not valid JSON ({exc}); each line must be one "
+                                           "JSON object") from None
     if not isinstance(item, dict):
-        return bad("invalid_request", f"a JSON {type(item).__name__}, not an object with "
-                                      "custom_id, method, url and body")
+        raise BadLine("invalid_request", f"a JSON {type(item).__name__}, not an object with "
+                                         "custom_id, method, url and body")
     custom_id = item.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id:
-        return bad("missing_custom_id", "custom_id must be a non-empty string")
+        raise BadLine("missing_custom_id", "custom_id must be a non-empty string")
     if custom_id in seen:
-        return bad("duplicate_custom_id", f"custom_id {custom_id!r} is used by an earlier "
-                                          "line; each request needs its own", custom_id)
+        raise BadLine("duplicate_custom_id", f"custom_id {custom_id!r} is used by an earlier "
+                                             "line; each request needs its own", custom_id)
     seen.add(custom_id)
     if item.get("method") != "POST":
-        return bad("invalid_method", f"method must be 'POST', not {item.get('method')!r}",
-                   custom_id)
-    if item.get("url") != endpoint:
-        return bad("invalid_url", f"url {item.get('url')!r} is not the batch's endpoint "
-                                  f"{endpoint!r}", custom_id)
+        raise BadLine("invalid_method", f"method must be 'POST', not {item.get('method')!r}",
+                      custom_id)
+    url = item.get("url")
+    if endpoint is not None and url != endpoint:
+        raise BadLine("invalid_url", f"url {url!r} is not the batch's endpoint {endpoint!r}",
+                      custom_id)
+    if endpoint is None and url not in ENDPOINTS:
+        raise BadLine("invalid_url", f"url {url!r} is not an endpoint ftlens serve batches; "
+                                     f"use {' or '.join(ENDPOINTS)}", custom_id)
     body = item.get("body")
     if not isinstance(body, dict):
-        return bad("invalid_body", "body must be the request as a JSON object", custom_id)
+        raise BadLine("invalid_body", "body must be the request as a JSON object", custom_id)
+    return custom_id, body
+
+
+def check_upload(data: bytes, name: str) -> int:
+    """How many requests an uploaded ``batch`` file holds; a 400 naming the file (by its own
+    name) and the line of the first that is not a request, or saying it holds none."""
+    seen: set[str] = set()
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if raw.strip():
+            try:
+                envelope(raw, None, seen)
+            except BadLine as exc:
+                raise ApiError(400, f"{name}, line {number}: {exc.message}", param="file",
+                               code="invalid_file") from None
+    if not seen:
+        raise ApiError(400, f"{name} holds no requests: each line must be one JSON object "
+                            "with custom_id, method, url and body", param="file",
+                       code="invalid_file")
+    return len(seen)
+
+
+def _line(number: int, raw: bytes, endpoint: str, exists: Callable[[str], bool],
+          seen: set[str]) -> Line:
+    try:
+        custom_id, body = envelope(raw, endpoint, seen)
+    except BadLine as exc:
+        return Line(number, exc.custom_id, error=ApiError(0, f"line {number}: {exc.message}",
+                                                          code=exc.code))
     try:
         model, request, logprobs, stream, _ = chat_request(body)
         if stream:

@@ -47,8 +47,9 @@ class Catalog:
         return self.store.find_model(name) is not None or self.base_problem(name) is None
 
     def listed(self) -> list[dict[str, Any]]:
-        """Every model that can be fine-tuned or chatted with, as ``/v1/models`` lists them
-        (cached hub ids that are not registered are usable but not listed)."""
+        """Every model that can be fine-tuned or chatted with, as ``/v1/models`` lists them:
+        the fine-tuned models and the checkpoints (``…:ckpt-step-N``) among them (cached hub
+        ids that are not registered are usable but not listed)."""
         items = [{"id": name, "object": "model", "created": 0, "owned_by": "ftlens"}
                  for name in BASE_MODELS]
         items += [{"id": r.name, "object": "model", "created": 0, "owned_by": "operator"}
@@ -58,11 +59,14 @@ class Catalog:
             if job["status"] == "succeeded" and name and self.store.find_model(name):
                 items.append({"id": name, "object": "model", "created": job["finished_at"],
                               "owned_by": "ftlens"})
+        items += [{"id": c["name"], "object": "model", "created": c["created_at"],
+                   "owned_by": "ftlens"} for c in self.store.all_checkpoints()]
         return items
 
     def delete(self, name: str) -> bool:
-        """Delete a fine-tuned model: its adapter and its job's checkpoints. False when no
-        job made a model of that name (or it is gone already)."""
+        """Delete a fine-tuned model: its adapter and its job's checkpoints (they are no longer
+        listed, retrieved or answered as models either). False when no job made a model of
+        that name (or it is gone already); a checkpoint alone is not deleted."""
         job = self.store.job_of_model(name)
         if job is None or self.store.find_model(name) is None:
             return False

@@ -44,8 +44,11 @@ def add_chat_routes(app: FastAPI, store: Store, catalog: Catalog, pool: ModelPoo
     async def delete_model(model: str) -> dict[str, Any]:
         if not catalog.delete(model):
             if catalog.exists(model):
-                raise ApiError(403, f"{model} is not a fine-tuned model: only those can be "
-                                    "deleted", param="model", code="model_not_deletable")
+                why = ("is a checkpoint: it goes when its fine-tuned model is deleted"
+                       if ":ckpt-step-" in model else
+                       "is not a fine-tuned model: only those can be deleted")
+                raise ApiError(403, f"{model} {why}", param="model",
+                               code="model_not_deletable")
             raise not_found("model", model, param="model")
         pool.forget(model)
         if remote is not None:

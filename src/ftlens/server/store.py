@@ -27,13 +27,14 @@ from ftlens.server.home import partial_path, sweep_files
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY, created_at INTEGER, filename TEXT, purpose TEXT, bytes INTEGER,
-    examples INTEGER);
+    examples INTEGER, expires_at INTEGER);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, created_at INTEGER, model TEXT, training_file TEXT,
     validation_file TEXT, hyperparameters TEXT, suffix TEXT, seed INTEGER, metadata TEXT,
     status TEXT, error TEXT, finished_at INTEGER, fine_tuned_model TEXT, trained_tokens INTEGER,
     result_files TEXT, estimated_finish INTEGER, control TEXT, resume_from TEXT,
-    worker INTEGER, method TEXT, task_metrics TEXT);
+    worker INTEGER, method TEXT, task_metrics TEXT, resolved_hyperparameters TEXT,
+    integrations TEXT);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, job_id TEXT, created_at INTEGER,
@@ -59,8 +60,9 @@ PATTERNS = {"file": re.compile(r"file-[0-9a-f]{24}"), "ftjob": re.compile(r"ftjo
             "ftckpt": re.compile(r"ftckpt-[0-9a-f]{24}"),
             "batch": re.compile(r"batch_[0-9a-f]{24}"),
             "batch_req": re.compile(r"batch_req_[0-9a-f]{24}")}
-JSON_COLUMNS = ("hyperparameters", "task_metrics", "metadata", "error", "result_files", "data",
-                "metrics", "errors", "request_counts")
+JSON_COLUMNS = ("hyperparameters", "resolved_hyperparameters", "integrations", "task_metrics",
+                "metadata", "error", "result_files", "data", "metrics", "errors",
+                "request_counts")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.$~])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)")
 STATUSES = ("validating_files", "queued", "running", "paused", "succeeded", "failed",
             "cancelled")
@@ -96,11 +98,14 @@ class Store:
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            if "expires_at" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}:
+                db.execute("ALTER TABLE files ADD COLUMN expires_at INTEGER")  # none expire
             columns = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
             if "method" not in columns:  # a home made before DPO jobs: its jobs are supervised
                 db.execute("ALTER TABLE jobs ADD COLUMN method TEXT")
-            if "task_metrics" not in columns:  # made before task metrics: none asked for them
-                db.execute("ALTER TABLE jobs ADD COLUMN task_metrics TEXT")
+            for column in ("task_metrics", "resolved_hyperparameters", "integrations"):
+                if column not in columns:  # a home made before these: none were set
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -126,7 +131,9 @@ class Store:
         partial.replace(path)
 
     def sweep_files(self) -> list[str]:
-        """Remove unregistered leftovers from the files folder (the home's owner, at start)."""
+        """Remove unregistered leftovers from the files folder, and expired files (the
+        home's owner, at start)."""
+        self.expire_files()
         with self.connect() as db:
             ids = {r[0] for r in db.execute("SELECT id FROM files")}
         return sweep_files(self.files_dir, ids)
@@ -139,24 +146,47 @@ class Store:
         return _ABSOLUTE_PATH.sub(lambda m: m.group(1), text)
 
     def add_file(self, file_id: str, filename: str, purpose: str, size: int,
-                 examples: int | None = None) -> dict[str, Any]:
-        """``examples``: how many valid chat examples a fine-tune file holds."""
-        row = {"id": file_id, "created_at": now(), "filename": filename, "purpose": purpose,
-               "bytes": size, "examples": examples}
+                 examples: int | None = None, expires_after: int | None = None
+                 ) -> dict[str, Any]:
+        """``examples``: how many valid chat examples a fine-tune file holds;
+        ``expires_after``: seconds from now until the file goes (None: it stays until
+        deleted)."""
+        created = now()
+        row = {"id": file_id, "created_at": created, "filename": filename, "purpose": purpose,
+               "bytes": size, "examples": examples,
+               "expires_at": None if expires_after is None else created + expires_after}
         with self.connect() as db:
-            db.execute("INSERT INTO files VALUES (:id, :created_at, :filename, :purpose, "
-                       ":bytes, :examples)", row)
+            db.execute("INSERT INTO files (id, created_at, filename, purpose, bytes, examples, "
+                       "expires_at) VALUES (:id, :created_at, :filename, :purpose, :bytes, "
+                       ":examples, :expires_at)", row)
         return row
 
     def get_file(self, file_id: str) -> dict[str, Any] | None:
+        """A file's row (None when there is none, or it expired)."""
         if not valid_id("file", file_id):
             return None
+        self.expire_files()
         return self._one("SELECT * FROM files WHERE id = ?", (file_id,))
 
     def list_files(self, purpose: str | None = None) -> list[dict[str, Any]]:
+        self.expire_files()
         where, args = (" WHERE purpose = ?", (purpose,)) if purpose else ("", ())
         return self._all(f"SELECT * FROM files{where} ORDER BY created_at DESC, rowid DESC",
                          args)
+
+    def expire_files(self) -> list[str]:
+        """Remove the files whose ``expires_at`` has passed, rows and bytes; their ids. Run
+        on every file lookup and listing, so an expired file is never shown."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            gone = [r[0] for r in db.execute(
+                "SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                (now(),))]
+            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in gone])
+            db.execute("COMMIT")
+        for file_id in gone:
+            self.file_path(file_id).unlink(missing_ok=True)
+        return gone
 
     def delete_file(self, file_id: str) -> bool:
         if self.get_file(file_id) is None:
@@ -289,6 +319,11 @@ class Store:
         """Newest first; only those whose folder still exists (the last few are kept)."""
         rows = self._all("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step DESC",
                          (job_id,))
+        return [r for r in rows if Path(r["path"]).exists()]
+
+    def all_checkpoints(self) -> list[dict[str, Any]]:
+        """Every job's checkpoints whose folder still exists, oldest first."""
+        rows = self._all("SELECT * FROM checkpoints ORDER BY created_at, seq")
         return [r for r in rows if Path(r["path"]).exists()]
 
     def job_of_model(self, name: str) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@ body, and cursor pagination."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ftlens.train.infer import Completion, TokenLogprob
@@ -31,12 +32,51 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "object": "file", "bytes": row["bytes"],
             "created_at": row["created_at"], "filename": row["filename"],
             "purpose": row["purpose"], "status": "processed", "status_details": None,
-            "expires_at": None}
+            "expires_at": row.get("expires_at")}
+
+
+FILE_EXPIRY_S = (3600, 2592000)  # OpenAI's bounds for a file's expires_after.seconds
+
+
+def file_expiry(form: Mapping[str, Any]) -> int | None:
+    """The seconds after upload that a file's ``expires_after`` asks for (None: it does not
+    expire), from the upload's form: the SDK sends ``expires_after[anchor]`` and
+    ``expires_after[seconds]``; a JSON object in ``expires_after`` is taken too. Else a 400
+    naming ``expires_after``."""
+    given = {k[len("expires_after["):-1]: v for k, v in form.items()
+             if k.startswith("expires_after[") and k.endswith("]")}
+    if "expires_after" in form:
+        try:
+            given = json.loads(str(form["expires_after"]))
+        except ValueError:
+            given = None  # type: ignore[assignment]
+    if not given and "expires_after" not in form:
+        return None
+    low, high = FILE_EXPIRY_S
+    seconds = given.get("seconds") if isinstance(given, dict) else None
+    try:
+        seconds = int(str(seconds)) if not isinstance(seconds, bool) else None
+    except ValueError:
+        seconds = None
+    if (not isinstance(given, dict) or set(given) != {"anchor", "seconds"}
+            or given["anchor"] != "created_at" or seconds is None
+            or not low <= seconds <= high):
+        raise ApiError(400, f"expires_after must be {{\"anchor\": \"created_at\", \"seconds\": "
+                            f"N}} with N from {low} (an hour) to {high} (30 days)",
+                       param="expires_after")
+    return seconds
 
 
 def job_object(row: dict[str, Any]) -> dict[str, Any]:
-    hp = row["hyperparameters"] or {}
+    """A job as OpenAI shows it: its hyperparameters as asked (``"auto"`` where not given)
+    until it starts, then the values used; a running job asked to cancel is ``cancelling``
+    (not in the SDK's status ``Literal``, which it does not enforce: it parses the value as
+    it is, as it does ftlens' ``paused``)."""
+    hp = row.get("resolved_hyperparameters") or row["hyperparameters"] or {}
     kind = row.get("method") or "supervised"
+    status = row["status"]
+    if status == "running" and row.get("control") == "cancel":
+        status = "cancelling"
     hyper = {k: hp.get(k, "auto") for k in ("n_epochs", "batch_size",
                                             "learning_rate_multiplier")}
     method_hyper = {**hyper, "beta": hp.get("beta", "auto")} if kind == "dpo" else hyper
@@ -45,9 +85,10 @@ def job_object(row: dict[str, Any]) -> dict[str, Any]:
         "error": row["error"], "fine_tuned_model": row["fine_tuned_model"],
         "finished_at": row["finished_at"], "hyperparameters": hyper, "model": row["model"],
         "organization_id": "ftlens", "result_files": row["result_files"] or [],
-        "seed": row["seed"], "status": row["status"], "trained_tokens": row["trained_tokens"],
+        "seed": row["seed"], "status": status, "trained_tokens": row["trained_tokens"],
         "training_file": row["training_file"], "validation_file": row["validation_file"],
-        "estimated_finish": row["estimated_finish"], "integrations": [],
+        "estimated_finish": row["estimated_finish"],
+        "integrations": row.get("integrations") or [],
         "metadata": row["metadata"], "user_provided_suffix": row["suffix"],
         "method": {"type": kind, kind: {"hyperparameters": method_hyper}},
         **_task_fields(row.get("task_metrics")),

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.errors import FtlensError
+from ftlens.server.integrations import Trackers
 from ftlens.server.store import Store, new_id, now
 from ftlens.train.config import Event, TaskMetricsSettings
 
@@ -110,8 +111,10 @@ def run_job(store: Store, job: dict[str, Any], owner: str,
 
     job_id = job["id"]
     store.add_event(job_id, "Fine-tuning job started")
-    follow = _Follow(store, job)
+    trackers = Trackers(job)
+    follow = _Follow(store, job, trackers)
     try:
+        _open_trackers(store, trackers)
         config = TrainConfig(
             model=base_location(store, job["model"], models),
             training_file=str(store.file_path(job["training_file"])),
@@ -125,12 +128,15 @@ def run_job(store: Store, job: dict[str, Any], owner: str,
             task_metrics=_task_settings(job.get("task_metrics")))
         result = train(config, callbacks=[follow], should_stop=follow.control)
     except FtlensError as exc:
+        trackers.close(exit_code=1)
         _fail(store, job_id, "invalid_request", exc.render(), owner=owner)
         return
     except Exception as exc:  # the job fails, the worker lives on
+        trackers.close(exit_code=1)
         _fail(store, job_id, "internal_error", f"{type(exc).__name__}: {exc}",
               detail=traceback.format_exc(), owner=owner)
         return
+    trackers.close()
     def finish(status: str, message: str, **values: Any) -> None:
         if store.finish_job(job_id, status, worker=os.getpid(), owner=owner,
                             trained_tokens=result.trained_tokens, **values):
@@ -147,11 +153,27 @@ def run_job(store: Store, job: dict[str, Any], owner: str,
         finish("cancelled", "The job has been cancelled")
 
 
-class _Follow:
-    """The engine's event stream into the store, and the job's stop requests back."""
+def _open_trackers(store: Store, trackers: Trackers) -> None:
+    """Start the job's integrations (a wandb run); one that cannot start fails the job."""
+    job = trackers.job
+    if not job.get("integrations"):
+        return
+    try:
+        trackers.open({"model": job["model"], "method": job.get("method") or "supervised",
+                       "hyperparameters": job["hyperparameters"], "seed": job["seed"]})
+    except Exception as exc:
+        raise FtlensError(f"integrations: the wandb run could not start: "
+                          f"{type(exc).__name__}: {exc}") from None
+    store.add_event(job["id"], "Logging the training metrics to Weights & Biases")
 
-    def __init__(self, store: Store, job: dict[str, Any]) -> None:
-        self.store, self.job = store, job
+
+class _Follow:
+    """The engine's event stream into the store (and the job's integrations), and the job's
+    stop requests back."""
+
+    def __init__(self, store: Store, job: dict[str, Any], trackers: Trackers | None = None
+                 ) -> None:
+        self.store, self.job, self.trackers = store, job, trackers
         self.started = time.monotonic()
         self.first_step: int | None = None
 
@@ -165,12 +187,16 @@ class _Follow:
             per_step = (time.monotonic() - self.started) / max(1, step - self.first_step)
             store.update_job(job_id, estimated_finish=now() + round(per_step * (total - step)))
             store.add_event(job_id, event.message, type="metrics", data=data)
+            if self.trackers is not None:
+                self.trackers.metrics(data)
         elif event.type == "checkpoint":
             name = f"{fine_tuned_name(self.job)}:ckpt-step-{data['step']}"
             store.add_checkpoint(job_id, int(data["step"]), name, data["metrics"],
                                  data["path"])
             store.add_event(job_id, f"Checkpoint created at step {data['step']}")
         else:
+            if "hyperparameters" in data:  # the values used: the job shows them from now on
+                store.update_job(job_id, resolved_hyperparameters=data["hyperparameters"])
             store.add_event(job_id, event.message, level=event.level)
 
     def control(self) -> str | None:

@@ -129,7 +129,9 @@ class TrainConfig:
 class Event:
     """One entry of a job's event stream, shaped like OpenAI's fine-tuning events.
 
-    ``type`` is ``message`` (``data`` None), ``metrics`` (``data``: step, train_loss,
+    ``type`` is ``message`` (``data`` None, except the one that starts the training loop:
+    ``{"hyperparameters": …}``, the values used, ``"auto"`` resolved), ``metrics``
+    (``data``: step, train_loss,
     train_mean_token_accuracy, total_steps and, when measured, valid_loss,
     valid_mean_token_accuracy, full_valid_loss, full_valid_mean_token_accuracy and, with task
     metrics on, the ``classification/…`` values of :mod:`ftlens.core.task_metrics`) or

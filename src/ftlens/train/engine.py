@@ -198,7 +198,8 @@ def _run(config: TrainConfig, acc: Any, emit: Callback, should_stop: StopCheck,
                           + (f", {acc.num_processes} processes" if acc.num_processes > 1
                              else "")
                           + (", gradient checkpointing" if checkpointing else "")
-                          + (", 4-bit QLoRA" if config.quantization else "")))
+                          + (", 4-bit QLoRA" if config.quantization else ""),
+               data={"hyperparameters": hp.as_dict()}))  # the values "auto" resolved to
     meta = {"base_model": source.name, "method": config.method,
             "objective": config.objective,
             "hyperparameters": hp.as_dict(), "seed": config.seed}
