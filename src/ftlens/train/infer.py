@@ -125,7 +125,8 @@ class _Tokens:
 
 
 class _Row:
-    def __init__(self, request: GenerationRequest, n_prompt: int, window: int | None) -> None:
+    def __init__(self, request: GenerationRequest, n_prompt: int,
+                 window: int | None = None) -> None:
         self.request = request
         self.n_prompt = n_prompt
         self.budget = request.max_tokens if window is None else min(
