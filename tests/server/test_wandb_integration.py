@@ -94,18 +94,22 @@ def test_the_training_metrics_go_to_a_wandb_run(client: OpenAI, service: Service
                     and SECRET.encode() in p.read_bytes()]
 
 
-@pytest.mark.parametrize("value", [
-    [{"type": "mlflow", "mlflow": {"project": "x"}}],
-    [{"type": "wandb"}],
-    [{"type": "wandb", "wandb": {"project": "x", "api_key": SECRET}}],
-    [{"type": "wandb", "wandb": {"project": "x", "tags": "one"}}],
-    {"type": "wandb"},
+@pytest.mark.parametrize(("value", "param"), [
+    ([{"type": "mlflow", "mlflow": {"project": "x"}}], "integrations[0].type"),
+    ([{"type": "wandb"}], "integrations[0].wandb"),
+    ([{"type": "wandb", "wandb": {"project": ""}}], "integrations[0].wandb.project"),
+    ([{"type": "wandb", "wandb": {"project": "x", "api_key": SECRET}}],
+     "integrations[0].wandb.api_key"),
+    ([{"type": "wandb", "wandb": {"project": "x", "tags": "one"}}],
+     "integrations[0].wandb.tags"),
+    ({"type": "wandb"}, "integrations"),
 ])
-def test_integrations_that_cannot_be_honoured_are_refused(client: OpenAI, value: Any) -> None:
+def test_integrations_that_cannot_be_honoured_are_refused(client: OpenAI, value: Any,
+                                                          param: str) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         _create(client, integrations=value)
     body = err.value.body
-    assert isinstance(body, dict) and body["param"] == "integrations"
+    assert isinstance(body, dict) and body["param"] == param
     assert SECRET not in body["message"]
 
 

@@ -33,7 +33,7 @@ from ftlens.server.integrations import checked_integrations
 from ftlens.server.remote import RemoteInference
 from ftlens.server.store import Store, new_id, now
 from ftlens.server.wire import ApiError, not_found
-from ftlens.server.wire_types import JobBody
+from ftlens.server.wire_types import JobBody, file_expiry
 from ftlens.server.worker import Supervisor
 from ftlens.train.config import TaskMetricsSettings
 from ftlens.train.hyperparams import Hyperparameters
@@ -124,7 +124,7 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
         if purpose not in PURPOSES:
             raise ApiError(400, f"purpose must be one of {', '.join(PURPOSES)}",
                            param="purpose")
-        expiry = wire.file_expiry(await request.form())  # the form FastAPI already read
+        expiry = file_expiry(await request.form())  # the form FastAPI already read
         file_id = new_id("file")
         path = store.file_path(file_id)
         partial = partial_path(path)  # a kill midway leaves only this, swept at start

@@ -13,56 +13,24 @@ from typing import Any
 from ftlens.server.wire import ApiError
 
 INSTALL_HINT = "pip install 'ftlens[wandb]' where ftlens serve runs"
-WANDB_KEYS = {"project", "name", "entity", "tags"}
 
 
 def wandb_available() -> bool:
     return importlib.util.find_spec("wandb") is not None
 
 
-def checked_integrations(value: Any) -> list[dict[str, Any]]:
-    """The integrations a job asks for, as the job shows them; else a 400 naming
-    ``integrations``."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _bad("integrations must be a list like [{\"type\": \"wandb\", \"wandb\": "
-                   "{\"project\": \"...\"}}]")
-    out = []
-    for item in value:
-        if not isinstance(item, dict) or item.get("type") != "wandb":
-            kind = item.get("type") if isinstance(item, dict) else None
-            raise _bad(f"integration type {kind!r} is not supported by ftlens serve; use "
-                       "'wandb'")
-        out.append({"type": "wandb", "wandb": _wandb(item.get("wandb"))})
+def checked_integrations(value: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The integrations a job asks for (their shape checked by ``wire_types.Integration``),
+    as the job shows them; a 400 naming ``integrations`` when wandb is not installed."""
+    out = [{"type": "wandb", "wandb": {"project": item["wandb"]["project"],
+                                       "name": item["wandb"].get("name"),
+                                       "entity": item["wandb"].get("entity"),
+                                       "tags": list(item["wandb"].get("tags") or [])}}
+           for item in value or []]
     if out and not wandb_available():
-        raise _bad(f"the wandb integration needs the wandb package on the service: "
-                   f"{INSTALL_HINT}")
+        raise ApiError(400, "the wandb integration needs the wandb package on the service: "
+                            + INSTALL_HINT, param="integrations")
     return out
-
-
-def _wandb(spec: Any) -> dict[str, Any]:
-    if not isinstance(spec, dict) or not isinstance(spec.get("project"), str) or not spec[
-            "project"]:
-        raise _bad("integrations: wandb must be an object with a project (a string)")
-    unknown = sorted(set(spec) - WANDB_KEYS)
-    if unknown:
-        raise _bad(f"integrations: wandb has no setting {unknown[0]!r}; use "
-                   f"{', '.join(sorted(WANDB_KEYS))} (the API key is the service's "
-                   "WANDB_API_KEY, never a job's)")
-    for key in ("name", "entity"):
-        if spec.get(key) is not None and not isinstance(spec[key], str):
-            raise _bad(f"integrations: wandb.{key} must be a string")
-    tags = spec.get("tags")
-    if tags is not None and (not isinstance(tags, list) or not all(
-            isinstance(t, str) and 0 < len(t) <= 64 for t in tags)):
-        raise _bad("integrations: wandb.tags must be a list of strings of 1 to 64 characters")
-    return {"project": spec["project"], "name": spec.get("name"),
-            "entity": spec.get("entity"), "tags": list(tags or [])}
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(400, message, param="integrations")
 
 
 class Trackers:

@@ -3,8 +3,7 @@ body, and cursor pagination."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ftlens.train.infer import Completion, TokenLogprob
@@ -33,38 +32,6 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
             "created_at": row["created_at"], "filename": row["filename"],
             "purpose": row["purpose"], "status": "processed", "status_details": None,
             "expires_at": row.get("expires_at")}
-
-
-FILE_EXPIRY_S = (3600, 2592000)  # OpenAI's bounds for a file's expires_after.seconds
-
-
-def file_expiry(form: Mapping[str, Any]) -> int | None:
-    """The seconds after upload that a file's ``expires_after`` asks for (None: it does not
-    expire), from the upload's form: the SDK sends ``expires_after[anchor]`` and
-    ``expires_after[seconds]``; a JSON object in ``expires_after`` is taken too. Else a 400
-    naming ``expires_after``."""
-    given = {k[len("expires_after["):-1]: v for k, v in form.items()
-             if k.startswith("expires_after[") and k.endswith("]")}
-    if "expires_after" in form:
-        try:
-            given = json.loads(str(form["expires_after"]))
-        except ValueError:
-            given = None  # type: ignore[assignment]
-    if not given and "expires_after" not in form:
-        return None
-    low, high = FILE_EXPIRY_S
-    seconds = given.get("seconds") if isinstance(given, dict) else None
-    try:
-        seconds = int(str(seconds)) if not isinstance(seconds, bool) else None
-    except ValueError:
-        seconds = None
-    if (not isinstance(given, dict) or set(given) != {"anchor", "seconds"}
-            or given["anchor"] != "created_at" or seconds is None
-            or not low <= seconds <= high):
-        raise ApiError(400, f"expires_after must be {{\"anchor\": \"created_at\", \"seconds\": "
-                            f"N}} with N from {low} (an hour) to {high} (30 days)",
-                       param="expires_after")
-    return seconds
 
 
 def job_object(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ The models are also the service's OpenAPI schema, which the tests fuzz."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -110,6 +111,21 @@ class Method(Strict):
     reinforcement: dict[str, Any] | None = None
 
 
+class WandbSettings(Strict):
+    """A W&B run's settings as OpenAI takes them (the API key is the service's own
+    ``WANDB_API_KEY``, never a job's)."""
+
+    project: Annotated[str, Field(min_length=1)]
+    name: str | None = None
+    entity: str | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = None
+
+
+class Integration(Strict):
+    type: Literal["wandb"]
+    wandb: WandbSettings
+
+
 class JobBody(Strict):
     model: str
     training_file: str
@@ -119,12 +135,44 @@ class JobBody(Strict):
     suffix: str | None = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     metadata: dict[str, Any] | None = None
-    integrations: list[dict[str, Any]] | None = None
+    integrations: list[Integration] | None = None
     # the legacy fine-tunes API's task metrics (an ftlens extension: the SDK's extra_body)
     compute_classification_metrics: bool | None = None
     classification_positive_class: str | None = None
     classification_n_classes: int | None = None
     classification_betas: list[float] | None = None
+
+
+# files -----------------------------------------------------------------------------------
+class ExpiresAfter(BaseModel):
+    """A file's ``expires_after`` (OpenAI's bounds: an hour to 30 days). Not strict: an
+    upload's form sends the seconds as text."""
+
+    model_config = ConfigDict(extra="forbid")
+    anchor: Literal["created_at"]
+    seconds: Annotated[int, Field(ge=3600, le=2592000)]
+
+
+def file_expiry(form: Mapping[str, Any]) -> int | None:
+    """The seconds after upload that a file's ``expires_after`` asks for (None: it does not
+    expire), from the upload's form: the SDK sends ``expires_after[anchor]`` and
+    ``expires_after[seconds]``; a JSON object in ``expires_after`` is taken too. Else a 400
+    naming ``expires_after``."""
+    given: Any = {k[len("expires_after["):-1]: v for k, v in form.items()
+                  if k.startswith("expires_after[") and k.endswith("]")}
+    if "expires_after" in form:
+        try:
+            given = json.loads(str(form["expires_after"]))
+        except ValueError:
+            given = None
+    elif not given:
+        return None
+    try:
+        return ExpiresAfter.model_validate(given).seconds
+    except ValidationError:
+        raise ApiError(400, "expires_after must be {\"anchor\": \"created_at\", \"seconds\": "
+                            "N} with N from 3600 (an hour) to 2592000 (30 days)",
+                       param="expires_after") from None
 
 
 # batches ---------------------------------------------------------------------------------
