@@ -279,11 +279,36 @@ def test_directory_is_a_usage_error() -> None:
     assert "directory" in proc.stderr
 
 
-def test_debug_shows_traceback() -> None:
+def test_debug_shows_traceback_and_keeps_the_exit_code() -> None:
+    plain = run_module("audit", "no/such/train.jsonl")
     proc = run_module("--debug", "audit", "no/such/train.jsonl")
-    assert proc.returncode != 0
-    assert "Traceback" in proc.stderr
-    assert "DataError" in proc.stderr
+    assert plain.returncode == proc.returncode == 2
+    assert "Traceback" in proc.stderr and "DataError" in proc.stderr
+    # the one clear message still ends the output
+    assert proc.stderr.rstrip().splitlines()[-1] == plain.stderr.rstrip().splitlines()[-1]
+    assert plain.stderr.startswith("error:") and "no/such/train.jsonl" in plain.stderr
+
+
+def test_identical_problems_are_one_row_and_evidence_hangs_under_its_title(
+        tmp_path: Path) -> None:
+    good = [{"messages": [{"role": "user", "content": f"q{i}"},
+                          {"role": "assistant", "content": "a"}]} for i in range(12)]
+    lines = [json.dumps(r) for r in good] + [json.dumps({"prompt": f"p{i}", "completion": "c"})
+                                             for i in range(15)] + ["{bad"]
+    path = tmp_path / "legacy.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    wide = CliRunner().invoke(cli, ["audit", str(path)], env={"COLUMNS": "250"}).output
+    assert wide.count('no "messages" key') == 2  # one table row and the finding's evidence
+    assert "train:13–27" in wide and "15 lines: the object has no" in wide
+    assert "train:28" in wide
+    # every wrapped line of a finding's evidence and advice starts under the title's text
+    out = CliRunner().invoke(cli, ["audit", str(path)], env={"COLUMNS": "80"}).output
+    block = out[out.index("✗ fail"):out.index("verdict:")]
+    assert len(block.splitlines()) > 12  # it did wrap
+    for line in block.splitlines():
+        if line and not line.startswith(("✗", "!", "i ")):
+            assert line.startswith(" " * 9) and line[9] != " ", repr(line)
+            assert line == line.rstrip(), "no padding to the terminal's width"
 
 
 def test_bad_option_value_is_exit_2_without_traceback() -> None:
@@ -399,10 +424,10 @@ def test_duplicate_and_leakage_evidence_stays_short_on_large_files(tmp_path: Pat
     report = audit_json(str(tmp_path / "train.jsonl"), "--test", str(tmp_path / "test.jsonl"))
     dup, leak = one(report, "duplicates"), one(report, "leakage")
     assert dup["title"] == "train: 1,200 duplicate examples in 1,200 groups"
-    assert dup["evidence"].endswith("… 1,197 more groups")
+    assert dup["evidence"].endswith("… and 1,197 more groups")
     assert dup["evidence"].startswith('same input (ignoring case, punctuation, spacing): "tr 0 w')
     assert leak["title"] == "400 of 500 test inputs (80.0%) also in train"
-    assert "… 397 more groups" in leak["evidence"]
+    assert "… and 397 more groups" in leak["evidence"]
     for finding in (dup, leak):
         assert len(finding["evidence"]) < 600, finding["evidence"]
     assert leak["details"]["pairs"][0]["lines"] == list(range(1, 401))  # all of it in --json

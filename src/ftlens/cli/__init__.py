@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
@@ -22,7 +23,9 @@ from ftlens.errors import FtlensError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ftlens")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True,
+              help="Show full tracebacks on errors (before the command: ftlens --debug audit "
+              "F); exit codes stay the same.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """ftlens: did my fine-tune work, and can it ship?
@@ -33,13 +36,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
       ftlens run --train train.jsonl --valid valid.jsonl --test test.jsonl --positive spam
       ftlens audit examples/spam/train.jsonl --valid examples/spam/valid.jsonl \\
           --test examples/spam/test.jsonl
-      ftlens audit train.jsonl --json --fail-on error
+      ftlens audit train.jsonl --json --fail-on fail
       ftlens metrics predictions.jsonl --positive spam --require "recall(spam)>=0.9"
       ftlens curves step_metrics.csv --plot loss.svg
       ftlens report runs/spam --out runs/spam/report.html
       ftlens serve --port 8000
       ftlens train examples/spam/train.jsonl --model smollm2-135m-instruct --epochs 2
-      ftlens eval --model ft:smollm2-135m-instruct:ftlens::abc12345 \
+      ftlens eval --model ft:smollm2-135m-instruct:ftlens::abc12345 \\
           --baseline smollm2-135m-instruct --data examples/spam/test.jsonl
     """
     ctx.obj = {"debug": debug}
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except FtlensError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         click.echo(f"error: {exc.render()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

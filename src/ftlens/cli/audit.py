@@ -43,7 +43,7 @@ def audit(ctx: click.Context, train: str, valid: str | None, test: str | None, m
     Examples:
       ftlens audit train.jsonl --valid valid.jsonl --test test.jsonl
       ftlens audit train.jsonl --model gpt-4.1-mini-2025-04-14 --epochs 2
-      ftlens audit train.jsonl --test test.jsonl --write-clean clean/ --fail-on error
+      ftlens audit train.jsonl --test test.jsonl --write-clean clean/ --fail-on fail
     """
     from ftlens.core.audit_json import audit_to_dict
     from ftlens.io.clean import write_clean

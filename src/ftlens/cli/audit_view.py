@@ -8,6 +8,7 @@ from rich.table import Table
 
 from ftlens.cli import render
 from ftlens.core.audit import AuditReport
+from ftlens.core.wording import first, plural, runs
 
 MAX_ISSUE_ROWS = 20
 
@@ -58,17 +59,26 @@ def _splits_table(report: AuditReport) -> Table:
 
 
 def _issues_table(report: AuditReport) -> Table | None:
-    rows = [(split, i) for split, scan in report.splits.items() for i in scan.issues]
-    if not rows:
+    """One row per distinct problem of a split: identical messages on many lines are one row
+    ("15 lines: …") naming the first lines, not fifteen."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for split, scan in report.splits.items():
+        for i in sorted(scan.issues, key=lambda i: i.line):
+            groups.setdefault((split, i.message, i.hint), []).append(i.line)
+    if not groups:
         return None
-    rows.sort(key=lambda r: (r[0], r[1].line))
     t = Table(title="format problems", title_justify="left", show_edge=False)
     for col in ("where", "problem", "how to fix"):
         t.add_column(col)
-    for split, issue in rows[:MAX_ISSUE_ROWS]:
-        t.add_row(f"{split}:{issue.line}", escape(issue.message), escape(issue.hint))
+    rows = list(groups.items())
+    for (split, message, hint), lines in rows[:MAX_ISSUE_ROWS]:
+        count = f"{plural(len(lines), 'line')}: " if len(lines) > 1 else ""
+        t.add_row(f"{split}:{first(runs(lines), 3)}", escape(count + message), escape(hint))
     if len(rows) > MAX_ISSUE_ROWS:
-        t.caption = f"… and {len(rows) - MAX_ISSUE_ROWS} more (see --json)"
+        left = rows[MAX_ISSUE_ROWS:]
+        t.caption = (f"… and {plural(len(left), 'more problem')} on "
+                     f"{plural(sum(len(lines) for _, lines in left), 'line')} (see --json)")
+        t.caption_justify = "left"
     return t
 
 

@@ -15,7 +15,8 @@ from ftlens.cli import render
               default="ftlens-demo", show_default=True,
               help="Where the run, its data and the report go.")
 @click.option("--quick", is_flag=True,
-              help="A smaller run (48 training examples, 40 test questions).")
+              help="A smaller run, about 3 minutes here: 48 training examples (no class over "
+              "60 %), 24 validation and 40 test questions, 2 epochs at batch size 2.")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path),
               help="A folder with train.jsonl, valid.jsonl and test.jsonl. Default: the "
               "bundled examples/spam.")

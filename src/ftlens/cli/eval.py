@@ -13,7 +13,7 @@ from ftlens.cli.judging import (
     AUDIT_OPTION,
     JUDGING_KEYS,
     TRAIN_OPTION,
-    exit_on_requirements,
+    exit_on_gates,
     judging_options,
 )
 
@@ -69,7 +69,7 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
                  cache: Path | None, concurrency: int, timeout: float, retries: int,
                  max_tokens: int, top_logprobs: int, train_file: Path | None,
                  valid_file: Path | None, audit_file: Path | None, use_batch: bool,
-                 as_json: bool, **opts: object) -> None:
+                 as_json: bool, fail_on: str | None, **opts: object) -> None:
     """Ask a model to answer every example of a labelled test set, then judge the answers:
     metrics, intervals, threshold, comparison with a baseline, verdict.
 
@@ -118,4 +118,4 @@ def eval_command(ctx: click.Context, model: str, data: Path, base_url: str | Non
         from ftlens.cli.eval_view import show_run
 
         show_run(render.stdout(), run)
-    exit_on_requirements(ctx, run.evaluation.findings)
+    exit_on_gates(ctx, run.evaluation.findings, fail_on)

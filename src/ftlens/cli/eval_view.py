@@ -6,13 +6,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from ftlens.cli.metrics_view import show_evaluation
+from ftlens.core.wording import plural
 from ftlens.steps.ask import EvalRun
 
 
 def show_run(console: Console, run: EvalRun) -> None:
     c, s = run.config, run.stats
     console.print(f"[bold]{escape(c.model)}[/] on {escape(str(c.data))} "
-                  f"({len(run.candidate.answers):,} examples) via {escape(c.endpoint.public)}")
+                  f"({plural(len(run.candidate.answers), 'example')}) "
+                  f"via {escape(c.endpoint.public)}")
     retries = ", ".join(f"{cause} {n:,}" for cause, n in sorted(s.retries.items()))
     console.print(f"[dim]requests: {s.sent:,} sent, {s.cached:,} from the cache"
                   + (f"; retried: {escape(retries)}" if retries else "") + "[/]")

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ftlens.cli import render
 from ftlens.core.findings import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +38,10 @@ _OPTIONS = [
                  help="Bar for accuracy, precision and recall."),
     click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
                  help="Bootstrap resamples for the intervals."),
-    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--seed", type=int, default=0, show_default=True,
+                 help="Seed of the bootstrap resamples and the --tune-on-split/--tune-cv "
+                 "splits: the same seed gives the same intervals."),
+    render.FAIL_ON,
 ]
 
 #: ``--train``: test rows whose input occurs in the training data are left out of the judging
@@ -66,7 +70,9 @@ def judging_options(f: F) -> F:
     return f
 
 
-def exit_on_requirements(ctx: click.Context, findings: Iterable[Finding]) -> None:
-    """Exit 1 when a ``--require`` gate failed."""
+def exit_on_gates(ctx: click.Context, findings: Iterable[Finding], fail_on: str | None) -> None:
+    """Exit 1 when a ``--require`` gate failed or ``--fail-on`` is met."""
+    findings = list(findings)
     if any(f.id == "requirement_failed" for f in findings):
         ctx.exit(1)
+    render.exit_on(ctx, findings, fail_on)

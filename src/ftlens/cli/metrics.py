@@ -7,13 +7,15 @@ from pathlib import Path
 import click
 
 from ftlens.cli import render
-from ftlens.cli.judging import AUDIT_OPTION, TRAIN_OPTION, exit_on_requirements, judging_options
+from ftlens.cli.judging import AUDIT_OPTION, TRAIN_OPTION, exit_on_gates, judging_options
 
 
 @click.command()
 @click.argument("predictions", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--label-field", default="label", show_default=True)
-@click.option("--prediction-field", default="prediction", show_default=True)
+@click.option("--label-field", default="label", show_default=True,
+              help="The field (JSONL key or CSV column) holding each row's true label.")
+@click.option("--prediction-field", default="prediction", show_default=True,
+              help="The field holding the model's answer for the row.")
 @click.option("--score-field", default="score", show_default=True,
               help="Score of the positive class.")
 @click.option("--probs-field", default="probs", show_default=True,
@@ -38,7 +40,8 @@ from ftlens.cli.judging import AUDIT_OPTION, TRAIN_OPTION, exit_on_requirements,
 def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
             train_file: Path | None, valid_file: Path | None, audit_file: Path | None,
             data_file: Path | None,
-            tune_path: Path | None, as_json: bool, **opts: object) -> None:
+            tune_path: Path | None, as_json: bool, fail_on: str | None, **opts: object
+            ) -> None:
     """Judge a predictions file from any source: metrics, intervals, threshold, verdict.
 
     PREDICTIONS is JSONL ({"label": ..., "prediction": ..., "probs": {...}}) or CSV
@@ -48,6 +51,7 @@ def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
     \b
     Examples:
       ftlens metrics preds.jsonl --positive spam
+      ftlens metrics preds.csv --label-field truth --prediction-field answer --fail-on warn
       ftlens metrics preds.csv --target-recall 0.95 --tune-on-split 0.5
       ftlens metrics tuned.jsonl --compare base.jsonl --require "recall(spam)>=0.9"
       ftlens metrics preds.jsonl --train train.jsonl   # judged on the unseen test rows
@@ -68,4 +72,4 @@ def metrics(ctx: click.Context, predictions: str, compare_path: str | None,
         from ftlens.cli.metrics_view import show_evaluation
 
         show_evaluation(render.stdout(), ev)
-    exit_on_requirements(ctx, ev.findings)
+    exit_on_gates(ctx, ev.findings, fail_on)

@@ -9,6 +9,7 @@ from rich.table import Table
 from ftlens.cli import render
 from ftlens.core.classification import UNPARSEABLE, ClassificationReport, Interval
 from ftlens.core.evaluation import Evaluation
+from ftlens.core.wording import plural
 
 
 def _ci(i: Interval) -> str:
@@ -19,7 +20,7 @@ def show_evaluation(console: Console, ev: Evaluation, title: str = "ftlens metri
     r = ev.report
     judged = (f" (judged on the {r.n:,} unseen of {ev.leakage.seen.n_rows:,}: "
               f"{ev.leakage.seen.n_seen:,} were seen in training)" if ev.leakage else "")
-    console.print(f"[bold]{escape(title)}[/]  {r.n:,} predictions{judged}, "
+    console.print(f"[bold]{escape(title)}[/]  {plural(r.n, 'prediction')}{judged}, "
                   f"{len(r.labels)} classes"
                   + (f", positive class {escape(ev.positive)}" if ev.positive else "") + "\n")
     if ev.leakage is not None:

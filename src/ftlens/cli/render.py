@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ from ftlens.core.findings import Finding, gate_failed
 
 STYLE = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
 MARK = {"fail": "✗", "warn": "!", "info": "i"}
+INDENT = 9  # evidence and advice hang under the finding's title
 VERDICT_STYLE = {"ready": "bold green", "not_ready": "bold red", "inconclusive": "bold yellow"}
 
 
@@ -53,9 +55,18 @@ def findings(console: Console, items: Iterable[Finding]) -> None:
         style = STYLE[f.severity]
         console.print(f"[{style}]{MARK[f.severity]} {f.severity:<4}[/] "
                       f"[bold]{escape(f.title)}[/] [dim]({f.id})[/]")
-        console.print(f"         {escape(f.evidence)}", style="default")
+        hanging(console, f.evidence)
         if f.advice:
-            console.print(f"         [dim]→ {escape(f.advice)}[/]")
+            hanging(console, f"→ {f.advice}", style="dim")
+
+
+def hanging(console: Console, text: str, style: str = "default") -> None:
+    """``text`` wrapped to the terminal, every line indented under a finding's title."""
+    pad = " " * INDENT
+    wrapped = textwrap.fill(text, width=max(40, console.width), initial_indent=pad,
+                            subsequent_indent=pad, break_long_words=False,
+                            break_on_hyphens=False)
+    console.out(wrapped, style=style, highlight=False)
 
 
 def verdict(console: Console, value: str, items: Iterable[Finding]) -> None:
@@ -95,8 +106,24 @@ SELECT = click.option(
     help="What the best checkpoint is chosen by: loss, macro_f1, f1(LABEL), recall(LABEL), "
     "precision(LABEL), accuracy, auroc… Default: macro-F1 when task metrics were logged, "
     "else validation loss.")
-FAIL_ON = click.option("--fail-on", type=click.Choice(["error", "warn"]),
-                       help="Exit 1 when a finding of this severity (or worse) is present.")
+FAIL_ON = click.option("--fail-on", type=click.Choice(["fail", "error", "warn"]),
+                       help="Exit 1 when a finding of this severity (or worse) is present: "
+                       "fail (alias error) or warn.")
+
+
+def HYPERPARAMETERS(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The job's hyperparameters as OpenAI names them; "auto" lets the service choose."""
+    for option in reversed([
+        click.option("--epochs", default="auto", show_default=True,
+                     help="n_epochs: passes over the training file."),
+        click.option("--batch-size", default="auto", show_default=True,
+                     help="batch_size: examples per optimiser step."),
+        click.option("--learning-rate-multiplier", "lr_multiplier", default="auto",
+                     show_default=True, help="learning_rate_multiplier: times the model's "
+                     "base learning rate."),
+    ]):
+        f = option(f)
+    return f
 
 
 def json_flag(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

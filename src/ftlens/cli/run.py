@@ -10,7 +10,7 @@ import click
 import orjson
 
 from ftlens.cli import render
-from ftlens.cli.judging import exit_on_requirements
+from ftlens.cli.judging import exit_on_gates
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -33,11 +33,9 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default="ftlens-run", show_default=True,
               help="The run directory: data, results, predictions and the report.")
-@click.option("--epochs", default="auto", show_default=True, help="n_epochs.")
-@click.option("--batch-size", default="auto", show_default=True)
-@click.option("--learning-rate-multiplier", "lr_multiplier", default="auto", show_default=True)
+@render.HYPERPARAMETERS
 @click.option("--suffix", help="Part of the fine-tuned model's name.")
-@click.option("--seed", type=int, help="The fine-tuning job's seed.")
+@click.option("--seed", type=int, help="The fine-tuning job's seed (same seed, same run).")
 @click.option("--positive", help="The class that matters (spam, fraud). Default for two "
               "classes: the rarer one.")
 @click.option("--require", "requires", multiple=True, help='Gate, repeatable: '
@@ -106,8 +104,7 @@ def run(ctx: click.Context, train_file: Path | None, valid_file: Path | None, te
         render.stderr().print(f"done in {(time.monotonic() - started) / 60:.1f} minutes",
                               highlight=False)
     findings = [f for _, f in result.findings]
-    exit_on_requirements(ctx, findings)
-    render.exit_on(ctx, findings, fail_on)
+    exit_on_gates(ctx, findings, fail_on)
 
 
 def hooks(*, quiet: bool = False) -> Any:

@@ -14,7 +14,8 @@ from ftlens.cli import render
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind. Anything but loopback should come with --api-key.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
 @click.option("--api-key", envvar="FTLENS_API_KEY",
               help="Require 'Authorization: Bearer KEY' on every request. Prefer "
                    "$FTLENS_API_KEY or --api-key-file: a key on the command line is visible "
@@ -25,7 +26,8 @@ from ftlens.cli import render
               help="Where files, jobs and models live. Default: $FTLENS_HOME or ~/.ftlens.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Job worker processes (jobs run one at a time per worker).")
-@click.option("--max-upload-mb", default=512, show_default=True, type=click.IntRange(1))
+@click.option("--max-upload-mb", default=512, show_default=True, type=click.IntRange(1),
+              help="Largest file an upload may send (a larger one is refused with 413).")
 @click.option("--model", "models", multiple=True, metavar="NAME=PATH",
               help="Offer a model for this service only (repeatable): a model directory, a "
               ".gguf file or a cached hub id. `ftlens models add` registers one for good.")
@@ -134,10 +136,7 @@ def _loopback(host: str) -> bool:
               "embedded one.")
 @click.option("--openai", "use_openai", is_flag=True,
               help="Use OpenAI itself, with $OPENAI_API_KEY.")
-@click.option("--epochs", default="auto", show_default=True, help="n_epochs.")
-@click.option("--batch-size", default="auto", show_default=True)
-@click.option("--learning-rate-multiplier", "lr_multiplier", default="auto",
-              show_default=True)
+@render.HYPERPARAMETERS
 @click.option("--task-metrics", is_flag=True,
               help="Score the validation rows as a classifier while training (accuracy, "
               "precision, recall, F1, AUROC): in the events, checkpoints and result CSV as "
@@ -149,7 +148,7 @@ def _loopback(host: str) -> bool:
               "(repeatable; default 1).")
 @render.SELECT
 @click.option("--suffix", help="Part of the fine-tuned model's name.")
-@click.option("--seed", type=int)
+@click.option("--seed", type=int, help="The fine-tuning job's seed (same seed, same run).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the result CSV and events go. Default: next to TRAIN.")
 @render.json_flag("job, its result files and the curve diagnosis")

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ftlens.core.findings import Finding
+from ftlens.core.wording import plural
 
 _APOSTROPHES = re.compile(r"['’`]")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -218,7 +219,7 @@ def answer_findings(answers: Sequence[Answer], top_logprobs: int) -> list[Findin
     shared = sum(bool(a.probs and a.probs.shared) for a in answers)
     if without:
         out.append(Finding(
-            "no_logprobs", "warn", f"{without:,} answers came without usable logprobs",
+            "no_logprobs", "warn", f"{plural(without, 'answer')} came without usable logprobs",
             f"{without:,} of {n:,} responses had no top_logprobs for a first answer token "
             "(empty answer, or an endpoint that does not return logprobs); "
             + ("there are no probabilities to tune a threshold on" if without == n else
@@ -229,7 +230,8 @@ def answer_findings(answers: Sequence[Answer], top_logprobs: int) -> list[Findin
     if floored:
         out.append(Finding(
             "label_outside_top_logprobs", "info",
-            f"a label was not among the top {top_logprobs} first tokens in {floored:,} rows",
+            f"a label was not among the top {top_logprobs} first tokens in "
+            f"{plural(floored, 'row')}",
             f"{floored:,} of {n:,} rows: a label's first token was not listed; it got the "
             "floor min(smallest listed probability, leftover mass / labels missing) before "
             "renormalising, an upper bound on its true share",
@@ -239,7 +241,7 @@ def answer_findings(answers: Sequence[Answer], top_logprobs: int) -> list[Findin
     if shared:
         out.append(Finding(
             "labels_share_first_token", "warn",
-            f"labels share a first token in {shared:,} rows",
+            f"labels share a first token in {plural(shared, 'row')}",
             f"{shared:,} of {n:,} rows had probability on a token that begins two or more "
             "labels; it was split equally between them, so first-token probabilities cannot "
             "rank those labels against each other",

@@ -18,6 +18,7 @@ from ftlens.core.findings import Finding
 from ftlens.core.labels import RARE_BELOW, LabelReport
 from ftlens.core.scan import SplitScan
 from ftlens.core.tokens import TokenStats
+from ftlens.core.wording import first, plural
 
 MIN_EXAMPLES = 10  # OpenAI rejects training files with fewer
 IMBALANCE_WARN = 4.0
@@ -27,14 +28,7 @@ Excerpts = Mapping[Place, str]  # a short excerpt of the input at each place sho
 
 
 def _lines(lines: Sequence[int]) -> str:
-    shown = ", ".join(str(n) for n in lines[:SHOW])
-    return shown + (f" and {len(lines) - SHOW} more" if len(lines) > SHOW else "")
-
-
-def _plural(n: int, word: str) -> str:
-    if n == 1:
-        return f"{n:,} {word}"
-    return f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
+    return first(lines, SHOW)
 
 
 def format_findings(splits: Mapping[str, SplitScan]) -> list[Finding]:
@@ -52,7 +46,7 @@ def format_findings(splits: Mapping[str, SplitScan]) -> list[Finding]:
             n = scan.warning_counts.get(code, 0)
             if n:
                 out.append(Finding(
-                    f"{code}_message", "warn", f"{split}: {_plural(n, 'example')} with {title}",
+                    f"{code}_message", "warn", f"{split}: {plural(n, 'example')} with {title}",
                     f"{scan.path}: lines {_lines(scan.warning_lines[code])}", advice,
                     details={"split": split, "count": n, "lines": scan.warning_lines[code]},
                 ))
@@ -67,8 +61,8 @@ def _mixed_formats(splits: Mapping[str, SplitScan]) -> list[Finding]:
         if scan.data_format == "mixed":
             out.append(Finding(
                 "mixed_formats", "fail", f"{split}: chat examples and preference pairs mixed",
-                f"{scan.path} has {_plural(scan.n_preference, 'preference pair')} (DPO) and "
-                f"{_plural(scan.n_examples - scan.n_preference, 'chat example')} "
+                f"{scan.path} has {plural(scan.n_preference, 'preference pair')} (DPO) and "
+                f"{plural(scan.n_examples - scan.n_preference, 'chat example')} "
                 "(supervised); a job trains on one kind",
                 "split the file: chat examples for a supervised job, preference pairs for a "
                 "DPO job", details={"split": split, "preference": scan.n_preference,
@@ -123,9 +117,9 @@ def _file_findings(split: str, scan: SplitScan) -> list[Finding]:
     if scan.n_examples < MIN_EXAMPLES:
         out.append(Finding(
             "too_few_examples", "fail",
-            f"{split}: only {_plural(scan.n_examples, 'valid example')}",
-            f"{scan.path} has {scan.n_examples} usable examples; OpenAI requires at least "
-            f"{MIN_EXAMPLES} and results usually improve from 50–100",
+            f"{split}: only {plural(scan.n_examples, 'valid example')}",
+            f"{scan.path} has {plural(scan.n_examples, 'usable example')}; OpenAI requires "
+            f"at least {MIN_EXAMPLES} and results usually improve from 50–100",
             "add more examples (aim for 50+ per class for classification)",
             details={"split": split, "count": scan.n_examples}))
     return out
@@ -141,9 +135,10 @@ def _format_errors(split: str, scan: SplitScan) -> list[Finding]:
             continue
         total = sum(counts.values())
         issues = sorted((i for i in scan.issues if i.code in codes), key=lambda i: i.line)
-        title = (f"{split}: {_plural(total, 'line')} with bytes that are not UTF-8"
+        title = (f"{split}: {plural(total, 'line')} with bytes that are not UTF-8"
                  if fid == "non_utf8" else
-                 f"{split}: {_plural(total, 'line')} break the chat format")
+                 f"{split}: {plural(total, 'line')} {'breaks' if total == 1 else 'break'} the chat "
+                 "format")
         out.append(Finding(
             fid, "fail", title,
             f"{scan.path}: {', '.join(f'{c} ×{n:,}' for c, n in counts.items())}; first at "
@@ -165,7 +160,7 @@ def token_findings(tokens: Mapping[str, TokenStats], cost: Cost | None,
         if stats.over_limit_lines:
             out.append(Finding(
                 "over_token_limit", "warn",
-                f"{split}: {_plural(len(stats.over_limit_lines), 'example')} over the "
+                f"{split}: {plural(len(stats.over_limit_lines), 'example')} over the "
                 f"{stats.limit:,}-token training context",
                 f"lines {_lines(list(stats.over_limit_lines))} (longest {stats.max:,} tokens) "
                 "will be truncated by OpenAI: the end of the conversation, often the answer, "
@@ -215,7 +210,7 @@ def label_findings(labels: LabelReport | None) -> list[Finding]:
     if labels.rare:
         rare = ", ".join(f"'{lab}' ({n})" for lab, n in labels.rare)
         out.append(Finding(
-            "rare_class", "warn", f"{_plural(len(labels.rare), 'class')} with under "
+            "rare_class", "warn", f"{plural(len(labels.rare), 'class')} with under "
             f"{RARE_BELOW} training examples", f"train has {rare}",
             "add examples of these classes, merge them, or drop them: the model cannot learn a "
             "class from a handful of examples", details={"classes": dict(labels.rare)}))
@@ -246,8 +241,7 @@ def _group_text(g: SameInputGroup, excerpts: Excerpts) -> str:
 
 
 def _places(places: Sequence[Place]) -> str:
-    shown = " = ".join(f"{s}:{ln}" for s, ln in places[:SHOW])
-    return shown + (f" = … {len(places) - SHOW} more" if len(places) > SHOW else "")
+    return first((f"{s}:{ln}" for s, ln in places), SHOW, sep=" = ")
 
 
 def _first_groups(groups: Sequence[SameInputGroup], excerpts: Excerpts,
@@ -256,9 +250,7 @@ def _first_groups(groups: Sequence[SameInputGroup], excerpts: Excerpts,
         labels = f" ({' vs '.join(sorted({str(lab) for lab in g.labels}))})" if label else ""
         return _group_text(g, excerpts) + labels
 
-    more = len(groups) - SHOW_GROUPS
-    return "; ".join(map(one, groups[:SHOW_GROUPS])) + (
-        f"; … {more:,} more group{'s' if more > 1 else ''}" if more > 0 else "")
+    return first(map(one, groups), SHOW_GROUPS, sep="; ", noun="group")
 
 
 def _pairs_text(pairs: Sequence[SplitPair]) -> str:
@@ -275,8 +267,8 @@ def duplicate_findings(splits: Mapping[str, SplitScan], exact: ExactResult,
             extra = sum(sum(s == split for s, _ in g.places) - 1 for g in groups)
             out.append(Finding(
                 "duplicates", "warn",
-                f"{split}: {_plural(extra, 'duplicate example')} in "
-                f"{_plural(len(groups), 'group')}",
+                f"{split}: {plural(extra, 'duplicate example')} in "
+                f"{plural(len(groups), 'group')}",
                 f"same input (ignoring case, punctuation, spacing): "
                 f"{_first_groups(groups, excerpts)}",
                 "remove repeats (--write-clean does it): they overweight some examples and "
@@ -298,7 +290,7 @@ def duplicate_findings(splits: Mapping[str, SplitScan], exact: ExactResult,
     if conflicts:
         out.append(Finding(
             "conflicting_labels", "warn",
-            f"{_plural(len(conflicts), 'input')} with different labels",
+            f"{plural(len(conflicts), 'input')} with different labels",
             f"the same input is labelled differently: "
             f"{_first_groups(conflicts, excerpts, label=True)}",
             "decide the right label for each and fix the others; contradictory examples cap "
@@ -318,14 +310,13 @@ def near_findings(near: Sequence[NearPair], splits: Mapping[str, SplitScan],
     out = []
     if near:
         per = near_leaks(near, {s: scan.n_examples for s, scan in splits.items()})
-        shown = "; ".join(f"{_quote(p.b, excerpts)}{p.a[0]}:{p.a[1]} ~ {p.b[0]}:{p.b[1]} "
-                          f"({p.similarity:.2f})" for p in near[:SHOW_GROUPS])
-        more = len(near) - SHOW_GROUPS
-        shown += f"; … {more:,} more pair{'s' if more > 1 else ''}" if more > 0 else ""
+        shown = first((f"{_quote(p.b, excerpts)}{p.a[0]}:{p.a[1]} ~ {p.b[0]}:{p.b[1]} "
+                       f"({p.similarity:.2f})" for p in near), SHOW_GROUPS, sep="; ",
+                      noun="pair")
         counts = _pairs_text(per)
         out.append(Finding(
             "near_duplicate_leakage", "warn",
-            f"{_plural(len(near), 'near-duplicate pair')} across splits",
+            f"{plural(len(near), 'near-duplicate pair')} across splits",
             f"{counts}, Jaccard similarity ≥ {options.near_threshold:g} of normalised 5-byte "
             f"shingles: {shown}",
             "paraphrases of held-out examples in train inflate metrics like exact leakage; "

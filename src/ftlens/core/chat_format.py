@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from ftlens.core.wording import first
+
 ALLOWED_KEYS = frozenset(
     {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
 )
@@ -365,7 +367,7 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
         return _issue(
             "missing_messages",
             'the object has no "messages" key'
-            + (f" (keys: {', '.join(_short(k, 20) for k in sorted(obj)[:5])})" if obj else ""),
+            + (f" (keys: {first((_short(k, 20) for k in sorted(obj)), 5)})" if obj else ""),
             'wrap the conversation as {"messages": [{"role": ..., "content": ...}, ...]}; '
             "prompt/completion files are the legacy format",
         )

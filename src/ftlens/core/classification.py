@@ -18,6 +18,8 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn import metrics as skm
 
+from ftlens.core.wording import first
+
 UNPARSEABLE = "unparseable"
 
 
@@ -104,8 +106,9 @@ def encode(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] |
     codes = table[inverse]
     true_codes, pred_codes = codes[: len(t)], codes[len(t) :]
     if (true_codes == len(chosen)).any():
-        unknown = sorted(set(t[true_codes == len(chosen)].astype(str)))[:5]
-        raise ValueError(f"true labels {unknown} are not in the label set {list(chosen)}")
+        unknown = sorted(set(t[true_codes == len(chosen)].astype(str)))
+        raise ValueError(f"true labels {first(map(repr, unknown), 5)} are not in the label set "
+                         f"{list(chosen)}")
     return chosen, true_codes, pred_codes
 
 

@@ -13,6 +13,7 @@ from ftlens.core.classification import ClassificationReport, ClassMetrics
 from ftlens.core.compare import Comparison
 from ftlens.core.findings import Finding
 from ftlens.core.tradeoff import ThresholdAnalysis
+from ftlens.core.wording import plural
 
 if TYPE_CHECKING:
     from ftlens.core.eval_types import BootIntervals, EvalOptions
@@ -46,7 +47,7 @@ def findings(report: ClassificationReport, cis: BootIntervals, positive: str | N
         shown = ", ".join(f"{c.label} P {_pct(c.precision)} R {_pct(c.recall)}" for c in checked)
         out.append(Finding(
             "meets_bar", "info", f"every checked metric is at least {options.min_score:g}",
-            f"accuracy {_pct(report.accuracy)} on {report.n:,} examples; {shown}"))
+            f"accuracy {_pct(report.accuracy)} on {plural(report.n, 'example')}; {shown}"))
     return out
 
 

@@ -58,11 +58,11 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 
 
 GATE_LEVELS: Mapping[str, frozenset[str]] = {
-    "error": frozenset({"fail"}), "warn": frozenset({"fail", "warn"})}
+    "fail": frozenset({"fail"}), "error": frozenset({"fail"}), "warn": frozenset({"fail", "warn"})}
 
 
 def gate_failed(findings: Iterable[Finding], fail_on: str | None) -> bool:
-    """Whether ``--fail-on`` is met: ``error`` trips on any fail, ``warn`` on any fail or warn;
-    None sets no gate."""
+    """Whether ``--fail-on`` is met: ``fail`` (alias ``error``) trips on any fail, ``warn`` on
+    any fail or warn; None sets no gate."""
     levels = GATE_LEVELS[fail_on] if fail_on is not None else frozenset()
     return any(f.severity in levels for f in findings)

@@ -12,6 +12,7 @@ import orjson
 
 from ftlens.core.audit_findings import SHAPES
 from ftlens.core.chat_format import CHAT, PREFERENCE, PREFERENCE_SHAPE, check_example
+from ftlens.core.wording import plural
 from ftlens.errors import DataError
 from ftlens.io.chat_jsonl import BOM, file_shape, line_issue, open_checked
 
@@ -97,7 +98,7 @@ def read_dataset(path: str | Path, kind: str | None = None, *, min_examples: int
                         hint=how.format(path=p, stem=str(p).rsplit(".", 1)[0]))
     if first is not None:
         number, message, hint = first
-        more = f" ({n_bad - 1} more bad lines)" if n_bad > 1 else ""
+        more = f" ({plural(n_bad - 1, 'more bad line')})" if n_bad > 1 else ""
         raise DataError(message + more, path=p, line=number,
                         hint=f"{hint}; `ftlens audit {p}` lists every problem")
     if len(out) < min_examples:

@@ -31,6 +31,7 @@ from ftlens.core.classification import ClassificationReport, classification_metr
 from ftlens.core.evaluation import EvalOptions, Evaluation, Predictions, evaluate
 from ftlens.core.findings import sort_findings
 from ftlens.core.seen import SeenRows
+from ftlens.core.wording import first
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.atomic import write_atomic
 from ftlens.io.chat_dataset import Example, read_examples
@@ -234,7 +235,8 @@ def _parser(labels: tuple[str, ...], examples: Sequence[Example], data: Path) ->
         raise ConfigError(str(exc), hint="give distinct labels with --labels") from exc
     unknown = sorted({e.truth for e in examples} - set(labels))
     if unknown:
-        raise DataError(f"true labels {unknown[:5]} are not in --labels {list(labels)}",
+        raise DataError(f"true labels {first(map(repr, unknown), 5)} are not in --labels "
+                        f"{list(labels)}",
                         path=data, hint="add them to --labels or drop --labels")
     return parser
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftlens.core.wording import first
 from ftlens.errors import DataError
 from ftlens.io.chat_dataset import read_conversations, read_examples
 
@@ -48,5 +49,4 @@ def _key(label: str | None) -> str:
 
 
 def _list(values: list[str] | tuple[str, ...]) -> str:
-    shown = ", ".join(repr(v) for v in values[:SHOWN])
-    return shown + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
+    return first(map(repr, values), SHOWN)
