@@ -101,3 +101,25 @@ def test_readme_states_the_exit_codes_of_every_command() -> None:
     named = set(re.findall(r"`ftlens (\w+)`", table))
     assert set(COMMANDS) <= named, set(COMMANDS) - named
     assert "--debug` goes before the command" in table
+
+
+def test_findings_and_reasons_wrap_under_their_text_and_keep_markup_literal() -> None:
+    from rich.console import Console
+
+    from ftlens.cli import render
+    from ftlens.core.decision import Decision, Reason
+    from ftlens.core.findings import Finding
+
+    console = Console(width=60, record=True, force_terminal=False, highlight=False)
+    words = " ".join(f"word{i}" for i in range(40))
+    render.findings(console, [Finding("x_id", "warn", "a title", f"[red]{words}[/red]",
+                                      f"do [bold]this[/] {words}")])
+    render.decision(console, Decision("not_ready", (Reason("not_ready", "eval", "x_id",
+                                                           f"because {words}"),)))
+    out = console.export_text()
+    assert "[red]word0" in out and "do [bold]this[/]" in out  # user text is not markup
+    lines = out.splitlines()
+    assert all(len(ln) <= 60 for ln in lines)
+    body = [ln for ln in lines if ln and not ln.startswith(("! warn", "verdict:", "  1. "))]
+    assert body and all(ln.startswith(" " * 5) and ln == ln.rstrip() for ln in body), lines
+    assert any(ln.startswith("  1. because word0") for ln in lines)

@@ -60,10 +60,13 @@ def findings(console: Console, items: Iterable[Finding]) -> None:
             hanging(console, f"→ {f.advice}", style="dim")
 
 
-def hanging(console: Console, text: str, style: str = "default") -> None:
-    """``text`` wrapped to the terminal, every line indented under a finding's title."""
-    pad = " " * INDENT
-    wrapped = textwrap.fill(text, width=max(40, console.width), initial_indent=pad,
+def hanging(console: Console, text: str, style: str = "default", first: str | None = None,
+            indent: int = INDENT) -> None:
+    """``text`` wrapped to the terminal with a hanging indent: every line under a finding's
+    title (or, after ``first``, under the text's first word)."""
+    pad = " " * indent
+    wrapped = textwrap.fill(text, width=max(40, console.width),
+                            initial_indent=pad if first is None else first,
                             subsequent_indent=pad, break_long_words=False,
                             break_on_hyphens=False)
     console.out(wrapped, style=style, highlight=False)
@@ -82,7 +85,7 @@ def decision(console: Console, d: Decision) -> None:
     label = d.verdict.replace("_", " ").upper()
     console.print(f"\nverdict: [{VERDICT_STYLE[d.verdict]}]{label}[/]")
     for i, r in enumerate(d.reasons, 1):
-        console.print(f"  {i}. {escape(r.text)}", highlight=False)
+        hanging(console, r.text, first=f"  {i}. ", indent=5)
 
 
 def exit_on(ctx: click.Context, items: Iterable[Finding], fail_on: str | None) -> None:
