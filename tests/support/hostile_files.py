@@ -143,6 +143,7 @@ P_HAM = {"label": "ham", "prediction": "ham", "score": 0.12}
 P_MISS = {"label": "spam", "prediction": "ham", "score": 0.35}
 FRAUD = [{"label": "fraud", "prediction": "fraud"}, {"label": "legit", "prediction": "legit"},
          {"label": "fraud", "prediction": "legit"}, {"label": "legit", "prediction": "legit"}]
+P_LATIN1 = _line({"label": "ham", "prediction": "jamón", "score": 0.2})  # written as latin-1
 METRICS: dict[str, bytes] = {
     "truth_null.jsonl": preds(P_SPAM, {"label": None, "prediction": "spam", "score": 0.8}),
     "truth_empty.jsonl": preds(P_SPAM, P_HAM, {"label": "", "prediction": "ham", "score": 0.2}),
@@ -164,8 +165,7 @@ METRICS: dict[str, bytes] = {
     "utf16.jsonl": codecs.BOM_UTF16_LE + preds(P_SPAM, P_HAM).decode().encode("utf-16-le"),
     "truncated.jsonl": preds(P_SPAM, P_HAM, _line(P_MISS)[:-12]),
     "empty.jsonl": b"",
-    "latin1.jsonl": preds(P_SPAM, {"label": "ham", "prediction": "jamón", "score": 0.2}
-                          ).decode().encode("latin-1"),
+    "latin1.jsonl": preds(P_SPAM, P_LATIN1).decode().encode("latin-1"),
     "no_truth_field.jsonl": preds(P_SPAM, {"prediction": "ham", "score": 0.2}),
     "prediction_object.jsonl": preds(P_SPAM, P_HAM, {**P_MISS, "prediction": {"text": "ham"}}),
     "line_string.jsonl": preds(P_SPAM, '"ham"'),
