@@ -215,6 +215,10 @@ CURVES: dict[str, bytes] = {
     "records_array.json": json.dumps([{"step": i, "train_loss": loss}
                                       for i, loss in enumerate(LOSSES, 1)], indent=2).encode(),
     "events_array.json": json.dumps(events(LOSSES), indent=2).encode(),
+    "events_line_not_object.jsonl": "".join(
+        _line(e) + "\n" for e in events(LOSSES[:3])).encode() + b'["step", 4]\n',
+    "array_of_numbers.json": json.dumps(LOSSES).encode(),
+    "log_history_not_list.json": b'{\n  "max_steps": 12,\n  "log_history": "none"\n}\n',
     "result_base64_truncated.b64": RESULT_B64[:-7].encode(),
     "result_base64_corrupt.b64": (RESULT_B64[:40] + "!*" + RESULT_B64[40:]).encode(),
 }
