@@ -104,7 +104,8 @@ AUDIT: list[Row] = [
         ("encoded as UTF-16, not UTF-8", "iconv -f UTF-16 -t UTF-8")),
     Row("utf16_no_bom.jsonl", "not_jsonl", None, None,
         ("encoded as UTF-16, not UTF-8", "iconv -f UTF-16 -t UTF-8")),
-    Row("empty.jsonl", "empty_file", None, None, ("the file is empty", "has no lines")),
+    Row("empty.jsonl", "empty_file", None, None,
+        ("the file is empty", "write one JSON example per line")),
     # bytes that break lines
     Row("latin1.jsonl", "non_utf8", "non_utf8", 2,
         (f"byte 0xe9 at column {LATIN1.index('é') + 1} is not valid UTF-8",
