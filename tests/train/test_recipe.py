@@ -117,7 +117,7 @@ def test_dataset_loader_rejects_bad_files_with_their_line(tmp_path: Path) -> Non
     (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert len(read_conversations(tmp_path / "bom.jsonl")) == 12
     cases = {
-        b"": (None, "0 examples"),
+        b"": (None, "the file is empty"),
         path.read_bytes() + b"\xff\xfe\n": (13, "UTF-8"),
         path.read_bytes() + b'{"messages": []}\n[1]\n': (13, "1 more bad line"),
         path.read_bytes().replace(b'"assistant"', b'"robot"', 1): (1, "robot"),

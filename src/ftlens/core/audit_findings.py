@@ -94,6 +94,12 @@ SHAPES = {
 }
 
 
+# a file that starts with a byte-order mark ({path}: the file's), and an empty file's fix
+BOM_TEXT = ("begins with the bytes EF BB BF (UTF-8 BOM); JSON readers reject it",
+            "save the file as UTF-8 without BOM (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`)")
+EMPTY_FIX = "point ftlens at the right file, or write one JSON example per line"
+
+
 def _file_findings(split: str, scan: SplitScan) -> list[Finding]:
     out = []
     if scan.shape is not None:  # one finding, not one per line
@@ -106,13 +112,11 @@ def _file_findings(split: str, scan: SplitScan) -> list[Finding]:
             details={"split": split, "shape": scan.shape})]
     if scan.n_lines == 0:
         return [Finding("empty_file", "fail", f"{split}: the file is empty",
-                        f"{scan.path} has no lines", "point ftlens at the right file, or write "
-                        "one JSON example per line", details={"split": split})]
+                        f"{scan.path} has no lines", EMPTY_FIX, details={"split": split})]
     if scan.bom:
         out.append(Finding(
             "bom", "fail", f"{split}: the file starts with a byte-order mark",
-            f"{scan.path} begins with the bytes EF BB BF (UTF-8 BOM); JSON readers reject it",
-            "save the file as UTF-8 without BOM (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)",
+            f"{scan.path} {BOM_TEXT[0]}", BOM_TEXT[1].format(path=scan.path),
             details={"split": split}))
     if scan.n_examples < MIN_EXAMPLES:
         out.append(Finding(

@@ -182,7 +182,7 @@ def _content_text(msg: dict[str, Any], i: int) -> tuple[str | None, FormatIssue 
                                          f"{_where(i, role)}: content part {j + 1} {problem}",
                                          f"make each content part {PART_SHAPE}")
         return "\n".join(p.get("text", "") for p in content if p.get("type") == "text"), None
-    what = "an empty list" if isinstance(content, list) else f"of type {_json_type(content)}"
+    what = "an empty list" if isinstance(content, list) else f"of type {json_type(content)}"
     return None, FormatIssue(
         "content_not_string",
         f"{_where(i, role)} has content {what}",
@@ -193,12 +193,12 @@ def _content_text(msg: dict[str, Any], i: int) -> tuple[str | None, FormatIssue 
 def _part_problem(part: Any, role: str) -> str | None:
     """What is wrong with one content part (None: nothing)."""
     if not isinstance(part, dict):
-        return f"is {_a_type(part)}, not an object"
+        return f"is {a_type(part)}, not an object"
     kind = part.get("type")
     if kind == "text":
         text = part.get("text")
         return None if isinstance(text, str) else (
-            'has no "text"' if text is None else f'has "text" of type {_json_type(text)}')
+            'has no "text"' if text is None else f'has "text" of type {json_type(text)}')
     if kind == "image_url":
         if role != "user":
             return "is an image; images are allowed in user messages only"
@@ -228,7 +228,7 @@ def _tool_calls_problem(msg: dict[str, Any], i: int, role: str) -> FormatIssue |
     if calls is not None:
         if not isinstance(calls, list):
             return FormatIssue("invalid_tool_calls",
-                               f"{_where(i, role)}: tool_calls is {_a_type(calls)}",
+                               f"{_where(i, role)}: tool_calls is {a_type(calls)}",
                                "make tool_calls a list of calls " + CALL_SHAPE)
         for j, call in enumerate(calls):
             problem = _call_problem(call, need_id=True)
@@ -251,7 +251,7 @@ CALL_SHAPE = ('{"id": "call_1", "type": "function", "function": {"name": "...", 
 
 def _call_problem(call: Any, *, need_id: bool) -> str | None:
     if not isinstance(call, dict):
-        return f"is {_a_type(call)}, not an object"
+        return f"is {a_type(call)}, not an object"
     if need_id and (not isinstance(call.get("id"), str) or not call["id"]):
         return 'has no "id" string'
     if call.get("type", "function") != "function":
@@ -268,7 +268,7 @@ def _function_problem(fn: Any) -> str | None:
         return 'has no "name" string'
     args = fn.get("arguments")
     if not isinstance(args, str):
-        return (f"has arguments of type {_json_type(args)}; arguments are JSON text (the "
+        return (f"has arguments of type {json_type(args)}; arguments are JSON text (the "
                 "arguments object through json.dumps)")
     try:
         json.loads(args)
@@ -281,7 +281,7 @@ def _tools_problem(tools: Any) -> FormatIssue | None:
     """The example's top-level ``tools``: a list of function specs."""
     shape = '[{"type": "function", "function": {"name": "...", "parameters": {...}}}]'
     if not isinstance(tools, list):
-        return FormatIssue("invalid_tools", f'"tools" is {_a_type(tools)}, not a list',
+        return FormatIssue("invalid_tools", f'"tools" is {a_type(tools)}, not a list',
                            f'make "tools" a list of function specs: {shape}')
     for j, tool in enumerate(tools):
         problem = _tool_problem(tool)
@@ -294,7 +294,7 @@ def _tools_problem(tools: Any) -> FormatIssue | None:
 def _tool_problem(tool: Any) -> str | None:
     """What is wrong with one function spec of ``tools`` (None: nothing)."""
     if not isinstance(tool, dict):
-        return f"is {_a_type(tool)}"
+        return f"is {a_type(tool)}"
     if tool.get("type") != "function":
         return f"has type {_short(tool.get('type'))}"
     fn = tool.get("function")
@@ -311,7 +311,7 @@ def _check_message(msg: Any, i: int) -> FormatIssue | None:
     if not isinstance(msg, dict):
         return FormatIssue(
             "message_not_object",
-            f"{_where(i)} is {_a_type(msg)}, not an object",
+            f"{_where(i)} is {a_type(msg)}, not an object",
             'each message must be an object like {"role": "user", "content": "..."}',
         )
     if "role" not in msg:
@@ -354,7 +354,7 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
     if not isinstance(obj, dict):
         return _issue(
             "not_an_object",
-            f"the line is a JSON {_json_type(obj)}, not an object",
+            f"the line is a JSON {json_type(obj)}, not an object",
             'each line must be one object: {"messages": [...]}',
         )
     messages = obj.get("messages")
@@ -372,7 +372,7 @@ def check_example(obj: Any) -> tuple[list[FormatIssue], ExampleView | None]:
             "prompt/completion files are the legacy format",
         )
     if not isinstance(messages, list) or not messages:
-        kind = "an empty list" if isinstance(messages, list) else f"{_a_type(messages)}"
+        kind = "an empty list" if isinstance(messages, list) else f"{a_type(messages)}"
         return _issue(
             "messages_not_list",
             f'"messages" is {kind}',
@@ -516,7 +516,7 @@ def _check_preference(obj: dict[str, Any]) -> tuple[list[FormatIssue], ExampleVi
     given = obj.get("input")
     if not isinstance(given, dict) or not isinstance(given.get("messages"), list) \
             or not given["messages"]:
-        what = (f"{_a_type(given)}" if not isinstance(given, dict) else
+        what = (f"{a_type(given)}" if not isinstance(given, dict) else
                 'an object without a non-empty "messages" list')
         return _issue("invalid_preference_input", f'"input" is {what}',
                       '"input" must be {"messages": [...]}: the conversation before the '
@@ -565,7 +565,7 @@ def _preference_answer(value: Any, key: str) -> tuple[FormatIssue | None, dict[s
                            f"add it: {PREFERENCE_SHAPE}"), {}
     if not isinstance(value, list) or len(value) != 1:
         what = (f"a list of {len(value)} messages" if isinstance(value, list)
-                else f"{_a_type(value)}")
+                else f"{a_type(value)}")
         return FormatIssue("invalid_preference_output", f'"{key}" is {what}', hint), {}
     msg = value[0]
     problem = _check_message(msg, 0)
@@ -589,13 +589,13 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _a_type(value: Any) -> str:
+def a_type(value: Any) -> str:
     """"an array", "a string"…: the JSON type with its article."""
-    kind = _json_type(value)
+    kind = json_type(value)
     return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     return {
         dict: "object", list: "array", str: "string", int: "number", float: "number",
         bool: "boolean", type(None): "null",

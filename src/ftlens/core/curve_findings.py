@@ -53,6 +53,24 @@ class Levels:
                 f"last {self.window} steps; {change})")
 
 
+def log_findings(run: TrainingRun) -> list[Finding]:
+    """What the log itself tells before any curve is read: steps that go back."""
+    back = run.steps_back
+    if back is None:
+        return []
+    where = f" at line {back.line}" if back.line is not None else ""
+    how = "repeat" if back.step == back.after else "go back"
+    return [Finding(
+        "steps_not_increasing", "warn", f"the log's steps {how}{where}",
+        f"the steps of {back.column!r} {how}: step {back.step}{where} comes after step "
+        f"{back.after}. Each step keeps its last value, so from there the curve is the later "
+        "rows': the replay of a resumed run, or a second run appended to the same file",
+        "give each run a log of its own (split the file where the step restarts); a resumed "
+        "run's log can stay as it is, its replayed steps replacing the first tries",
+        details={"line": back.line, "step": back.step, "after": back.after,
+                 "column": back.column})]
+
+
 def levels(raw: np.ndarray) -> Levels:
     k = min(len(raw), max(3, round(END_SHARE * len(raw))))
     return Levels(float(np.median(raw[:k])), float(np.median(raw[-k:])), k)

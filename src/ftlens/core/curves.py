@@ -3,8 +3,9 @@
 Loss should fall steadily; if it stays high, nothing is learned; if it jumps around, judge the
 smoothed curve; if training loss falls while validation loss rises, the model is memorising the
 training set. :func:`diagnose` returns findings (``loss_decreasing``, ``loss_stuck``,
-``loss_noisy``, ``loss_diverging``, ``memorization``, ``overfitting``, ``no_validation``), the
-overfitting onset, the best checkpoint and epoch boundaries.
+``loss_noisy``, ``loss_diverging``, ``memorization``, ``overfitting``, ``no_validation``, and
+``steps_not_increasing`` for a table log whose steps go back), the overfitting onset, the best
+checkpoint and epoch boundaries.
 """
 
 from __future__ import annotations
@@ -215,6 +216,7 @@ def diagnose(run: TrainingRun, select: str | None = None) -> Diagnosis:
         nonfinite=nonfinite_at is not None or valid_nonfinite is not None,
         train_accuracy=run.train_accuracy, best_step=best_step, best_from=best_from,
         best_why=why)
+    findings += cf.log_findings(run)
     found = task_curves.peaks(run, selected)
     findings += task_curves.task_findings(found, _loss_curve(run, valid))
     if run.preference:  # a DPO loss falls slowly from ln 2: the margin says if it learns

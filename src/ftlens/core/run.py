@@ -36,6 +36,18 @@ class Series:
 
 
 @dataclass(frozen=True)
+class StepsBack:
+    """Where the steps of a table log (a CSV, JSON lines) first go back or repeat within one
+    column: a resumed run replaying steps from its checkpoint, or two runs in one file. The
+    later value at a step replaces the earlier one."""
+
+    line: int | None  # the row's line in the file (None: not known)
+    step: int
+    after: int  # the column's step on an earlier row, at or above ``step``
+    column: str
+
+
+@dataclass(frozen=True)
 class TrainingRun:
     train_loss: Series
     valid_loss: Series | None = None  # on a small validation batch, every few steps
@@ -57,6 +69,7 @@ class TrainingRun:
     steps_per_epoch: int | None = None  # when examples and batch size are known
     source: str = ""  # the format it was read from, e.g. "openai result csv"
     meta: dict[str, object] = field(default_factory=dict)
+    steps_back: StepsBack | None = None  # a table log whose steps go back (None: they never do)
 
     @property
     def preference(self) -> bool:

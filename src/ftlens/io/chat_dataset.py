@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ftlens.core.audit_findings import SHAPES
+from ftlens.core.audit_findings import BOM_TEXT, EMPTY_FIX, SHAPES
 from ftlens.core.chat_format import CHAT, PREFERENCE, PREFERENCE_SHAPE, check_example
 from ftlens.core.wording import plural
 from ftlens.errors import DataError
@@ -59,13 +59,19 @@ def read_preferences(path: str | Path, *, min_examples: int = 1) -> list[Prefere
     return read_dataset(path, PREFERENCE, min_examples=min_examples)  # type: ignore[return-value]
 
 
-def read_dataset(path: str | Path, kind: str | None = None, *, min_examples: int = 1
-                 ) -> list[Conversation] | list[Preference]:
-    """Every example of ``path``, all of ``kind`` (None: the kind of the first example)."""
+def read_dataset(path: str | Path, kind: str | None = None, *, min_examples: int = 1,
+                 bom_ok: bool = True) -> list[Conversation] | list[Preference]:
+    """Every example of ``path``, all of ``kind`` (None: the kind of the first example).
+    ``bom_ok``: a leading byte-order mark is skipped (else refused, as the audit fails it:
+    an upload is held to what OpenAI takes)."""
     p = open_checked(path)
     data = p.read_bytes()
     if data.startswith(BOM):
+        if not bom_ok:
+            raise DataError(f"the file {BOM_TEXT[0]}", path=p, hint=BOM_TEXT[1].format(path=p))
         data = data[len(BOM):]
+    if not data:
+        raise DataError("the file is empty", path=p, hint=EMPTY_FIX)
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -102,7 +108,8 @@ def read_dataset(path: str | Path, kind: str | None = None, *, min_examples: int
         raise DataError(message + more, path=p, line=number,
                         hint=f"{hint}; `ftlens audit {p}` lists every problem")
     if len(out) < min_examples:
-        raise DataError(f"{len(out)} examples; at least {min_examples} are needed", path=p,
+        need = f"{min_examples} {'is' if min_examples == 1 else 'are'} needed"
+        raise DataError(f"{len(out)} examples; at least {need}", path=p,
                         hint="add more examples to the file")
     return out
 

@@ -61,7 +61,7 @@ def file_shape(path: Path) -> str | None:
     bad line by line)."""
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:200].count(b"\x00") > 20:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_like(head[:200]):
         return "utf16"
     text = head.removeprefix(BOM).decode("utf-8", "replace")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -78,6 +78,14 @@ def file_shape(path: Path) -> str | None:
             and len(lines) >= 2 and ("," in first or "\t" in first)):
         return "csv"
     return None
+
+
+def _utf16_like(head: bytes) -> bool:
+    """UTF-16 text without its byte-order mark: NUL bytes at every other place (the high
+    bytes of ASCII characters), not a run of them (a file padded with zeros by a crash)."""
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    return half >= 10 and max(even, odd) >= 0.6 * half and min(even, odd) <= 0.1 * half
 
 
 def estimate_examples(path: Path) -> int:
@@ -216,7 +224,9 @@ class _PlainMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     content: str
 
 
-class _PlainExample(msgspec.Struct, gc=False):
+# forbid_unknown_fields: a line with any other top-level key ("tools", "functions"…) is checked
+# rule by rule, not taken as plain
+class _PlainExample(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     messages: list[_PlainMessage]
 
 
@@ -401,6 +411,13 @@ def line_issue(raw: bytes, exc: Exception) -> FormatIssue:
     if not raw.strip():
         return FormatIssue("blank_line", "the line is empty",
                            "remove empty lines: every line must be one JSON object")
+    if b"\x00" in raw:  # never valid in JSON text; orjson would only say "unexpected character"
+        n, column = raw.count(b"\x00"), raw.index(b"\x00") + 1
+        return FormatIssue(
+            "invalid_json", f"not valid JSON: {n} NUL byte{'s' if n > 1 else ''} (0x00) from "
+            f"column {column}",
+            "remove the NUL bytes (e.g. `tr -d '\\000' < in.jsonl > out.jsonl`); a file cut "
+            "short by a crash or a full disk often ends in them, so check the last lines too")
     return FormatIssue(
         "invalid_json", f"not valid JSON ({json_error_reason(exc)})",
         "each line must be one complete JSON object; look for a missing bracket or quote, or "

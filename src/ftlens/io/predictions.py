@@ -3,7 +3,10 @@
 JSONL: one object per line, e.g. ``{"label": "spam", "prediction": "ham", "probs": {"spam":
 0.31, "ham": 0.69}}`` or with ``"score": 0.31`` (the positive class's score). CSV: a header with
 the label and prediction columns, optionally ``score`` and one ``p_<label>`` column per class.
-Field names are configurable. Every problem names the file and line: a true label that is
+Field names are configurable. The two are told apart by content where it is plain (JSON lines
+named .csv are read as JSON lines, a CSV table with the label and prediction columns named .jsonl
+as CSV), else by the name; a JSON array of rows is refused once, with the command that turns it
+into JSON lines. Every problem names the file and line: a true label that is
 null or empty, a probability or score outside [0, 1]. True labels that differ only in case
 ("OK" and "ok") are one class, spelled as most rows spell it, in the predictions and
 probabilities too (surrounding spaces never count).
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ftlens.core.chat_format import a_type
 from ftlens.core.evaluation import Predictions
 from ftlens.errors import DataError
 from ftlens.io.chat_jsonl import json_error_reason, open_checked
@@ -52,18 +56,40 @@ def read_predictions(path: str | Path, fields: Fields | None = None) -> Predicti
                             hint=f"convert it: iconv -f UTF-16 -t UTF-8 {p} > "
                             f"{str(p).rsplit('.', 1)[0]}.utf8{p.suffix}") from exc
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", path=p, line=line,
-                        hint="save the file as UTF-8") from exc
-    rows = _csv_rows(text, p, fields) if _is_csv(p, text) else _jsonl_rows(text, p)
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise DataError(f"byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8",
+                        path=p, line=line, hint="save the file as UTF-8 (e.g. `iconv -f latin1 "
+                        f"-t utf-8 {p} > {str(p).rsplit('.', 1)[0]}.utf8{p.suffix}`)") from exc
+    _refuse_json_array(text, p)
+    rows = _csv_rows(text, p, fields) if _is_csv(p, text, fields) else _jsonl_rows(text, p)
     return _collect(rows, p, fields)
 
 
-def _is_csv(path: Path, text: str) -> bool:
-    if path.suffix.lower() in (".csv", ".tsv"):
-        return True
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+def _refuse_json_array(text: str, path: Path) -> None:
+    """A JSON array of rows (pretty-printed or on one line) is said to be one, once."""
+    if not text.lstrip().startswith("["):
+        return
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return  # a broken line 1, reported as such
+    if isinstance(doc, list):
+        raise DataError("the file is a JSON array, not JSON lines", path=path,
+                        expected='one prediction object per line, e.g. {"label": "spam", '
+                        '"prediction": "ham"}', hint="write one row per line: jq -c '.[]' "
+                        f"{path} > {str(path).rsplit('.', 1)[0]}.jsonl")
+
+
+def _is_csv(path: Path, text: str, fields: Fields) -> bool:
+    """By the content where it is plain, else by the name: JSON lines named .csv are read as
+    JSON lines, a CSV table with the label and prediction columns named .jsonl as CSV."""
+    if text.lstrip().startswith("{"):
         return False
-    return not text.lstrip().startswith("{")
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        header = text.lstrip("\r\n").split("\n", 1)[0].strip()
+        cells = {c.strip().strip('"') for c in header.split("\t" if "," not in header else ",")}
+        return {fields.label, fields.prediction} <= cells
+    return True
 
 
 def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -77,13 +103,15 @@ def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                             expected='one object per line, e.g. {"label": "spam", '
                             '"prediction": "ham"}') from exc
         if not isinstance(obj, dict):
-            raise DataError(f"a JSON {type(obj).__name__}, not an object", path=path,
+            raise DataError(f"the line is {a_type(obj)}, not an object", path=path,
                             line=number, expected='{"label": ..., "prediction": ...}')
         yield number, obj
 
 
 def _csv_rows(text: str, path: Path, fields: Fields) -> Iterator[tuple[int, dict[str, Any]]]:
-    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    tabs = path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first)
+    dialect = "excel-tab" if tabs else "excel"
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     header = reader.fieldnames or []
     for need in (fields.label, fields.prediction):
@@ -114,7 +142,7 @@ def _as_label(value: Any, what: str, path: Path, line: int) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
     if value is None:
         return ""
-    raise DataError(f"{what} is a {type(value).__name__}, not a label", path=path, line=line,
+    raise DataError(f"{what} is {a_type(value)}, not a label", path=path, line=line,
                     expected="a string (or number) label")
 
 
@@ -217,7 +245,7 @@ def read_prediction_inputs(path: str | Path) -> list[list[Any]] | None:
     the rows' order; None when the file is CSV or a row has none."""
     p = open_checked(path)
     text = p.read_bytes().decode("utf-8-sig", "replace")
-    if _is_csv(p, text):
+    if _is_csv(p, text, Fields()):
         return None
     out = []
     for _, obj in _jsonl_rows(text, p):

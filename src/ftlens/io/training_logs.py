@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ftlens.core.chat_format import a_type, json_type
 from ftlens.core.run import TrainingRun
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_jsonl import open_checked
@@ -89,7 +90,7 @@ def read_run(path: str | Path, *, fmt: str = "auto", step_col: str | None = None
                           "and --valid-col")
     p = open_checked(path)
     text = _read_text(p)
-    decoded = _base64_csv(text) if fmt in ("auto", "openai-csv") else None
+    decoded = _base64_csv(p, text) if fmt in ("auto", "openai-csv") else None
     if decoded is not None:
         return _csv_run(p, decoded, fmt, cols, base64=True)
     if text.lstrip()[:1] in ("{", "["):
@@ -102,29 +103,58 @@ def _read_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read the file ({exc.strerror})", path=path) from exc
+    stem = str(path).rsplit(".", 1)[0]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError("the file is encoded as UTF-16, not UTF-8", path=path, expected=KNOWN,
+                        hint=f"convert it: iconv -f UTF-16 -t UTF-8 {path} > {stem}.utf8"
+                        f"{path.suffix}")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", path=path, line=line,
-                        expected=KNOWN, hint="save the file as UTF-8; a training log is text, "
-                        "so this may be the wrong file") from exc
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise DataError(f"byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8",
+                        path=path, line=line, expected=KNOWN,
+                        hint=f"save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {path} > "
+                        f"{stem}.utf8{path.suffix}`); a training log is text, so this may also "
+                        "be the wrong file") from exc
     if not text.strip():
         raise DataError("the file is empty", path=path, expected=KNOWN,
                         hint="export the log again; a job that has not started logs nothing")
     return text
 
 
-def _base64_csv(text: str) -> str | None:
-    """The CSV inside base64 text (how the files API returns a result file), else None."""
+def _base64_csv(path: Path, text: str) -> str | None:
+    """The CSV inside base64 text (how the files API returns a result file), else None. Text
+    that starts as the base64 of "step," but does not decode is a broken result file: said so,
+    with the line of its first character that is not base64."""
     packed = text.strip().strip('"')
     if len(packed) < 8 or not _BASE64.fullmatch(packed):
+        if packed.startswith(_STEP_B64):
+            bad = text.index(packed) + next(i for i, c in enumerate(packed)
+                                            if not _BASE64.fullmatch(c))
+            raise DataError(
+                f"the file looks like a base64 result file (it starts as the base64 of "
+                f"\"step,\"), but {text[bad]!r} at column {bad - text.rfind(chr(10), 0, bad)} "
+                "is not base64", path=path, line=text.count("\n", 0, bad) + 1,
+                expected="the base64 text the files API returns for a result file",
+                hint=_B64_HINT)
         return None
     try:
         decoded = base64.b64decode("".join(packed.split()), validate=True).decode("utf-8-sig")
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError) as exc:
+        if packed.startswith(_STEP_B64):
+            raise DataError(
+                f"the file looks like a base64 result file, but it does not decode ({exc}): it "
+                "is probably cut short", path=path, expected="the whole base64 text the files "
+                "API returns for a result file", hint=_B64_HINT) from None
         return None
     return decoded if decoded.lstrip().startswith("step,") else None
+
+
+_STEP_B64 = base64.b64encode(b"step,")[:6].decode()  # "c3RlcC": "step" and the next char's top
+_B64_HINT = ("download it again whole: client.files.content(job.result_files[0]).read(), "
+             "or decode it yourself (base64 -d) and pass the CSV")
 
 
 def _csv_run(path: Path, text: str, fmt: str, cols: Columns, *, base64: bool) -> TrainingRun:
@@ -151,17 +181,22 @@ def _check_header(table: Table, cols: Columns) -> None:
         needed.append(("validation-loss", cols.valid))
     for what, name in needed:
         if name not in table.header:
-            found = ", ".join(table.header[:12]) or "nothing"
+            found = ", ".join(_short(h) for h in table.header[:12]) or "nothing"
             raise table.rows.error(
                 None, f"the CSV header has no {name!r} column", line=table.header_line,
                 expected=f"a {what} column {name!r} (the header has: {found})",
                 hint=_mapping_hint(table.header))
 
 
+def _short(name: str, limit: int = 40) -> str:
+    """A column name as a message quotes it: one huge cell (a file that is no CSV) is cut."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _mapping_hint(header: list[str]) -> str:
     """Name the columns with the options, suggesting likely ones from the header."""
     def first(*words: str, avoid: tuple[str, ...] = ()) -> str | None:
-        return next((h for h in header if any(w in h.lower() for w in words)
+        return next((h for h in header if len(h) <= 40 and any(w in h.lower() for w in words)
                      and not any(a in h.lower() for a in avoid)), None)
 
     guesses = [("--step-col", first("step", "iter")),
@@ -224,7 +259,7 @@ def _json_lines(path: Path, text: str, doc_error: json.JSONDecodeError) -> Recor
         except json.JSONDecodeError as exc:
             raise json_error(path, exc, line=number, expected="one JSON object per line") from exc
         if not isinstance(obj, dict):
-            raise DataError(f"a JSON {type(obj).__name__}, not an object", path=path, line=number,
+            raise DataError(f"a JSON {json_type(obj)}, not an object", path=path, line=number,
                             expected="one JSON object per line (an event, a page of events, "
                             "or a table row)")
         page = obj.get("data") if obj.get("object") == "list" else None
@@ -243,7 +278,7 @@ def _doc_records(path: Path, text: str, doc: Any) -> tuple[Records, dict[str, An
     if "log_history" in doc:
         if not isinstance(doc["log_history"], list):
             line = text.count("\n", 0, max(0, text.find('"log_history"'))) + 1
-            raise DataError(f"log_history is a {type(doc['log_history']).__name__}, not a list",
+            raise DataError(f"log_history is {a_type(doc['log_history'])}, not a list",
                             path=path, line=line, expected='"log_history": [{"loss": 0.52, '
                             '"step": 10}, ...]')
         return Records(path, doc["log_history"], text=text, key="log_history"), doc
@@ -285,4 +320,4 @@ def _describe(items: list[Any]) -> str:
         keys = ", ".join(repr(k) for k in list(first)[:8]) or "none"
         what = "an object" if len(items) == 1 else f"{len(items)} objects; the first"
         return f"{what} with keys {keys}"
-    return f"{len(items)} item(s), the first a JSON {type(first).__name__}"
+    return f"{len(items)} item(s), the first a JSON {json_type(first)}"

@@ -7,9 +7,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ftlens.core.run import Series, TrainingRun
+from ftlens.core.chat_format import json_type
+from ftlens.core.run import Series, StepsBack, TrainingRun
 from ftlens.core.task_metrics import PREFIX
-from ftlens.io.training_logs_records import Point, Records, series_of, to_step
+from ftlens.io.training_logs_records import Point, Records, series_of, steps_back, to_step
 
 OPENAI_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss",
                   "valid_mean_token_accuracy")
@@ -60,7 +61,7 @@ def table_points(records: Records, step_key: str, keys: Iterable[str], shape: st
     points: list[Point] = []
     for index, row in enumerate(records.items):
         if not isinstance(row, dict):
-            raise records.error(index, f"a JSON {type(row).__name__}, not an object",
+            raise records.error(index, f"a JSON {json_type(row)}, not an object",
                                 expected=shape)
         raw = row.get(step_key)
         if missing(raw):
@@ -76,7 +77,7 @@ def make_run(records: Records, series: dict[str, Series], *, source: str, lackin
              hint: str = "check that this is the right file (a finished job's log)",
              checkpoint_steps: tuple[int, ...] | None = None, total_steps: int | None = None,
              steps_per_epoch: int | None = None, meta: dict[str, object] | None = None,
-             ) -> TrainingRun:
+             back: StepsBack | None = None) -> TrainingRun:
     if "train_loss" not in series:
         raise records.error(None, f"no training loss in the file ({lacking})", hint=hint)
     tasks = {k: v for k, v in series.items() if k.startswith(PREFIX)}
@@ -89,7 +90,7 @@ def make_run(records: Records, series: dict[str, Series], *, source: str, lackin
         full_valid_accuracy=series.get("full_valid_accuracy"),
         **{name: series.get(name) for name in DPO_METRICS.values()},
         task_metrics=tasks, checkpoint_steps=checkpoint_steps, total_steps=total_steps,
-        steps_per_epoch=steps_per_epoch, source=source, meta=meta or {})
+        steps_per_epoch=steps_per_epoch, source=source, meta=meta or {}, steps_back=back)
 
 
 def result_csv_run(rows: Records, header: list[str], *, base64: bool, kind: str = "openai"
@@ -105,7 +106,8 @@ def result_csv_run(rows: Records, header: list[str], *, base64: bool, kind: str 
     lacking = f"every {'training_loss' if kind == 'legacy' else 'train_loss'} cell is empty"
     return make_run(rows, series_of(rows, points, fields),
                     source="openai-legacy-csv" if kind == "legacy" else "openai-csv",
-                    lacking=lacking, meta={"base64": True} if base64 else {})
+                    lacking=lacking, meta={"base64": True} if base64 else {},
+                    back=steps_back(rows, points, fields))
 
 
 def with_tasks(fields: Mapping[str, str], points: Iterable[Point]) -> dict[str, str]:
@@ -119,7 +121,8 @@ def generic_run(records: Records, step: str, train: str, valid: str) -> Training
     points = table_points(records, step, fields, f"rows with {step!r} and {train!r}")
     return make_run(records, series_of(records, points, fields), source="generic",
                     lacking=f"no row has a value in {train!r}",
-                    hint="name the training-loss column with --train-col")
+                    hint="name the training-loss column with --train-col",
+                    back=steps_back(records, points, fields))
 
 
 def events_run(records: Records) -> TrainingRun:
@@ -129,7 +132,7 @@ def events_run(records: Records) -> TrainingRun:
     total: int | None = None
     for index, event in enumerate(records.items):
         if not isinstance(event, dict):
-            raise records.error(index, f"a JSON {type(event).__name__}, not an event object",
+            raise records.error(index, f"a JSON {json_type(event)}, not an event object",
                                 expected=EVENT_EXAMPLE)
         data, kind = event.get("data"), event.get("type")
         if kind != "metrics" and not (kind is None and isinstance(data, dict) and "step" in data):

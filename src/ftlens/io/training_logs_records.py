@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from ftlens.core.run import Series
+from ftlens.core.run import Series, StepsBack
 from ftlens.errors import DataError
 from ftlens.io.chat_jsonl import json_error_reason
 
@@ -170,7 +170,9 @@ def csv_table(path: Path, text: str, *, decoded: bool = False) -> Table:
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise DataError(f"not a readable CSV ({exc})", path=path, line=reader.line_num,
-                        expected="comma-separated values with a header row") from exc
+                        expected="comma-separated values with a header row",
+                        hint="check that this is a training log; a quote left open, or a cell "
+                        "of over 128 KiB (a line that is no table row), cannot be read") from exc
     return Table(header or [], header_line, records)
 
 
@@ -218,6 +220,25 @@ def _float(text: str, name: str) -> float:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def steps_back(records: Records, points: Iterable[Point], keys: Iterable[str]
+               ) -> StepsBack | None:
+    """The first row, in file order, whose step is not above the step of the column's row
+    before it, for any of the columns ``keys`` (rows that log nothing there do not count:
+    a table may log training and validation loss on rows of their own at one step)."""
+    keys = list(keys)
+    last: dict[str, int] = {}
+    for step, index, metrics in points:
+        for key in keys:
+            value = metrics.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            if key in last and step <= last[key]:
+                line = None if records.decoded else records.line(index)
+                return StepsBack(line, step, last[key], key)
+            last[key] = step
+    return None
 
 
 def series_of(records: Records, points: Iterable[Point], fields: Mapping[str, str]

@@ -242,9 +242,10 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
 async def _count_examples(path: Path, name: str) -> int:
     """How many valid examples (chat examples or preference pairs, not both) an uploaded
     fine-tune file holds; a 400 naming the line of the first bad one (by the file's own name,
-    never the server's path)."""
+    never the server's path), or what is wrong with the whole file: not JSON lines, empty, or
+    starting with a byte-order mark (which the audit fails and ``ftlens train`` skips)."""
     try:
-        return len(await asyncio.to_thread(read_dataset, path))
+        return len(await asyncio.to_thread(lambda: read_dataset(path, bom_ok=False)))
     except DataError as exc:
         where = f"{name}, line {exc.line}: " if exc.line else f"{name}: "
         hint = (exc.hint or "").replace(str(path), name)
