@@ -67,7 +67,9 @@ def _is_csv(path: Path, text: str) -> bool:
 
 
 def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(text.splitlines(), 1):
+    # lines end at "\n" only (a "\r" before it is JSON whitespace): str.splitlines would also
+    # end them at U+2028, U+0085, form feeds... that a JSON string may hold
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
