@@ -263,3 +263,16 @@ def test_only_a_newline_ends_a_jsonl_row(tmp_path: Path, row: str, prediction: s
     with pytest.raises(DataError) as info:
         read_predictions(p)
     assert info.value.line == (1 if prediction is None else 3)
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    ("label,prediction\nspam,spam\nham," + "x" * 200_000 + "\nham,ham\n", 3),
+    ("label," + "p" * 200_000 + "\nspam,spam\n", 1),  # in the header
+])
+def test_a_csv_cell_over_the_field_limit_is_refused_naming_its_line(
+        tmp_path: Path, content: str, line: int) -> None:
+    """The csv module refuses a cell over 128 KiB (csv.Error, which escaped as a crash)."""
+    p = write(tmp_path, "preds.csv", content)
+    with pytest.raises(DataError, match="field limit") as info:
+        read_predictions(p)
+    assert info.value.line == line and f"{p}:{line}: not a readable CSV" in info.value.render()
