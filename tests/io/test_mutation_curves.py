@@ -93,6 +93,11 @@ SEEDS: list[tuple[str, str, Any, dict[str, str]]] = [
     ("doc", ".json", _doc("trl_trainer_state.json", "log_history"), {}),
     ("doc", ".json", _doc("openai_events.json", "data", bare=True), {}),
     ("b64", ".b64", _text_lines("openai_result.csv", 25), {}),
+    # a validation loss on every step: long enough to be smoothed (short ones are not)
+    ("jsonl", ".jsonl", [{"step": i, "train_loss": round(2 - i / 30, 4),
+                          "valid_loss": round(2.1 - i / 40, 4)} for i in range(1, 41)], {}),
+    ("csv", ".csv", ["step,train_loss,valid_loss", *(f"{i},{2 - i / 30:.4f},{2.1 - i / 40:.4f}"
+                                                      for i in range(1, 41))], {}),
 ]
 
 
