@@ -44,3 +44,7 @@ def ftlens_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp.setenv("FTLENS_HOME", str(home))
     yield home
     mp.undo()
+
+
+# the counts of the mutation tests (tests/support/mutation.py), after the run
+from tests.support.mutation import pytest_terminal_summary  # noqa: E402, F401

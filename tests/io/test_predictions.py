@@ -236,3 +236,43 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
     assert "nope.jsonl" in info.value.render()
     with pytest.raises(DataError, match="directory"):
         read_predictions(tmp_path)
+
+
+
+@pytest.mark.parametrize(("row", "prediction"), [
+    ('{"label": "spam", "prediction": "sp\u2028am"}', "sp\u2028am"),  # as they are, unescaped
+    ('{"label": "spam", "prediction": "sp\u2029am"}', "sp\u2029am"),
+    ('{"label": "spam", "prediction": "sp\x85am"}', "sp\x85am"),
+    ('{"label": "spam",\r"prediction": "spam"}', "spam"),  # JSON whitespace
+    ('{"label": "spam",\x0c"prediction": "spam"}', None),  # not JSON whitespace
+])
+def test_only_a_newline_ends_a_jsonl_row(tmp_path: Path, row: str, prediction: str | None
+                                         ) -> None:
+    """U+2028, U+2029 and U+0085 may stand in a JSON string as they are, and a CR between
+    values is whitespace: str.splitlines ended a line at each, refusing good rows and
+    numbering the lines after them wrongly."""
+    p = write(tmp_path, "preds.jsonl", f"{row}\n{row}\n")
+    if prediction is None:
+        with pytest.raises(DataError, match="not valid JSON") as info:
+            read_predictions(p)
+        assert info.value.line == 1
+    else:
+        assert read_predictions(p).y_pred == [prediction] * 2
+    p = write(tmp_path, "bad.jsonl", f'{row}\n{{"label": "ham", "prediction": "ham"}}\n'
+              '{"label": nope}\n')
+    with pytest.raises(DataError) as info:
+        read_predictions(p)
+    assert info.value.line == (1 if prediction is None else 3)
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    ("label,prediction\nspam,spam\nham," + "x" * 200_000 + "\nham,ham\n", 3),
+    ("label," + "p" * 200_000 + "\nspam,spam\n", 1),  # in the header
+])
+def test_a_csv_cell_over_the_field_limit_is_refused_naming_its_line(
+        tmp_path: Path, content: str, line: int) -> None:
+    """The csv module refuses a cell over 128 KiB (csv.Error, which escaped as a crash)."""
+    p = write(tmp_path, "preds.csv", content)
+    with pytest.raises(DataError, match="field limit") as info:
+        read_predictions(p)
+    assert info.value.line == line and f"{p}:{line}: not a readable CSV" in info.value.render()

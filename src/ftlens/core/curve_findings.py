@@ -125,7 +125,7 @@ def curve_findings(*, train: Smoothed, valid: Smoothed | None, train_trend: Tren
 
 def _diverging(step: int, nonfinite: bool, train: Smoothed) -> Finding:
     lowest = _f(float(np.min(train.smooth))) if len(train.smooth) else "n/a"
-    what = ("the loss became NaN or infinite" if nonfinite else
+    what = ("the loss became NaN or infinite (or past 1e100)" if nonfinite else
             f"the smoothed loss climbed past 1.5x its lowest value ({lowest})")
     return Finding(
         "loss_diverging", "fail", f"training diverged at step {step}", what,

@@ -25,6 +25,8 @@ from ftlens.core.task_curves import Peak
 from ftlens.core.task_metrics import default_select, describe, select_column
 
 EXPLOSION = 1.5  # smoothed loss this many times its running minimum: diverging
+# a loss past this has diverged as surely as an infinite one (and smoothing it would overflow)
+DIVERGED = 1e100
 MAX_ONSET_CANDIDATES = 120
 MAX_ONSET_POINTS = 1000
 RELATIVE_RISE = 0.05  # validation loss rising less than this above its minimum is no overfit
@@ -56,8 +58,9 @@ class Diagnosis:
 
 
 def _finite(series: Series) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """Steps and values up to the first non-finite value, and that value's step (if any)."""
-    bad = np.flatnonzero(~np.isfinite(series.values))
+    """Steps and values up to the first value that is not finite or is past ``DIVERGED`` in
+    size, and that value's step (if any)."""
+    bad = np.flatnonzero(~(np.abs(series.values) <= DIVERGED))  # NaN compares False
     if len(bad):
         cut = int(bad[0])
         return series.steps[:cut], series.values[:cut], int(series.steps[cut])

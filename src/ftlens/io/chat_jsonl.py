@@ -251,6 +251,8 @@ class _Lines:
         if file_start and buf.startswith(BOM):
             scan.bom = True
             self.starts[0] = len(BOM)
+            if len(buf) == len(BOM):  # nothing after it: no line at all (an empty file)
+                self.starts, self.ends = self.starts[:0], self.ends[:0]
         scan.n_lines += len(self.starts)
         self.shaped = _object_shaped(buf, self.starts, self.ends)
         self.decode = msgspec.json.Decoder(_PlainExample)

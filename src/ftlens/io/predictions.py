@@ -93,7 +93,9 @@ def _is_csv(path: Path, text: str, fields: Fields) -> bool:
 
 
 def _jsonl_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(text.splitlines(), 1):
+    # lines end at "\n" only (a "\r" before it is JSON whitespace): str.splitlines would also
+    # end them at U+2028, U+0085, form feeds... that a JSON string may hold
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -113,10 +115,23 @@ def _csv_rows(text: str, path: Path, fields: Fields) -> Iterator[tuple[int, dict
     tabs = path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first)
     dialect = "excel-tab" if tabs else "excel"
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    try:
+        yield from _csv_records(reader, path, fields)
+    except csv.Error as exc:  # e.g. a cell over the csv module's field limit (128 KiB)
+        raise DataError(f"not a readable CSV ({exc})", path=path,
+                        line=reader.reader.line_num or 1,
+                        expected="comma-separated values with a header row",
+                        hint="check the quoting on this line; shorten cells over 128 KiB"
+                        ) from exc
+
+
+def _csv_records(reader: csv.DictReader[str], path: Path, fields: Fields
+                 ) -> Iterator[tuple[int, dict[str, Any]]]:
     header = reader.fieldnames or []
     for need in (fields.label, fields.prediction):
         if need not in header:
-            raise DataError(f"the CSV header has no {need!r} column", path=path, line=1,
+            raise DataError(f"the CSV header has no {need!r} column", path=path,
+                            line=reader.reader.line_num or 1,
                             expected=f"columns {fields.label!r} and {fields.prediction!r} "
                             f"(found: {', '.join(header[:8])})",
                             hint="rename the columns or pass --label-field/--prediction-field")
