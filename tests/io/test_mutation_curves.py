@@ -45,7 +45,8 @@ PER_EXAMPLE = 25  # files read per hypothesis example, each a case
 #: refusals about the whole file, which name no line
 WHOLE_FILE = ("the file is empty", "no training loss in the file",
               "not a training log ftlens knows", "no metrics events among",
-              "the checkpoint list is empty", "no record has a", "no log_history")
+              "the checkpoint list is empty", "no record has a", "no log_history",
+              "the file looks like a base64 result file", "the file is encoded as UTF-16")
 DECODED = re.compile(r"^line (\d+) of the base64-decoded CSV: ")
 
 

@@ -144,9 +144,11 @@ def _base64_csv(path: Path, text: str) -> str | None:
         decoded = base64.b64decode("".join(packed.split()), validate=True).decode("utf-8-sig")
     except (binascii.Error, ValueError) as exc:
         if packed.startswith(_STEP_B64):
+            why = ("the decoded bytes are not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+                   else "its length or padding is wrong, so it is probably cut short")
             raise DataError(
-                f"the file looks like a base64 result file, but it does not decode ({exc}): it "
-                "is probably cut short", path=path, expected="the whole base64 text the files "
+                f"the file looks like a base64 result file, but it does not decode: {why}",
+                path=path, expected="the whole base64 text the files "
                 "API returns for a result file", hint=_B64_HINT) from None
         return None
     return decoded if decoded.lstrip().startswith("step,") else None
