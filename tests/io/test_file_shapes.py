@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,24 @@ def test_a_utf16_predictions_file_is_named_so(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="encoded as UTF-16") as err:
         read_predictions(path)
     assert "iconv -f UTF-16 -t UTF-8" in str(err.value.hint)
+
+
+@pytest.mark.parametrize("shape", ["json_array", "csv", "utf16"])
+def test_the_conversion_command_never_writes_over_its_input(tmp_path: Path, shape: str) -> None:
+    """A file named .jsonl of another shape: the command's output is another file (a shell
+    redirect onto the input empties it before the command reads it)."""
+    src = _files(tmp_path)[shape]
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(src.read_bytes())
+    found = next(f for f in audit_files(path).findings if f.id == "not_jsonl")
+    targets = re.findall(r'> (\S+)|to_json\("([^"]+)"', found.advice)
+    assert targets and all(str(path) not in t for pair in targets for t in pair if t)
+
+
+def test_a_json_array_of_predictions_is_converted_to_another_file(tmp_path: Path) -> None:
+    path = tmp_path / "preds.jsonl"
+    path.write_text(json.dumps([{"label": "spam", "prediction": "spam"}]), encoding="utf-8")
+    with pytest.raises(DataError, match="JSON array") as err:
+        read_predictions(path)
+    target = str(err.value.hint).rsplit("> ", 1)[1]
+    assert target != str(path) and target.endswith(".jsonl")

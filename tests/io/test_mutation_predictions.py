@@ -34,6 +34,7 @@ from ftlens.io.predictions import read_predictions
 TALLY = tally("metrics")
 PER_EXAMPLE = 25  # files read per hypothesis example, each a case
 WHOLE_FILE = ("the file is empty", "the file is encoded as UTF-16, not UTF-8",
+              "the file is a JSON array, not JSON lines",
               "no predictions in the file")
 CONSISTENCY = ("no 'score' here", "no 'probs' here")  # names the first row lacking it
 
@@ -150,7 +151,7 @@ def test_a_mutated_row_is_read_or_refused_naming_it(
                 continue
             # a row that is a JSON object is judged by its fields, never as broken JSON
             assert isinstance(obj, dict) != exc.message.startswith(
-                ("not valid JSON", "a JSON ")), (exc.render(), raw[:300])
+                ("not valid JSON", "the line is ")), (exc.render(), raw[:300])
 
 
 @mutation(300)

@@ -42,7 +42,7 @@ TALLY = tally("upload")
 SEEDS = CHAT_SEEDS + PREFERENCE_SEEDS
 NAME = "up.jsonl"
 LINE = re.compile(rf"^{re.escape(NAME)}, line (\d+): ")
-MORE = re.compile(r" \((\d+) more bad lines\)")
+MORE = re.compile(r" \((\d+) more bad lines?\)")
 
 
 @pytest.fixture(scope="module", autouse=True)

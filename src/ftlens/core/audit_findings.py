@@ -83,11 +83,11 @@ def _mixed_formats(splits: Mapping[str, SplitScan]) -> list[Finding]:
 # what a file that is not JSON lines is, and how to convert it ({path}, {stem}: the file's)
 SHAPES = {
     "json_array": ("a JSON array, not JSON lines",
-                   "write one example per line: jq -c '.[]' {path} > {stem}.jsonl"),
+                   "write one example per line: jq -c '.[]' {path} > {stem}.lines.jsonl"),
     "csv": ("a CSV table, not JSON lines",
             'turn each row into one {{"messages": [{{"role": "user", "content": TEXT}}, '
             '{{"role": "assistant", "content": LABEL}}]}} line, e.g. with pandas: '
-            'df.apply(to_messages, axis=1).to_json("{stem}.jsonl", orient="records", '
+            'df.apply(to_messages, axis=1).to_json("{stem}.chat.jsonl", orient="records", '
             "lines=True)"),
     "utf16": ("encoded as UTF-16, not UTF-8",
               "convert it: iconv -f UTF-16 -t UTF-8 {path} > {stem}.utf8.jsonl"),

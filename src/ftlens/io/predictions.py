@@ -77,7 +77,7 @@ def _refuse_json_array(text: str, path: Path) -> None:
         raise DataError("the file is a JSON array, not JSON lines", path=path,
                         expected='one prediction object per line, e.g. {"label": "spam", '
                         '"prediction": "ham"}', hint="write one row per line: jq -c '.[]' "
-                        f"{path} > {str(path).rsplit('.', 1)[0]}.jsonl")
+                        f"{path} > {str(path).rsplit('.', 1)[0]}.lines.jsonl")
 
 
 def _is_csv(path: Path, text: str, fields: Fields) -> bool:
