@@ -168,3 +168,21 @@ def test_a_bias_on_a_token_the_model_lacks_is_a_400(service: Service) -> None:
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "logit_bias" and "vocabulary" in error["message"]
+
+
+def test_a_model_named_like_an_unknown_users_home_is_not_found(service: Service) -> None:
+    """``~someone`` cannot be expanded when there is no such user: the model is not known,
+    on every route that names one (it was a 500; found by the API fuzz test)."""
+    name = "~ftlens-no-such-user"
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for method in ("GET", "DELETE"):
+        response = httpx.request(method, f"{service.url}/models/{name}", headers=headers)
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["param"] == "model"
+    response = _post(service, "/chat/completions", {**CHAT, "model": name})
+    assert response.status_code == 404 and response.json()["error"]["code"] == (
+        "model_not_found")
+    response = _post(service, "/fine_tuning/jobs", {**JOB, "model": name + "/x"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "model" and "is not known here" in error["message"]
