@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.errors import ConfigError, MissingDependencyError
-from ftlens.train.registry import (HUB_ID, Registry, check_hub, check_source, expanded,
-                                   hub_snapshot)
+from ftlens.train.registry import HUB_ID, Registry, check_hub, check_source, expanded, hub_snapshot
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
