@@ -186,3 +186,26 @@ def test_a_model_named_like_an_unknown_users_home_is_not_found(service: Service)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == "model" and "is not known here" in error["message"]
+
+
+def test_the_schema_documents_the_answers_as_they_are_given(service: Service) -> None:
+    """The OpenAPI schema (which the fuzz test generates requests from and checks answers
+    against) says what the service answers: errors in OpenAI's shape, never FastAPI's 422,
+    a file's content as bytes and a streamed completion as server-sent events."""
+    doc = httpx.get(service.url.removesuffix("/v1") + "/openapi.json",
+                    headers={"Authorization": f"Bearer {KEY}"}).json()
+    operations = [op for path in doc["paths"].values() for op in path.values()]
+    assert len(operations) >= 20
+    for op in operations:
+        assert "422" not in op["responses"], op["operationId"]  # a refused body is a 400
+        error = op["responses"]["default"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorBody"}, op["operationId"]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    detail = doc["components"]["schemas"]["ErrorDetail"]
+    bad = _post(service, "/chat/completions", {**CHAT, "stop": 5}).json()
+    assert set(bad) == {"error"} and set(bad["error"]) == set(detail["required"]) == set(
+        detail["properties"])
+    answers = {path: doc["paths"][path][method]["responses"]["200"]["content"] for path, method
+               in (("/v1/files/{file_id}/content", "get"), ("/v1/chat/completions", "post"))}
+    assert list(answers["/v1/files/{file_id}/content"]) == ["application/octet-stream"]
+    assert set(answers["/v1/chat/completions"]) == {"application/json", "text/event-stream"}

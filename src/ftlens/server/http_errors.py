@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from ftlens.server.wire import ApiError
@@ -17,6 +19,25 @@ from ftlens.server.wire_types import problem
 from ftlens.train.infer import Refused
 
 log = logging.getLogger("ftlens.server")
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer, whatever its status (OpenAI's shape)."""
+
+    error: ErrorDetail
+
+
+# the schema's answer for every status but 200: never FastAPI's 422 (a request its typed
+# model refuses is a 400 here, see :func:`install_handlers`)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorBody, "description": "An error, in OpenAI's shape"}}
 
 
 def install_handlers(app: FastAPI) -> None:
