@@ -209,3 +209,16 @@ def test_the_schema_documents_the_answers_as_they_are_given(service: Service) ->
                in (("/v1/files/{file_id}/content", "get"), ("/v1/chat/completions", "post"))}
     assert list(answers["/v1/files/{file_id}/content"]) == ["application/octet-stream"]
     assert set(answers["/v1/chat/completions"]) == {"application/json", "text/event-stream"}
+
+
+def test_a_method_the_path_lacks_is_a_405_naming_every_method_it_has(service: Service) -> None:
+    """RFC 9110's ``Allow`` header, with the methods of every route of the path (a file has
+    GET and DELETE, on two routes); it was missing (found by the API fuzz test)."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for method, path, allowed in (("PUT", "/files/file-x", {"GET", "DELETE"}),
+                                  ("PATCH", "/models", {"GET"}),
+                                  ("GET", "/chat/completions", {"POST"})):
+        response = httpx.request(method, service.url + path, headers=headers)
+        assert response.status_code == 405, response.text
+        assert set(response.headers["allow"].split(", ")) == allowed, path
+        assert response.json()["error"]["message"] == "Method Not Allowed"
