@@ -222,3 +222,24 @@ def test_a_method_the_path_lacks_is_a_405_naming_every_method_it_has(service: Se
         assert response.status_code == 405, response.text
         assert set(response.headers["allow"].split(", ")) == allowed, path
         assert response.json()["error"]["message"] == "Method Not Allowed"
+
+
+def test_json_nested_thousands_deep_is_a_400_not_a_500(service: Service) -> None:
+    """Python's json gives up on such nesting with RecursionError, not ValueError: a file's
+    JSON ``expires_after`` and a ``batch`` file's line were 500s (found by hand, beside the
+    API fuzz test); a body and a fine-tune file's line were 400s already."""
+    deep = "[" * 100_000
+    headers = {"Authorization": f"Bearer {KEY}"}
+    deep_line = ('{"custom_id": "a", "body": ' + "[" * 50_000 + "]" * 50_000 + "}\n").encode()
+    for purpose, data, param, words in (
+            ("fine-tune", {"expires_after": deep}, "expires_after", "expires_after must be"),
+            ("batch", {}, "file", "line 1: not valid JSON (nested too deeply)"),
+            ("fine-tune", {}, "file", "line 1: not valid JSON")):
+        response = httpx.post(service.url + "/files", headers=headers, timeout=60,
+                              files={"file": ("a.jsonl", deep_line)},
+                              data={"purpose": purpose, **data})
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == param and words in error["message"], error
+    for path in ("/chat/completions", "/fine_tuning/jobs", "/batches"):
+        assert _post(service, path, deep, raw=True).status_code == 400

@@ -163,7 +163,7 @@ def file_expiry(form: Mapping[str, Any]) -> int | None:
     if "expires_after" in form:
         try:
             given = json.loads(str(form["expires_after"]))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested thousands deep
             given = None
     elif not given:
         return None
