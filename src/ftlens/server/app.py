@@ -127,7 +127,11 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     # files -------------------------------------------------------------------------------
     @app.post("/v1/files")
     async def upload(request: Request, file: Annotated[UploadFile, File()],
-                     purpose: Annotated[str, Form()]) -> dict[str, Any]:
+                     purpose: Annotated[str, Form()],
+                     # in the schema; file_expiry reads them (and any other expires_after[…])
+                     anchor: Annotated[str | None, Form(alias="expires_after[anchor]")] = None,
+                     seconds: Annotated[str | None, Form(alias="expires_after[seconds]")] = None,
+                     expires_after: Annotated[str | None, Form()] = None) -> dict[str, Any]:
         if purpose not in PURPOSES:
             raise ApiError(400, f"purpose must be one of {', '.join(PURPOSES)}",
                            param="purpose")
