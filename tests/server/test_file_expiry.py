@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+import httpx2 as httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -82,3 +83,22 @@ def test_bad_expiry_values_are_refused_naming_expires_after(
         _upload(client, expires_after=value)
     assert err.value.body["param"] == "expires_after"  # type: ignore[index]
     assert {f.id for f in client.files.list()} == before  # nothing was stored
+
+
+def test_the_schema_has_the_expiry_fields_and_a_part_that_is_no_text_is_named(
+        service: Service) -> None:
+    """The upload's schema lists the form fields the SDK sends (so the API fuzz test sends
+    them too); one sent as a file part instead of text is a 400 naming that field, as it
+    is named in the form."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    doc = httpx.get(service.url.removesuffix("/v1") + "/openapi.json", headers=headers).json()
+    body = doc["components"]["schemas"]["Body_upload_v1_files_post"]
+    assert set(body["properties"]) == {"file", "purpose", "expires_after[anchor]",
+                                       "expires_after[seconds]", "expires_after"}
+    assert body["required"] == ["file", "purpose"]
+    response = httpx.post(service.url + "/files", headers=headers, data={
+        "purpose": "fine-tune", "expires_after[anchor]": "created_at"}, files={
+        "file": ("train.jsonl", DATA), "expires_after[seconds]": ("s.txt", b"3600")})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "expires_after[seconds]" and "valid string" in error["message"]

@@ -168,3 +168,78 @@ def test_a_bias_on_a_token_the_model_lacks_is_a_400(service: Service) -> None:
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "logit_bias" and "vocabulary" in error["message"]
+
+
+def test_a_model_named_like_an_unknown_users_home_is_not_found(service: Service) -> None:
+    """``~someone`` cannot be expanded when there is no such user: the model is not known,
+    on every route that names one (it was a 500; found by the API fuzz test)."""
+    name = "~ftlens-no-such-user"
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for method in ("GET", "DELETE"):
+        response = httpx.request(method, f"{service.url}/models/{name}", headers=headers)
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["param"] == "model"
+    response = _post(service, "/chat/completions", {**CHAT, "model": name})
+    assert response.status_code == 404 and response.json()["error"]["code"] == (
+        "model_not_found")
+    response = _post(service, "/fine_tuning/jobs", {**JOB, "model": name + "/x"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "model" and "is not known here" in error["message"]
+
+
+def test_the_schema_documents_the_answers_as_they_are_given(service: Service) -> None:
+    """The OpenAPI schema (which the fuzz test generates requests from and checks answers
+    against) says what the service answers: errors in OpenAI's shape, never FastAPI's 422,
+    a file's content as bytes and a streamed completion as server-sent events."""
+    doc = httpx.get(service.url.removesuffix("/v1") + "/openapi.json",
+                    headers={"Authorization": f"Bearer {KEY}"}).json()
+    operations = [op for path in doc["paths"].values() for op in path.values()]
+    assert len(operations) >= 20
+    for op in operations:
+        assert "422" not in op["responses"], op["operationId"]  # a refused body is a 400
+        error = op["responses"]["default"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorBody"}, op["operationId"]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    detail = doc["components"]["schemas"]["ErrorDetail"]
+    bad = _post(service, "/chat/completions", {**CHAT, "stop": 5}).json()
+    assert set(bad) == {"error"} and set(bad["error"]) == set(detail["required"]) == set(
+        detail["properties"])
+    answers = {path: doc["paths"][path][method]["responses"]["200"]["content"] for path, method
+               in (("/v1/files/{file_id}/content", "get"), ("/v1/chat/completions", "post"))}
+    assert list(answers["/v1/files/{file_id}/content"]) == ["application/octet-stream"]
+    assert set(answers["/v1/chat/completions"]) == {"application/json", "text/event-stream"}
+
+
+def test_a_method_the_path_lacks_is_a_405_naming_every_method_it_has(service: Service) -> None:
+    """RFC 9110's ``Allow`` header, with the methods of every route of the path (a file has
+    GET and DELETE, on two routes); it was missing (found by the API fuzz test)."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for method, path, allowed in (("PUT", "/files/file-x", {"GET", "DELETE"}),
+                                  ("PATCH", "/models", {"GET"}),
+                                  ("GET", "/chat/completions", {"POST"})):
+        response = httpx.request(method, service.url + path, headers=headers)
+        assert response.status_code == 405, response.text
+        assert set(response.headers["allow"].split(", ")) == allowed, path
+        assert response.json()["error"]["message"] == "Method Not Allowed"
+
+
+def test_json_nested_thousands_deep_is_a_400_not_a_500(service: Service) -> None:
+    """Python's json gives up on such nesting with RecursionError, not ValueError: a file's
+    JSON ``expires_after`` and a ``batch`` file's line were 500s (found by hand, beside the
+    API fuzz test); a body and a fine-tune file's line were 400s already."""
+    deep = "[" * 100_000
+    headers = {"Authorization": f"Bearer {KEY}"}
+    deep_line = ('{"custom_id": "a", "body": ' + "[" * 50_000 + "]" * 50_000 + "}\n").encode()
+    for purpose, data, param, words in (
+            ("fine-tune", {"expires_after": deep}, "expires_after", "expires_after must be"),
+            ("batch", {}, "file", "line 1: not valid JSON (nested too deeply)"),
+            ("fine-tune", {}, "file", "line 1: not valid JSON")):
+        response = httpx.post(service.url + "/files", headers=headers, timeout=60,
+                              files={"file": ("a.jsonl", deep_line)},
+                              data={"purpose": purpose, **data})
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == param and words in error["message"], error
+    for path in ("/chat/completions", "/fine_tuning/jobs", "/batches"):
+        assert _post(service, path, deep, raw=True).status_code == 400

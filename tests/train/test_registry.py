@@ -124,3 +124,15 @@ def test_a_name_shaped_like_a_hub_id_is_never_read_as_a_path(
     for name in ("acme/model", "acme/x.gguf"):
         with pytest.raises(ConfigError, match="not in the local Hugging Face cache"):
             models.resolve(name, registry=Registry(tmp_path / "home"), paths=False)
+
+
+def test_the_home_of_an_unknown_user_is_a_model_that_does_not_exist(tmp_path: Path) -> None:
+    """``~nobody`` cannot be expanded (no such user): it is a model that is not there, for a
+    client and for the operator alike, never an exception (found by the API fuzz test)."""
+    name = "~ftlens-no-such-user/model"
+    with pytest.raises(ConfigError, match="is not known here"):
+        models.resolve(name, registry=Registry(tmp_path), paths=False)
+    with pytest.raises(ConfigError, match="is not a model directory"):
+        models.resolve(name, registry=Registry(tmp_path))
+    with pytest.raises(ConfigError, match="is not a model directory"):
+        Registry(tmp_path).add("mine", name)

@@ -27,7 +27,13 @@ from ftlens.server.catalog import Catalog
 from ftlens.server.chat import add_chat_routes
 from ftlens.server.dashboard import PUBLIC_PATHS, Auditor, add_dashboard_routes
 from ftlens.server.home import HomeLock, partial_path
-from ftlens.server.http_errors import api_error, error_response, install_handlers, request_id
+from ftlens.server.http_errors import (
+    ERROR_RESPONSES,
+    api_error,
+    error_response,
+    install_handlers,
+    request_id,
+)
 from ftlens.server.inference import Batcher, ModelPool
 from ftlens.server.integrations import checked_integrations
 from ftlens.server.remote import RemoteInference
@@ -91,7 +97,8 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
                 supervisor.stop()
             lock.release()
 
-    app = FastAPI(title="ftlens", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="ftlens", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  responses=ERROR_RESPONSES)
     app.state.store, app.state.supervisor = store, supervisor
     install_handlers(app)
 
@@ -120,7 +127,11 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     # files -------------------------------------------------------------------------------
     @app.post("/v1/files")
     async def upload(request: Request, file: Annotated[UploadFile, File()],
-                     purpose: Annotated[str, Form()]) -> dict[str, Any]:
+                     purpose: Annotated[str, Form()],
+                     # in the schema; file_expiry reads them (and any other expires_after[…])
+                     anchor: Annotated[str | None, Form(alias="expires_after[anchor]")] = None,
+                     seconds: Annotated[str | None, Form(alias="expires_after[seconds]")] = None,
+                     expires_after: Annotated[str | None, Form()] = None) -> dict[str, Any]:
         if purpose not in PURPOSES:
             raise ApiError(400, f"purpose must be one of {', '.join(PURPOSES)}",
                            param="purpose")
@@ -154,7 +165,10 @@ def create_app(home: Path, *, api_key: str | None = None, workers: int = 1,
     def get_file(file_id: str) -> dict[str, Any]:
         return wire.file_object(_file(store, file_id))
 
-    @app.get("/v1/files/{file_id}/content")
+    @app.get("/v1/files/{file_id}/content", response_class=Response, responses={200: {
+        "description": "The file's bytes",
+        "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                             "format": "binary"}}}}})
     def file_content(file_id: str) -> Response:
         _file(store, file_id)
         return Response(store.file_path(file_id).read_bytes(),

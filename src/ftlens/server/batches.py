@@ -149,6 +149,9 @@ def envelope(raw: bytes, endpoint: str | None, seen: set[str]) -> tuple[str, dic
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadLine("invalid_json_line", f"not valid JSON ({exc}); each line must be one "
                                            "JSON object") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise BadLine("invalid_json_line", "not valid JSON (nested too deeply); each line "
+                                           "must be one JSON object") from None
     if not isinstance(item, dict):
         raise BadLine("invalid_request", f"a JSON {type(item).__name__}, not an object with "
                                          "custom_id, method, url and body")

@@ -55,7 +55,10 @@ def add_chat_routes(app: FastAPI, store: Store, catalog: Catalog, pool: ModelPoo
             await remote.forget(model)
         return {"id": model, "object": "model", "deleted": True}
 
-    @app.post("/v1/chat/completions", response_model=None)
+    @app.post("/v1/chat/completions", response_model=None, responses={200: {
+        "description": "The completion; with stream, its chunks as server-sent events",
+        "content": {"application/json": {"schema": {"type": "object"}},
+                    "text/event-stream": {"schema": {"type": "string"}}}}})
     async def chat(typed: ChatCompletionBody, request: Request) -> dict[str, Any] | Response:
         model, req, logprobs, stream, include_usage = chat_request(typed)
         body = typed.model_dump(exclude_unset=True)  # what a vLLM server is sent

@@ -6,17 +6,39 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from ftlens.server.wire import ApiError
 from ftlens.server.wire_types import problem
 from ftlens.train.infer import Refused
 
 log = logging.getLogger("ftlens.server")
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer, whatever its status (OpenAI's shape)."""
+
+    error: ErrorDetail
+
+
+# the schema's answer for every status but 200: never FastAPI's 422 (a request its typed
+# model refuses is a 400 here, see :func:`install_handlers`)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorBody, "description": "An error, in OpenAI's shape"}}
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -29,8 +51,13 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(problem(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return error_response(ApiError(exc.status_code, str(exc.detail)))
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            headers["Allow"] = ", ".join(sorted(
+                {m for route in app.routes if isinstance(route, Route)
+                 and route.matches(request.scope)[0] != Match.NONE for m in route.methods or ()}))
+        return error_response(ApiError(exc.status_code, str(exc.detail)), headers)
 
 
 def request_id() -> str:
@@ -51,5 +78,5 @@ def api_error(exc: Exception, ident: str | None = None) -> ApiError:
     return ApiError(500, f"internal error (request id {ident})", type="server_error")
 
 
-def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

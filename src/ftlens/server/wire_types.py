@@ -163,7 +163,7 @@ def file_expiry(form: Mapping[str, Any]) -> int | None:
     if "expires_after" in form:
         try:
             given = json.loads(str(form["expires_after"]))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested thousands deep
             given = None
     elif not given:
         return None
@@ -226,7 +226,9 @@ _OR_INSTANCE = re.compile(r" or instance of \w+")
 def _path(loc: Sequence[int | str]) -> list[int | str]:
     """The field names and indices of an error's location, without FastAPI's ``body`` and
     the names of union branches and validators pydantic adds (``str``,
-    ``list[TextPart | OtherPart]``, ``TextPart``, ``constrained-int``)."""
+    ``list[TextPart | OtherPart]``, ``TextPart``, ``constrained-int``). The field right
+    after ``body`` keeps its name as it is (a form's ``expires_after[seconds]``)."""
     return [part for i, part in enumerate(loc) if isinstance(part, int) or (
+        i == 1 and loc[0] == "body") or (
         _FIELD.fullmatch(part) and part not in _NOT_FIELDS
         and not (i == 0 and part in ("body", "query", "path")))]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlens.errors import ConfigError, MissingDependencyError
-from ftlens.train.registry import HUB_ID, Registry, check_hub, check_source, hub_snapshot
+from ftlens.train.registry import HUB_ID, Registry, check_hub, check_source, expanded, hub_snapshot
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
@@ -80,8 +80,7 @@ def resolve(name: str, *, registry: Registry | None = None, paths: bool = True
     found = (registry or Registry(ftlens_home())).lookup(name)
     if found is not None:
         return _source(found.name, found.kind, found.source)
-    path = Path(name).expanduser()
-    if paths and (path.exists() or name.startswith((".", "/", "~"))):
+    if paths and (expanded(name).exists() or name.startswith((".", "/", "~"))):
         kind, where = check_source(name)
         return _source(name, kind, where)
     if HUB_ID.fullmatch(name):

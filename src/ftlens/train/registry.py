@@ -62,10 +62,19 @@ def _has_template(folder: Path) -> bool:
     return isinstance(config, dict) and bool(config.get("chat_template"))
 
 
+def expanded(source: str) -> Path:
+    """``source`` as a path, ``~`` expanded; as it is when it names the home of no known user
+    (``~nobody/x``, which then simply does not exist), never an exception."""
+    try:
+        return Path(source).expanduser()
+    except RuntimeError:  # "Could not determine home directory"
+        return Path(source)
+
+
 def check_source(source: str) -> tuple[str, str]:
     """``(kind, source)`` of a model to register, checked: a directory with ``config.json``
     and a chat template, a ``.gguf`` file, or a hub id in the local cache."""
-    path = Path(source).expanduser()
+    path = expanded(source)
     if path.is_file() and path.suffix == ".gguf":
         return "gguf", str(path.resolve())
     if path.is_dir():
