@@ -94,6 +94,13 @@ def _answer(client: OpenAI, data: bytes, bad: list[int], shape: str | None) -> s
         assert isinstance(body, dict) and body["param"] == "file", body
         message = body["message"]
         named = LINE.match(message)
+        if data.startswith(BOM):  # refused whole, as the audit fails it (OpenAI would too)
+            assert message.startswith(f"{NAME}: the file begins with the bytes EF BB BF"), \
+                message
+            return "400 bom"
+        if not data:
+            assert message.startswith(f"{NAME}: the file is empty"), message
+            return "400 empty"
         if bad and shape is not None:  # not JSON lines at all: said once
             assert message.startswith(f"{NAME}: the file is {SHAPES[shape][0]}"), message
             return f"400 not_jsonl:{shape}"
