@@ -592,6 +592,8 @@ def _short(value: Any, limit: int = 40) -> str:
 def a_type(value: Any) -> str:
     """"an array", "a string"…: the JSON type with its article."""
     kind = json_type(value)
+    if kind == "null":
+        return kind
     return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 

@@ -140,7 +140,8 @@ def _csv_records(reader: csv.DictReader[str], path: Path, fields: Fields
     for row in reader:
         number = reader.line_num
         if None in row:
-            raise DataError("more cells than header columns", path=path, line=number,
+            raise DataError(f"{len(header) + len(row[None])} cells but the header has "
+                            f"{len(header)} columns", path=path, line=number,
                             hint="quote cells that contain commas")
         obj: dict[str, Any] = {k: v for k, v in row.items() if k not in prob_cols.values()}
         if prob_cols:

@@ -212,14 +212,19 @@ def problem(errors: Sequence[Any]) -> ApiError:
     param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
     kind = best.get("type", "")
     if kind == "extra_forbidden":
-        return ApiError(400, f"Unrecognized request argument supplied: {param}", param=param,
-                        code="unknown_parameter")
+        why = _UNKNOWN_WHY.get(tuple(path[-2:]), "")
+        return ApiError(400, f"Unrecognized request argument supplied: {param}{why}",
+                        param=param, code="unknown_parameter")
     if not param:
         return ApiError(400, "the request body must be a JSON object")
     message = _OR_INSTANCE.sub("", str(best.get("msg", "invalid value")))
     return ApiError(400, f"{param}: {message[:1].lower()}{message[1:]}", param=param)
 
 
+#: why a key is refused, where the name alone does not say it
+_UNKNOWN_WHY: dict[tuple[int | str, ...], str] = {
+    ("wandb", "api_key"): "; a job never carries a W&B key: the service logs with its own "
+    "WANDB_API_KEY (set it where `ftlens serve` runs)"}
 _OR_INSTANCE = re.compile(r" or instance of \w+")
 
 
