@@ -27,6 +27,7 @@ from tests.support.mutation import (
     mutate_file,
     mutate_line,
     mutation,
+    n_lines,
     outcome_of,
     packed,
     require_cases,
@@ -159,9 +160,6 @@ def read(path: Path, data: bytes, options: dict[str, str], *, diagnosed: bool = 
         show_diagnosis(Console(file=io.StringIO(), width=100), d, None)
     return None
 
-
-def n_lines(data: bytes) -> int:
-    return max(len(data.split(b"\n")), len(data.decode("utf-8", "replace").splitlines()))
 
 
 @mutation(420)

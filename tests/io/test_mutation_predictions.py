@@ -22,6 +22,7 @@ from tests.support.mutation import (
     mutate_file,
     mutate_line,
     mutation,
+    n_lines,
     outcome_of,
     packed,
     require_cases,
@@ -113,10 +114,6 @@ def read(path: Path, data: bytes) -> Exception | None:
         return exc
     return None
 
-
-def n_lines(data: bytes) -> int:
-    """The file's lines, however its text is split (a generous bound for the named line)."""
-    return max(len(data.split(b"\n")), len(data.decode("utf-8", "replace").splitlines()))
 
 
 @mutation(420)

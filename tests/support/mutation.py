@@ -326,6 +326,11 @@ def mutate_csv_row(row: str, ops: Sequence[tuple[str, int]], delimiter: str = ",
 
 # --- files ------------------------------------------------------------------------------------
 
+def n_lines(data: bytes) -> int:
+    """The file's lines, however its text is split (a generous bound for a named line)."""
+    return max(len(data.split(b"\n")), len(data.decode("utf-8", "replace").splitlines()))
+
+
 def _split(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     return lines[:-1] if lines and lines[-1] == b"" else lines
