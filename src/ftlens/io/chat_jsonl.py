@@ -28,6 +28,7 @@ from ftlens.core.chat_format import FormatIssue
 from ftlens.core.scan import ScanOptions, SplitScan
 from ftlens.errors import DataError
 from ftlens.io import tokenizer
+from ftlens.io.text import UTF16_BOMS
 
 BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 8 << 20
@@ -61,7 +62,7 @@ def file_shape(path: Path) -> str | None:
     bad line by line)."""
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_like(head[:200]):
+    if head.startswith(UTF16_BOMS) or _utf16_like(head[:200]):
         return "utf16"
     text = head.removeprefix(BOM).decode("utf-8", "replace")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]

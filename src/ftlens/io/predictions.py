@@ -29,6 +29,7 @@ from ftlens.core.chat_format import a_type
 from ftlens.core.evaluation import Predictions
 from ftlens.errors import DataError
 from ftlens.io.chat_jsonl import json_error_reason, open_checked
+from ftlens.io.text import decode_utf8
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,7 @@ def read_predictions(path: str | Path, fields: Fields | None = None) -> Predicti
     if not raw.strip():
         raise DataError("the file is empty", path=p,
                         expected="one prediction per line (JSONL) or a CSV with a header")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise DataError("the file is encoded as UTF-16, not UTF-8", path=p,
-                            hint=f"convert it: iconv -f UTF-16 -t UTF-8 {p} > "
-                            f"{str(p).rsplit('.', 1)[0]}.utf8{p.suffix}") from exc
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise DataError(f"byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8",
-                        path=p, line=line, hint="save the file as UTF-8 (e.g. `iconv -f latin1 "
-                        f"-t utf-8 {p} > {str(p).rsplit('.', 1)[0]}.utf8{p.suffix}`)") from exc
+    text = decode_utf8(raw, p)
     _refuse_json_array(text, p)
     rows = _csv_rows(text, p, fields) if _is_csv(p, text, fields) else _jsonl_rows(text, p)
     return _collect(rows, p, fields)

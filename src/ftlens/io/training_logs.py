@@ -43,6 +43,7 @@ from ftlens.core.chat_format import a_type, json_type
 from ftlens.core.run import TrainingRun
 from ftlens.errors import ConfigError, DataError
 from ftlens.io.chat_jsonl import open_checked
+from ftlens.io.text import decode_utf8
 from ftlens.io.training_logs_formats import (
     DPO_COLUMNS,
     LEGACY_COLUMNS,
@@ -103,21 +104,8 @@ def _read_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read the file ({exc.strerror})", path=path) from exc
-    stem = str(path).rsplit(".", 1)[0]
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError("the file is encoded as UTF-16, not UTF-8", path=path, expected=KNOWN,
-                        hint=f"convert it: iconv -f UTF-16 -t UTF-8 {path} > {stem}.utf8"
-                        f"{path.suffix}")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise DataError(f"byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8",
-                        path=path, line=line, expected=KNOWN,
-                        hint=f"save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {path} > "
-                        f"{stem}.utf8{path.suffix}`); a training log is text, so this may also "
-                        "be the wrong file") from exc
+    text = decode_utf8(raw, path, expected=KNOWN, wrong_file="; a training log is text, so "
+                       "this may also be the wrong file")
     if not text.strip():
         raise DataError("the file is empty", path=path, expected=KNOWN,
                         hint="export the log again; a job that has not started logs nothing")
